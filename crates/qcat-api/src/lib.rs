@@ -1,0 +1,162 @@
+//! The one surface of QCAT Console. The Tauri shell, `qcatctl` and the tests all call
+//! [`Api`]; nothing else reaches the domain crates. Every entry point returns a DTO from
+//! [`dto`] or an [`ApiError`] (`{code, message}` from the one code table in `qcat-core`).
+
+pub mod commands;
+pub mod dto;
+mod error;
+pub mod typescript;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use qcat_core::config::Config;
+use qcat_core::paths::DataDir;
+use qcat_store::{Store, StoreError, StoreOptions, StoreTarget};
+
+pub use error::ApiError;
+
+/// How to open the API: where the data lives and the validated configuration.
+#[derive(Debug, Clone)]
+pub struct ApiConfig {
+    pub data_dir: DataDir,
+    pub config: Config,
+}
+
+impl ApiConfig {
+    /// The data dir from `QCAT_DATA_DIR` or the platform, and the configuration from its
+    /// layers; what both the console and `qcatctl` use.
+    pub fn from_environment() -> Result<Self, ApiError> {
+        let data_dir = DataDir::resolve().map_err(ApiError::data_dir)?;
+        let config = Config::load().map_err(ApiError::config)?;
+        Ok(Self { data_dir, config })
+    }
+}
+
+/// The opened console core. Cheap to clone; shared by every command.
+#[derive(Clone)]
+pub struct Api {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    config: ApiConfig,
+    target: Result<StoreTarget, StoreError>,
+    /// The store, or why it could not be opened. The console still starts without a store
+    /// so it can show the error and its fix instead of a crash.
+    store: Result<Store, StoreError>,
+    opened_at: Instant,
+}
+
+impl Api {
+    /// Creates the data dir and opens (creating and migrating) the configured store.
+    /// Fails only when the data dir cannot be created; storage problems are reported by
+    /// [`Api::storage_status`].
+    pub async fn open(config: ApiConfig) -> Result<Self, ApiError> {
+        config
+            .data_dir
+            .ensure_exists()
+            .map_err(ApiError::data_dir)?;
+        let target =
+            StoreTarget::from_setting(&config.config.database.url, config.data_dir.sqlite_file());
+        let options = StoreOptions {
+            max_connections: config.config.database.max_connections,
+            connect_timeout: Duration::from_secs(config.config.database.connect_timeout_secs),
+        };
+        let store = match &target {
+            Ok(target) => Store::open(target, &options).await,
+            Err(err) => Err(StoreError::InvalidUrl(err.to_string())),
+        };
+        if let Err(err) = &store {
+            tracing::error!(error = %err, "the store could not be opened");
+        }
+        Ok(Self {
+            inner: Arc::new(Inner {
+                config,
+                target,
+                store,
+                opened_at: Instant::now(),
+            }),
+        })
+    }
+
+    /// The store, or the error explaining why there is none.
+    fn store(&self) -> Result<&Store, ApiError> {
+        self.inner.store.as_ref().map_err(ApiError::storage_ref)
+    }
+
+    /// Version, data dir and environment: the About dialog and `qcatctl status`.
+    pub fn app_info(&self) -> dto::AppInfo {
+        let config = &self.inner.config;
+        dto::AppInfo {
+            version: qcat_core::VERSION.to_owned(),
+            data_dir: config.data_dir.path().display().to_string(),
+            data_dir_source: config.data_dir.source().into(),
+            environment: config.config.app.environment.into(),
+            uptime_secs: self.inner.opened_at.elapsed().as_secs(),
+            system_locale: system_locale(),
+        }
+    }
+
+    /// Backend, location, health and schema version of the store, probed now.
+    pub async fn storage_status(&self) -> dto::StorageStatus {
+        let backend = match &self.inner.target {
+            Ok(target) => target.backend().into(),
+            Err(_) => dto::StorageBackend::Postgres,
+        };
+        let location = match &self.inner.target {
+            Ok(target) => target.display_location(),
+            Err(_) => String::new(),
+        };
+        let store = match self.store() {
+            Ok(store) => store,
+            Err(error) => {
+                return dto::StorageStatus {
+                    backend,
+                    location,
+                    health: dto::StorageHealth::Failed,
+                    round_trip_ms: None,
+                    schema_version: None,
+                    known_schema_version: None,
+                    error: Some(error),
+                };
+            }
+        };
+        let health = store.health(Duration::from_secs(3)).await;
+        let schema_version = if health.reachable {
+            store.schema_version().await.ok()
+        } else {
+            None
+        };
+        dto::StorageStatus {
+            backend,
+            location,
+            health: if health.reachable {
+                dto::StorageHealth::Healthy
+            } else {
+                dto::StorageHealth::Unreachable
+            },
+            round_trip_ms: Some(health.round_trip.as_secs_f64() * 1000.0),
+            schema_version,
+            known_schema_version: Some(store.known_schema_version()),
+            error: health.error.map(|message| ApiError {
+                code: qcat_core::ErrorCode::StorageUnavailable,
+                message,
+            }),
+        }
+    }
+
+    /// Closes the store's connections (orderly shutdown and tests).
+    pub async fn close(&self) {
+        if let Ok(store) = &self.inner.store {
+            store.close().await;
+        }
+    }
+}
+
+/// The OS UI language as a BCP 47 tag. On Linux the environment's `LANG`/`LC_*` may name a
+/// locale the C library lacks (`zh_CN.UTF-8` on a minimal system); the tag is still what the
+/// user asked for, so it is read from the variables rather than from `setlocale`.
+fn system_locale() -> Option<String> {
+    sys_locale::get_locale().map(|tag| tag.replace('_', "-"))
+}

@@ -1,0 +1,55 @@
+//! Generates the UI's TypeScript bindings (`ui/src/lib/gen/api.ts`) from the DTOs, the error
+//! code table and the command registry. A test fails when the committed file differs;
+//! `UPDATE_BINDINGS=1 cargo test -p qcat-api` rewrites it.
+
+use ts_rs::{Config, TS};
+
+use crate::commands::COMMANDS;
+use crate::{ApiError, dto};
+
+/// The committed bindings, relative to the workspace root.
+pub const BINDINGS_PATH: &str = "ui/src/lib/gen/api.ts";
+
+/// The full text of the bindings file.
+pub fn bindings() -> String {
+    let cfg = Config::new().with_large_int("number");
+    let mut out = String::from(
+        "// Generated from crates/qcat-api by `UPDATE_BINDINGS=1 cargo test -p qcat-api`.\n\
+         // Do not edit: CI fails when this file differs from what the Rust code generates.\n\n",
+    );
+    let codes: Vec<String> = qcat_core::ErrorCode::ALL
+        .iter()
+        .map(|code| format!("\"{}\"", code.as_str()))
+        .collect();
+    out.push_str(&format!(
+        "export type ErrorCode = {};\n\n",
+        codes.join(" | ")
+    ));
+    out.push_str(&format!(
+        "export const ERROR_CODES: readonly ErrorCode[] = [{}];\n\n",
+        codes.join(", ")
+    ));
+    for decl in [
+        ApiError::decl(&cfg),
+        dto::AppInfo::decl(&cfg),
+        dto::DataDirSource::decl(&cfg),
+        dto::Environment::decl(&cfg),
+        dto::StorageBackend::decl(&cfg),
+        dto::StorageHealth::decl(&cfg),
+        dto::StorageStatus::decl(&cfg),
+    ] {
+        out.push_str("export ");
+        out.push_str(&decl);
+        out.push_str("\n\n");
+    }
+    out.push_str("/** Every IPC command, its arguments and what it resolves to. */\n");
+    out.push_str("export interface Commands {\n");
+    for command in COMMANDS {
+        out.push_str(&format!(
+            "  /** {} */\n  {}: {{ args: Record<string, never>; returns: {} }};\n",
+            command.summary, command.name, command.returns
+        ));
+    }
+    out.push_str("}\n");
+    out
+}

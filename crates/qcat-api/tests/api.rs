@@ -1,0 +1,102 @@
+//! The API as the shell and the CLI see it, on both storage backends.
+
+use qcat_api::dto::{DataDirSource, StorageBackend, StorageHealth};
+use qcat_api::{Api, ApiConfig};
+use qcat_core::ErrorCode;
+use qcat_core::config::Config;
+use qcat_core::paths::DataDir;
+
+fn config_with(database_url: &str, data_dir: &std::path::Path) -> ApiConfig {
+    ApiConfig {
+        data_dir: DataDir::at(data_dir),
+        config: Config::load_from_env([("QCAT_DATABASE__URL".to_owned(), database_url.to_owned())])
+            .expect("valid test config"),
+    }
+}
+
+#[tokio::test]
+async fn embedded_default_opens_a_healthy_sqlite_store_in_the_data_dir() {
+    let dir = qcat_testkit::temp_data_dir();
+    let data_dir = dir.path().join("nested/data");
+    let api = Api::open(config_with("", &data_dir)).await.unwrap();
+    let status = api.storage_status().await;
+    // Nothing configured: the embedded SQLite file, created and migrated on first start.
+    assert_eq!(status.backend, StorageBackend::Sqlite);
+    assert_eq!(status.health, StorageHealth::Healthy, "{:?}", status.error);
+    assert!(
+        data_dir.join("qcat.sqlite3").exists(),
+        "the file lives in the data dir"
+    );
+    assert_eq!(status.schema_version, status.known_schema_version);
+    assert!(status.schema_version.unwrap() >= 1);
+    api.close().await;
+}
+
+#[tokio::test]
+async fn a_postgres_url_switches_to_team_mode() {
+    let dir = qcat_testkit::temp_data_dir();
+    let url = qcat_testkit::test_database_url();
+    let api = Api::open(config_with(&url, dir.path())).await.unwrap();
+    let status = api.storage_status().await;
+    assert_eq!(status.backend, StorageBackend::Postgres);
+    assert_eq!(status.health, StorageHealth::Healthy, "{:?}", status.error);
+    assert_eq!(status.schema_version, status.known_schema_version);
+    assert!(
+        !dir.path().join("qcat.sqlite3").exists(),
+        "team mode must not create the embedded file"
+    );
+    api.close().await;
+}
+
+#[tokio::test]
+async fn an_unreachable_store_still_opens_the_api_and_reports_why() {
+    // The console must start and show the problem, not crash, when PostgreSQL is down.
+    let dir = qcat_testkit::temp_data_dir();
+    let mut config = config_with("postgres://qcat:hunter2@127.0.0.1:9/qcat", dir.path());
+    config.config.database.connect_timeout_secs = 1;
+    let api = Api::open(config).await.unwrap();
+    let status = api.storage_status().await;
+    assert_eq!(status.health, StorageHealth::Failed);
+    let error = status.error.expect("a failed store explains itself");
+    assert_eq!(error.code, ErrorCode::StorageUnavailable);
+    assert!(!error.message.contains("hunter2"), "{}", error.message);
+    assert!(!status.location.contains("hunter2"), "{}", status.location);
+    let wire = serde_json::to_string(&api.storage_status().await).unwrap();
+    assert!(
+        !wire.contains("hunter2"),
+        "the IPC response carries no password: {wire}"
+    );
+}
+
+#[tokio::test]
+async fn a_bad_url_is_reported_as_invalid_config() {
+    let dir = qcat_testkit::temp_data_dir();
+    let api = Api::open(config_with("mysql://h/db", dir.path()))
+        .await
+        .unwrap();
+    let status = api.storage_status().await;
+    assert_eq!(status.health, StorageHealth::Failed);
+    assert_eq!(status.error.unwrap().code, ErrorCode::InvalidConfig);
+}
+
+#[tokio::test]
+async fn app_info_reports_version_and_the_data_dir_in_use() {
+    let dir = qcat_testkit::temp_data_dir();
+    let api = Api::open(config_with("", dir.path())).await.unwrap();
+    let info = api.app_info();
+    assert_eq!(info.version, qcat_core::VERSION);
+    assert_eq!(info.data_dir, dir.path().display().to_string());
+    assert_eq!(info.data_dir_source, DataDirSource::Explicit);
+    api.close().await;
+}
+
+#[tokio::test]
+async fn errors_cross_the_wire_as_code_and_message() {
+    // The UI branches on `code`; the shape is part of the contract.
+    let error = qcat_api::ApiError::new(ErrorCode::NotFound, "no such backup");
+    let json: serde_json::Value = serde_json::to_value(&error).unwrap();
+    assert_eq!(
+        json,
+        serde_json::json!({"code": "not_found", "message": "no such backup"})
+    );
+}

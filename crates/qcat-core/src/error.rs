@@ -1,0 +1,109 @@
+//! The one table of error codes that crosses every boundary (IPC, CLI exit output, logs).
+//!
+//! Each crate keeps its own `thiserror` enum for callers that branch; at the API boundary
+//! every such error maps to exactly one [`ErrorCode`]. The UI branches on the code, never
+//! on the message text, so codes are append-only and their spelling never changes.
+
+use serde::{Deserialize, Serialize};
+
+/// A stable, machine-readable error class. The string form (`snake_case`) is the wire form.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorCode {
+    /// A bug or an unexpected failure; the full error is in the log, not in the message.
+    Internal,
+    /// The caller sent something malformed; the message names the field and the fix.
+    InvalidInput,
+    /// The configuration is invalid; the message names the key, the layer and the fix.
+    InvalidConfig,
+    /// The thing asked for does not exist.
+    NotFound,
+    /// The action conflicts with the current state (already exists, in use, changed meanwhile).
+    Conflict,
+    /// The storage backend cannot be reached or refused the operation.
+    StorageUnavailable,
+    /// The stored schema is newer than this build, or a migration failed.
+    StorageSchema,
+    /// The caller is not logged in, or the session expired.
+    Unauthenticated,
+    /// The caller is logged in but lacks the permission the action needs.
+    PermissionDenied,
+}
+
+impl ErrorCode {
+    /// Every code, in table order; used to generate the UI's code table and to test it.
+    pub const ALL: [ErrorCode; 9] = [
+        ErrorCode::Internal,
+        ErrorCode::InvalidInput,
+        ErrorCode::InvalidConfig,
+        ErrorCode::NotFound,
+        ErrorCode::Conflict,
+        ErrorCode::StorageUnavailable,
+        ErrorCode::StorageSchema,
+        ErrorCode::Unauthenticated,
+        ErrorCode::PermissionDenied,
+    ];
+
+    /// The wire spelling of the code.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorCode::Internal => "internal",
+            ErrorCode::InvalidInput => "invalid_input",
+            ErrorCode::InvalidConfig => "invalid_config",
+            ErrorCode::NotFound => "not_found",
+            ErrorCode::Conflict => "conflict",
+            ErrorCode::StorageUnavailable => "storage_unavailable",
+            ErrorCode::StorageSchema => "storage_schema",
+            ErrorCode::Unauthenticated => "unauthenticated",
+            ErrorCode::PermissionDenied => "permission_denied",
+        }
+    }
+
+    /// The process exit code `qcatctl` uses for this error class (sysexits-style, so
+    /// scripts can branch without parsing text).
+    pub fn exit_code(self) -> i32 {
+        match self {
+            ErrorCode::InvalidInput => 64,
+            ErrorCode::InvalidConfig => 78,
+            ErrorCode::NotFound => 66,
+            ErrorCode::Conflict => 75,
+            ErrorCode::StorageUnavailable => 69,
+            ErrorCode::StorageSchema => 65,
+            ErrorCode::Unauthenticated | ErrorCode::PermissionDenied => 77,
+            ErrorCode::Internal => 70,
+        }
+    }
+}
+
+impl std::fmt::Display for ErrorCode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn serde_spelling_is_the_documented_wire_spelling() {
+        // The UI and scripts match on these strings; serde and `as_str` must never disagree.
+        for code in ErrorCode::ALL {
+            let json = serde_json::to_value(code).expect("a unit variant serializes");
+            assert_eq!(json, code.as_str(), "serde and as_str differ for {code:?}");
+        }
+    }
+
+    #[test]
+    fn codes_are_unique() {
+        // Two variants with one spelling would make the UI unable to tell them apart.
+        let mut seen = std::collections::HashSet::new();
+        for code in ErrorCode::ALL {
+            assert!(
+                seen.insert(code.as_str()),
+                "duplicate code {}",
+                code.as_str()
+            );
+        }
+    }
+}

@@ -1,0 +1,12 @@
+//! Foundations every QCAT crate shares and nothing else: the stable error-code table,
+//! where the console keeps its data, and configuration. No I/O beyond reading config files
+//! and the environment; no async runtime.
+
+pub mod config;
+pub mod error;
+pub mod paths;
+
+pub use error::ErrorCode;
+
+/// The product version, one value for the console, the CLI and the API.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");

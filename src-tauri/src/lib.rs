@@ -1,0 +1,73 @@
+//! The Tauri shell of QCAT Console: wiring only. It opens the core (`qcat_api::Api`), hands
+//! it to the commands as managed state and registers the handlers; all behaviour lives in
+//! the crates under `crates/`.
+
+mod commands;
+
+include!("../command_names.rs");
+
+use qcat_api::{Api, ApiConfig};
+
+/// Starts the console. Exits with the error's code when the core cannot be opened at all
+/// (the data dir cannot be created or the configuration is invalid).
+pub fn run() {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("QCAT_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+
+    let api = match tauri::async_runtime::block_on(async {
+        Api::open(ApiConfig::from_environment()?).await
+    }) {
+        Ok(api) => api,
+        Err(err) => {
+            eprintln!("qcat-console: error[{}]: {}", err.code, err.message);
+            std::process::exit(err.code.exit_code());
+        }
+    };
+
+    tauri::Builder::default()
+        .manage(api)
+        .invoke_handler(tauri::generate_handler![
+            commands::app_info,
+            commands::storage_status,
+        ])
+        .run(tauri::generate_context!())
+        .expect("the Tauri event loop failed to start");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::COMMAND_NAMES;
+
+    #[test]
+    fn registered_commands_match_the_api_registry() {
+        // The shell must expose exactly the commands the API declares, in the same order.
+        let api: Vec<&str> = qcat_api::commands::COMMANDS
+            .iter()
+            .map(|command| command.name)
+            .collect();
+        assert_eq!(COMMAND_NAMES, api.as_slice());
+    }
+
+    #[test]
+    fn the_window_capability_allows_exactly_the_registered_commands() {
+        // Least privilege: nothing beyond our own commands, and every one of them.
+        let text = include_str!("../capabilities/main.json");
+        let capability: serde_json::Value = serde_json::from_str(text).unwrap();
+        let allowed: Vec<String> = capability["permissions"]
+            .as_array()
+            .expect("permissions is a list")
+            .iter()
+            .map(|permission| permission.as_str().unwrap().to_owned())
+            .collect();
+        let expected: Vec<String> = COMMAND_NAMES
+            .iter()
+            .map(|name| format!("allow-{}", name.replace('_', "-")))
+            .collect();
+        assert_eq!(allowed, expected);
+    }
+}

@@ -1,0 +1,264 @@
+//! Runs the real `qcat-console` binary in a private Xvfb display behind tauri-driver and
+//! WebKitWebDriver, and gives the test a WebDriver client for it.
+//!
+//! Every fixture gets free ports, its own display and its own data dir; all processes are
+//! started in their own process group and killed together when the fixture drops.
+
+use std::io::{BufRead, BufReader};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::webdriver::{Element, Session};
+
+/// How long any single wait for the UI may take before the test fails with a message.
+pub const UI_TIMEOUT: Duration = Duration::from_secs(20);
+
+pub struct App {
+    pub session: Session,
+    pub data_dir: tempfile::TempDir,
+    screenshots: PathBuf,
+    scenario: String,
+    processes: Vec<Child>,
+    _xvfb_stdout: BufReader<std::process::ChildStdout>,
+}
+
+/// A process started in its own group, so the group (driver, WebKitWebDriver, the app) can
+/// be killed at once.
+fn spawn_group(command: &mut Command) -> Child {
+    use std::os::unix::process::CommandExt;
+    command
+        .process_group(0)
+        .spawn()
+        .unwrap_or_else(|err| panic!("cannot start {command:?}: {err}"))
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .map(|addr| addr.port())
+        .expect("can bind a loopback port")
+}
+
+fn wait_for_port(port: u16, what: &str) {
+    let deadline = Instant::now() + UI_TIMEOUT;
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            Instant::now() < deadline,
+            "{what} never listened on port {port}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// `tauri-driver` from PATH or cargo's bin folder; scripts/setup.sh installs it.
+fn tauri_driver() -> PathBuf {
+    let candidates = std::env::var_os("PATH")
+        .map(|path| std::env::split_paths(&path).collect::<Vec<_>>())
+        .unwrap_or_default()
+        .into_iter()
+        .chain(std::env::var_os("HOME").map(|home| Path::new(&home).join(".cargo/bin")));
+    for dir in candidates {
+        let candidate = dir.join("tauri-driver");
+        if candidate.is_file() {
+            return candidate;
+        }
+    }
+    panic!("tauri-driver not found: `cargo install tauri-driver --locked` (scripts/setup.sh does)")
+}
+
+/// Starts Xvfb on a free display number and returns it, its display name and its stdout.
+/// The stdout pipe must stay open for Xvfb's lifetime: Xvfb dies of SIGPIPE if it writes to
+/// a closed pipe, and the app under test then loses its display.
+fn start_xvfb() -> (Child, String, BufReader<std::process::ChildStdout>) {
+    let mut child = spawn_group(
+        Command::new("Xvfb")
+            .args([
+                "-displayfd",
+                "1",
+                "-screen",
+                "0",
+                "1280x800x24",
+                "-nolisten",
+                "tcp",
+            ])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null()),
+    );
+    let mut line = String::new();
+    let mut stdout = BufReader::new(child.stdout.take().expect("stdout is piped"));
+    stdout
+        .read_line(&mut line)
+        .expect("Xvfb prints its display number");
+    let number = line.trim();
+    assert!(
+        !number.is_empty(),
+        "Xvfb did not start (is the xvfb package installed?)"
+    );
+    (child, format!(":{number}"), stdout)
+}
+
+impl App {
+    /// Launches the console with `env` added to a clean environment and waits until the
+    /// WebDriver session is open.
+    pub async fn launch(scenario: &str, env: &[(&str, &str)]) -> App {
+        let data_dir = tempfile::Builder::new()
+            .prefix("qcat-e2e-data-")
+            .tempdir()
+            .unwrap();
+        let (xvfb, display, xvfb_stdout) = start_xvfb();
+        let port = free_port();
+        let native_port = free_port();
+        // A private D-Bus session bus (when available) keeps services the webview activates
+        // (portals, accessibility) inside the fixture's process group.
+        let mut driver = if Path::new("/usr/bin/dbus-run-session").exists() {
+            let mut command = Command::new("dbus-run-session");
+            command.arg("--").arg(tauri_driver());
+            command
+        } else {
+            Command::new(tauri_driver())
+        };
+        driver
+            .env("NO_AT_BRIDGE", "1")
+            .args(["--port", &port.to_string()])
+            .args(["--native-port", &native_port.to_string()])
+            .env("DISPLAY", &display)
+            .env("QCAT_DATA_DIR", data_dir.path())
+            // The webview keeps its own storage under the XDG folders: keep those inside
+            // the fixture too, so a test run never touches the user's.
+            .env("XDG_DATA_HOME", data_dir.path().join("xdg-data"))
+            .env("XDG_CONFIG_HOME", data_dir.path().join("xdg-config"))
+            .env("XDG_CACHE_HOME", data_dir.path().join("xdg-cache"))
+            .env_remove("WAYLAND_DISPLAY")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit());
+        for (key, value) in env {
+            driver.env(key, value);
+        }
+        let driver = spawn_group(&mut driver);
+        // tauri-driver accepts before WebKitWebDriver listens behind it: wait for both.
+        wait_for_port(port, "tauri-driver");
+        wait_for_port(native_port, "WebKitWebDriver");
+
+        let session = Session::start(
+            &format!("http://127.0.0.1:{port}"),
+            serde_json::json!({
+                "browserName": "wry",
+                "tauri:options": { "application": env!("CARGO_BIN_EXE_qcat-console") },
+            }),
+        )
+        .await
+        .expect("a WebDriver session on the console opens");
+        let screenshots = std::env::var_os("CARGO_TARGET_DIR")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("target"))
+            .join("e2e-screenshots");
+        std::fs::create_dir_all(&screenshots).unwrap();
+        App {
+            session,
+            data_dir,
+            screenshots,
+            scenario: scenario.to_owned(),
+            processes: vec![driver, xvfb],
+            _xvfb_stdout: xvfb_stdout,
+        }
+    }
+
+    /// Saves a PNG of the window as `target/e2e-screenshots/<scenario>-<name>.png`.
+    pub async fn screenshot(&self, name: &str) {
+        let png = self.session.screenshot().await.expect("screenshot");
+        assert!(png.starts_with(b"\x89PNG"), "WebDriver returned a PNG");
+        let path = self
+            .screenshots
+            .join(format!("{}-{name}.png", self.scenario));
+        std::fs::write(&path, png).unwrap();
+    }
+
+    pub async fn click(&self, test_id: &str) {
+        let element = self.element(test_id).await;
+        self.session.click(&element).await.expect("click");
+    }
+
+    /// The element with `data-testid`, waiting for it to appear.
+    pub async fn element(&self, test_id: &str) -> Element {
+        self.element_css(&format!("[data-testid='{test_id}']"))
+            .await
+    }
+
+    /// The first element matching `css`, waiting for it to appear.
+    pub async fn element_css(&self, css: &str) -> Element {
+        let deadline = Instant::now() + UI_TIMEOUT;
+        loop {
+            if let Some(element) = self.session.find(css).await.expect("find") {
+                return element;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no element {css} within {UI_TIMEOUT:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    pub async fn text(&self, test_id: &str) -> String {
+        let element = self.element(test_id).await;
+        self.session.text(&element).await.expect("text")
+    }
+
+    pub async fn attribute(&self, test_id: &str, name: &str) -> Option<String> {
+        let element = self.element(test_id).await;
+        self.session
+            .attribute(&element, name)
+            .await
+            .expect("attribute")
+    }
+
+    /// Waits until `test_id`'s text satisfies `accept`, returning it; fails with the last
+    /// text seen.
+    pub async fn wait_for_text(&self, test_id: &str, accept: impl Fn(&str) -> bool) -> String {
+        let css = format!("[data-testid='{test_id}']");
+        let deadline = Instant::now() + UI_TIMEOUT;
+        loop {
+            let text = match self.session.find(&css).await.expect("find") {
+                Some(element) => self.session.text(&element).await.unwrap_or_default(),
+                None => String::new(),
+            };
+            if accept(&text) {
+                return text;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{test_id} never showed the expected text; last seen: {text:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Ends the session and stops every process of the fixture.
+    pub async fn close(mut self) {
+        let _ = self.session.close().await;
+        self.stop_processes();
+    }
+
+    fn stop_processes(&mut self) {
+        for child in &mut self.processes {
+            let _ = Command::new("kill")
+                // `--` so the negative number is read as a process group, not an option.
+                .args(["-s", "KILL", "--", &format!("-{}", child.id())])
+                .stderr(Stdio::null())
+                .status();
+            let _ = child.wait();
+        }
+        self.processes.clear();
+    }
+}
+
+impl Drop for App {
+    fn drop(&mut self) {
+        // Also runs when an assertion fails mid-test, so no window or driver outlives it.
+        self.stop_processes();
+    }
+}

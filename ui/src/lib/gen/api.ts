@@ -1,0 +1,37 @@
+// Generated from crates/qcat-api by `UPDATE_BINDINGS=1 cargo test -p qcat-api`.
+// Do not edit: CI fails when this file differs from what the Rust code generates.
+
+export type ErrorCode = "internal" | "invalid_input" | "invalid_config" | "not_found" | "conflict" | "storage_unavailable" | "storage_schema" | "unauthenticated" | "permission_denied";
+
+export const ERROR_CODES: readonly ErrorCode[] = ["internal", "invalid_input", "invalid_config", "not_found", "conflict", "storage_unavailable", "storage_schema", "unauthenticated", "permission_denied"];
+
+export type ApiError = { code: ErrorCode, message: string, };
+
+export type AppInfo = { version: string, dataDir: string, dataDirSource: DataDirSource, environment: Environment, uptimeSecs: number, 
+/**
+ * The operating system's UI language as a BCP 47 tag (`zh-CN`, `en-US`), when known.
+ * The UI follows it unless the user picked a language.
+ */
+systemLocale: string | null, };
+
+export type DataDirSource = "environment" | "platform" | "explicit";
+
+export type Environment = "development" | "staging" | "production";
+
+export type StorageBackend = "sqlite" | "postgres";
+
+export type StorageHealth = "healthy" | "unreachable" | "failed";
+
+export type StorageStatus = { backend: StorageBackend, 
+/**
+ * A file path, or a URL without its password.
+ */
+location: string, health: StorageHealth, roundTripMs: number | null, schemaVersion: number | null, knownSchemaVersion: number | null, error: ApiError | null, };
+
+/** Every IPC command, its arguments and what it resolves to. */
+export interface Commands {
+  /** Version, data dir (and where it came from), environment and uptime. */
+  app_info: { args: Record<string, never>; returns: AppInfo };
+  /** Storage backend, location without credentials, health probed now, schema version. */
+  storage_status: { args: Record<string, never>; returns: StorageStatus };
+}

@@ -1,0 +1,44 @@
+// The only module that imports @tauri-apps/*. Everything else calls the typed `api` below,
+// so the UI can be tested with mocked IPC and the wire format lives in one place.
+import { invoke } from '@tauri-apps/api/core';
+import type { ApiError, AppInfo, Commands, ErrorCode, StorageStatus } from '../gen/api';
+import { ERROR_CODES } from '../gen/api';
+
+export type * from '../gen/api';
+
+/** An API failure: `code` is from the one error-code table; branch on it, never on text. */
+export class IpcError extends Error {
+  readonly code: ErrorCode;
+  constructor(code: ErrorCode, message: string) {
+    super(message);
+    this.name = 'IpcError';
+    this.code = code;
+  }
+}
+
+function isApiError(value: unknown): value is ApiError {
+  if (typeof value !== 'object' || value === null) return false;
+  const candidate = value as Record<string, unknown>;
+  return (
+    typeof candidate.message === 'string' &&
+    (ERROR_CODES as readonly unknown[]).includes(candidate.code)
+  );
+}
+
+/** Calls a registered command; rejects with an IpcError. */
+export async function call<K extends keyof Commands>(
+  command: K,
+  args?: Commands[K]['args'],
+): Promise<Commands[K]['returns']> {
+  try {
+    return await invoke<Commands[K]['returns']>(command, args ?? {});
+  } catch (raw) {
+    if (isApiError(raw)) throw new IpcError(raw.code, raw.message);
+    throw new IpcError('internal', typeof raw === 'string' ? raw : String(raw));
+  }
+}
+
+export const api = {
+  appInfo: (): Promise<AppInfo> => call('app_info'),
+  storageStatus: (): Promise<StorageStatus> => call('storage_status'),
+};

@@ -1,0 +1,3 @@
+// Test-only access to Tauri's IPC mocks, so that lib/ipc stays the only importer of
+// @tauri-apps/*. Component tests mock the core's answers through this.
+export { clearMocks, mockIPC } from '@tauri-apps/api/mocks';
