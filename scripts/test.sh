@@ -39,10 +39,11 @@ mkdir -p "$XDG_DATA_HOME" "$XDG_CONFIG_HOME"
 unset QCAT_DATA_DIR
 
 echo "== UI: type check, component tests, build"
-(cd ui && npm run --silent check && npm run --silent test && npm run --silent build >/dev/null)
+(cd ui && npm run --silent check && npx vitest run --reporter=default --reporter=json \
+  --outputFile="$work/vitest.json" && npm run --silent build >/dev/null)
 
 echo "== Rust: unit, integration and end-to-end tests"
-cargo test --workspace --locked
+cargo test --workspace --locked 2>&1 | tee "$work/cargo-test.log"
 
 leaked="$(find "$XDG_DATA_HOME" "$XDG_CONFIG_HOME" -mindepth 1 | head -n 5)"
 if [ -n "$leaked" ]; then
@@ -50,4 +51,20 @@ if [ -n "$leaked" ]; then
   echo "$leaked" >&2
   exit 1
 fi
+# One closing line over every runner, so a reader of the log need not add them up.
+summary="$(python3 - "$work/cargo-test.log" "$work/vitest.json" <<'PY'
+import json, re, sys
+passed = failed = 0
+for line in open(sys.argv[1], encoding="utf-8", errors="replace"):
+    m = re.search(r"test result: \w+\. (\d+) passed; (\d+) failed", line)
+    if m:
+        passed += int(m.group(1)); failed += int(m.group(2))
+ui = json.load(open(sys.argv[2]))
+passed += ui["numPassedTests"]; failed += ui["numFailedTests"]
+print(f"{passed} passed, {failed} failed")
+PY
+)"
+mkdir -p target
+echo "$summary" > target/test-summary.txt
 echo "== all tests passed"
+echo "tests: $summary"
