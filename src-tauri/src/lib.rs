@@ -34,6 +34,7 @@ pub fn run() {
         .invoke_handler(tauri::generate_handler![
             commands::app_info,
             commands::storage_status,
+            commands::config_settings,
         ])
         .run(tauri::generate_context!())
         .expect("the Tauri event loop failed to start");

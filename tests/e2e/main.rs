@@ -20,7 +20,11 @@ const SCREENS: [&str; 7] = [
 
 #[tokio::test(flavor = "multi_thread")]
 async fn every_screen_shows_core_data_and_switches_language() {
-    let app = App::launch("embedded", &[("LANG", "en_US.UTF-8")]).await;
+    let app = App::launch(
+        "embedded",
+        &[("LANG", "en_US.UTF-8"), ("QCAT_LOGGING__LEVEL", "debug")],
+    )
+    .await;
 
     // The status bar's values come from the core: the embedded SQLite store it created in
     // the data dir we gave it, probed healthy, migrated to the newest schema.
@@ -43,9 +47,21 @@ async fn every_screen_shows_core_data_and_switches_language() {
     for screen in SCREENS {
         app.click(&format!("nav-{screen}")).await;
         app.element(&format!("page-{screen}")).await;
-        // Unbuilt screens say what will be there instead of showing invented numbers.
-        let empty = app.text("empty-state").await;
-        assert!(empty.len() > 40, "{screen} explains itself: {empty:?}");
+        if screen == "settings" {
+            // The effective configuration comes from the core with its provenance: the
+            // variable set for this app wins over the default.
+            app.wait_for_text("config-layer-logging.level", |t| t == "environment")
+                .await;
+            let row = app.text("config-row-logging.level").await;
+            assert!(
+                row.contains("debug") && row.contains("QCAT_LOGGING__LEVEL"),
+                "{row}"
+            );
+        } else {
+            // Unbuilt screens say what will be there instead of showing invented numbers.
+            let empty = app.text("empty-state").await;
+            assert!(empty.len() > 40, "{screen} explains itself: {empty:?}");
+        }
         app.screenshot(screen).await;
     }
 

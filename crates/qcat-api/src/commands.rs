@@ -25,4 +25,9 @@ pub const COMMANDS: &[CommandSpec] = &[
         summary: "Storage backend, location without credentials, health probed now, schema version.",
         returns: "StorageStatus",
     },
+    CommandSpec {
+        name: "config_settings",
+        summary: "The effective configuration: per key the value (secrets masked), the layer it came from and what it shadowed.",
+        returns: "ConfigView",
+    },
 ];

@@ -97,3 +97,123 @@ pub struct StorageStatus {
     pub known_schema_version: Option<i64>,
     pub error: Option<ApiError>,
 }
+
+/// Which configuration layer a value came from, lowest first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, TS)]
+#[serde(rename_all = "snake_case")]
+pub enum ConfigLayer {
+    Defaults,
+    File,
+    Dotenv,
+    Environment,
+}
+
+impl From<qcat_core::config::Layer> for ConfigLayer {
+    fn from(layer: qcat_core::config::Layer) -> Self {
+        use qcat_core::config::Layer;
+        match layer {
+            Layer::Defaults => ConfigLayer::Defaults,
+            Layer::File => ConfigLayer::File,
+            Layer::DotEnv => ConfigLayer::Dotenv,
+            Layer::Environment => ConfigLayer::Environment,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, TS)]
+#[serde(rename_all = "camelCase")]
+pub struct ConfigOrigin {
+    pub layer: ConfigLayer,
+    pub file: Option<String>,
+    pub line: Option<u32>,
+    pub variable: Option<String>,
+    /// The whole origin in words, e.g. `config file at /etc/qcat.toml:4`.
+    pub description: String,
+}
+
+impl From<&qcat_core::config::Origin> for ConfigOrigin {
+    fn from(origin: &qcat_core::config::Origin) -> Self {
+        Self {
+            layer: origin.layer.into(),
+            file: origin.file.clone(),
+            line: origin.line.and_then(|line| u32::try_from(line).ok()),
+            variable: origin.variable.clone(),
+            description: origin.to_string(),
+        }
+    }
+}
+
+/// A value a higher layer overrode.
+#[derive(Debug, Clone, Serialize, TS)]
+#[serde(rename_all = "camelCase")]
+pub struct ShadowedValue {
+    pub value: String,
+    pub origin: ConfigOrigin,
+}
+
+/// One key of the effective configuration. `value` is already masked for secrets.
+#[derive(Debug, Clone, Serialize, TS)]
+#[serde(rename_all = "camelCase")]
+pub struct ConfigSetting {
+    pub key: String,
+    pub section: String,
+    pub value: String,
+    pub secret: bool,
+    pub origin: ConfigOrigin,
+    pub shadowed: Vec<ShadowedValue>,
+}
+
+#[derive(Debug, Clone, Serialize, TS)]
+#[serde(rename_all = "camelCase")]
+pub struct ConfigProblem {
+    pub key: String,
+    pub origin: Option<ConfigOrigin>,
+    pub problem: String,
+    pub fix: String,
+}
+
+impl From<&qcat_core::config::ConfigProblem> for ConfigProblem {
+    fn from(problem: &qcat_core::config::ConfigProblem) -> Self {
+        Self {
+            key: problem.key.clone(),
+            origin: problem.origin.as_ref().map(ConfigOrigin::from),
+            problem: problem.problem.clone(),
+            fix: problem.fix.clone(),
+        }
+    }
+}
+
+/// The effective configuration: every key with provenance, and the warnings.
+#[derive(Debug, Clone, Serialize, TS)]
+#[serde(rename_all = "camelCase")]
+pub struct ConfigView {
+    pub settings: Vec<ConfigSetting>,
+    pub warnings: Vec<ConfigProblem>,
+}
+
+impl From<&qcat_core::config::LoadedConfig> for ConfigView {
+    fn from(loaded: &qcat_core::config::LoadedConfig) -> Self {
+        Self {
+            settings: loaded
+                .settings
+                .iter()
+                .map(|setting| ConfigSetting {
+                    key: setting.key.clone(),
+                    section: setting.key.split('.').next().unwrap_or_default().to_owned(),
+                    value: setting.value.clone(),
+                    secret: setting.secret,
+                    origin: ConfigOrigin::from(&setting.origin),
+                    shadowed: setting
+                        .shadowed
+                        .iter()
+                        .map(|shadowed| ShadowedValue {
+                            value: shadowed.value.clone(),
+                            origin: ConfigOrigin::from(&shadowed.origin),
+                        })
+                        .collect(),
+                })
+                .collect(),
+            warnings: loaded.warnings.iter().map(ConfigProblem::from).collect(),
+        }
+    }
+}

@@ -3,6 +3,8 @@
 //! [`dto`] or an [`ApiError`] (`{code, message}` from the one code table in `qcat-core`).
 
 pub mod commands;
+pub mod config;
+mod database;
 pub mod dto;
 mod error;
 pub mod typescript;
@@ -10,9 +12,9 @@ pub mod typescript;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use qcat_core::config::Config;
+use qcat_core::config::{Config, LoadedConfig};
 use qcat_core::paths::DataDir;
-use qcat_store::{Store, StoreError, StoreOptions, StoreTarget};
+use qcat_store::{Store, StoreOptions, StoreTarget};
 
 pub use error::ApiError;
 
@@ -20,7 +22,7 @@ pub use error::ApiError;
 #[derive(Debug, Clone)]
 pub struct ApiConfig {
     pub data_dir: DataDir,
-    pub config: Config,
+    pub config: LoadedConfig,
 }
 
 impl ApiConfig {
@@ -41,10 +43,10 @@ pub struct Api {
 
 struct Inner {
     config: ApiConfig,
-    target: Result<StoreTarget, StoreError>,
+    target: Result<StoreTarget, ApiError>,
     /// The store, or why it could not be opened. The console still starts without a store
     /// so it can show the error and its fix instead of a crash.
-    store: Result<Store, StoreError>,
+    store: Result<Store, ApiError>,
     opened_at: Instant,
 }
 
@@ -57,15 +59,17 @@ impl Api {
             .data_dir
             .ensure_exists()
             .map_err(ApiError::data_dir)?;
-        let target =
-            StoreTarget::from_setting(&config.config.database.url, config.data_dir.sqlite_file());
+        let settings = &config.config.config;
+        let target = database::store_target(&settings.database, &config.data_dir);
         let options = StoreOptions {
-            max_connections: config.config.database.max_connections,
-            connect_timeout: Duration::from_secs(config.config.database.connect_timeout_secs),
+            max_connections: settings.database.max_connections,
+            connect_timeout: Duration::from_secs(settings.database.connect_timeout_secs),
         };
         let store = match &target {
-            Ok(target) => Store::open(target, &options).await,
-            Err(err) => Err(StoreError::InvalidUrl(err.to_string())),
+            Ok(target) => Store::open(target, &options)
+                .await
+                .map_err(|err| ApiError::storage_ref(&err)),
+            Err(err) => Err(err.clone()),
         };
         if let Err(err) = &store {
             tracing::error!(error = %err, "the store could not be opened");
@@ -82,7 +86,12 @@ impl Api {
 
     /// The store, or the error explaining why there is none.
     fn store(&self) -> Result<&Store, ApiError> {
-        self.inner.store.as_ref().map_err(ApiError::storage_ref)
+        self.inner.store.as_ref().map_err(Clone::clone)
+    }
+
+    /// The effective configuration with provenance and masked secrets.
+    pub fn config_settings(&self) -> dto::ConfigView {
+        dto::ConfigView::from(&self.inner.config.config)
     }
 
     /// Version, data dir and environment: the About dialog and `qcatctl status`.
@@ -92,7 +101,7 @@ impl Api {
             version: qcat_core::VERSION.to_owned(),
             data_dir: config.data_dir.path().display().to_string(),
             data_dir_source: config.data_dir.source().into(),
-            environment: config.config.app.environment.into(),
+            environment: config.config.config.app.environment.into(),
             uptime_secs: self.inner.opened_at.elapsed().as_secs(),
             system_locale: system_locale(),
         }

@@ -37,6 +37,13 @@ pub fn bindings() -> String {
         dto::StorageBackend::decl(&cfg),
         dto::StorageHealth::decl(&cfg),
         dto::StorageStatus::decl(&cfg),
+        dto::ConfigLayer::decl(&cfg),
+        dto::ConfigOrigin::decl(&cfg),
+        dto::ShadowedValue::decl(&cfg),
+        dto::ConfigSetting::decl(&cfg),
+        dto::ConfigProblem::decl(&cfg),
+        dto::ConfigView::decl(&cfg),
+        crate::config::ConfigCheck::decl(&cfg),
     ] {
         out.push_str("export ");
         out.push_str(&decl);

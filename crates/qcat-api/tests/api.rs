@@ -3,14 +3,17 @@
 use qcat_api::dto::{DataDirSource, StorageBackend, StorageHealth};
 use qcat_api::{Api, ApiConfig};
 use qcat_core::ErrorCode;
-use qcat_core::config::Config;
+use qcat_core::config::{Config, ConfigSources};
 use qcat_core::paths::DataDir;
 
 fn config_with(database_url: &str, data_dir: &std::path::Path) -> ApiConfig {
     ApiConfig {
         data_dir: DataDir::at(data_dir),
-        config: Config::load_from_env([("QCAT_DATABASE__URL".to_owned(), database_url.to_owned())])
-            .expect("valid test config"),
+        config: Config::load_from(&ConfigSources::environment_only([(
+            "QCAT_DATABASE__URL".to_owned(),
+            database_url.to_owned(),
+        )]))
+        .expect("valid test config"),
     }
 }
 
@@ -53,7 +56,7 @@ async fn an_unreachable_store_still_opens_the_api_and_reports_why() {
     // The console must start and show the problem, not crash, when PostgreSQL is down.
     let dir = qcat_testkit::temp_data_dir();
     let mut config = config_with("postgres://qcat:hunter2@127.0.0.1:9/qcat", dir.path());
-    config.config.database.connect_timeout_secs = 1;
+    config.config.config.database.connect_timeout_secs = 1;
     let api = Api::open(config).await.unwrap();
     let status = api.storage_status().await;
     assert_eq!(status.health, StorageHealth::Failed);
@@ -68,15 +71,44 @@ async fn an_unreachable_store_still_opens_the_api_and_reports_why() {
     );
 }
 
+#[test]
+fn a_bad_url_is_refused_by_config_validation() {
+    // Caught while loading, with the key and the fix, before anything tries to connect.
+    let err = Config::load_from(&ConfigSources::environment_only([(
+        "QCAT_DATABASE__URL".to_owned(),
+        "mysql://h/db".to_owned(),
+    )]))
+    .unwrap_err();
+    assert_eq!(err.problems[0].key, "database.url");
+    assert!(err.problems[0].fix.contains("postgres://"));
+}
+
 #[tokio::test]
-async fn a_bad_url_is_reported_as_invalid_config() {
+async fn the_seed_host_keys_select_postgres() {
+    // QCAT_DATABASE_HOST/PORT/USER/NAME (the seed's spelling) describe a PostgreSQL server.
+    let url = url::Url::parse(&qcat_testkit::test_database_url()).unwrap();
     let dir = qcat_testkit::temp_data_dir();
-    let api = Api::open(config_with("mysql://h/db", dir.path()))
-        .await
-        .unwrap();
+    let vars = [
+        ("QCAT_DATABASE_HOST", url.host_str().unwrap().to_owned()),
+        ("QCAT_DATABASE_PORT", url.port().unwrap().to_string()),
+        ("QCAT_DATABASE_USER", url.username().to_owned()),
+        (
+            "QCAT_DATABASE_NAME",
+            url.path().trim_start_matches('/').to_owned(),
+        ),
+    ];
+    let config = ApiConfig {
+        data_dir: DataDir::at(dir.path()),
+        config: Config::load_from(&ConfigSources::environment_only(
+            vars.iter().map(|(k, v)| ((*k).to_owned(), v.clone())),
+        ))
+        .unwrap(),
+    };
+    let api = Api::open(config).await.unwrap();
     let status = api.storage_status().await;
-    assert_eq!(status.health, StorageHealth::Failed);
-    assert_eq!(status.error.unwrap().code, ErrorCode::InvalidConfig);
+    assert_eq!(status.backend, StorageBackend::Postgres);
+    assert_eq!(status.health, StorageHealth::Healthy, "{:?}", status.error);
+    api.close().await;
 }
 
 #[tokio::test]

@@ -5,6 +5,7 @@
 pub mod config;
 pub mod error;
 pub mod paths;
+pub mod secret;
 
 pub use error::ErrorCode;
 

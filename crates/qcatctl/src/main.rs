@@ -5,7 +5,11 @@
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use qcat_api::config::ConfigCheck;
+use qcat_api::dto::{ConfigProblem, ConfigView};
 use qcat_api::{Api, ApiConfig, ApiError};
+use qcat_core::ErrorCode;
+use qcat_core::config::{ConfigSources, UserFile};
 
 #[derive(Debug, Parser)]
 #[command(name = "qcatctl", version, about = "QCAT Console command line", long_about = None)]
@@ -18,6 +22,31 @@ struct Cli {
 enum Command {
     /// Show the data dir, the storage backend, its health and schema version.
     Status {
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Inspect the layered configuration.
+    #[command(subcommand)]
+    Config(ConfigCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum ConfigCommand {
+    /// The effective configuration: per key its value (secrets masked), the layer it came
+    /// from and the values it shadowed.
+    Show {
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+        /// Only keys of this section (e.g. `logging`).
+        #[arg(long)]
+        section: Option<String>,
+    },
+    /// Check the configuration and list every problem; exits 1 when there is one.
+    Check {
+        /// A config file to check in place of the user's config file.
+        file: Option<std::path::PathBuf>,
         /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
@@ -38,7 +67,7 @@ fn main() -> ExitCode {
         .build()
         .expect("a tokio runtime starts");
     match runtime.block_on(run(cli)) {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(code) => code,
         Err(err) => {
             eprintln!("error[{}]: {}", err.code, err.message);
             ExitCode::from(u8::try_from(err.code.exit_code()).unwrap_or(1))
@@ -46,24 +75,147 @@ fn main() -> ExitCode {
     }
 }
 
-async fn run(cli: Cli) -> Result<(), ApiError> {
-    let api = Api::open(ApiConfig::from_environment()?).await?;
-    let result = match cli.command {
-        Command::Status { json } => status(&api, json).await,
+/// Runs a command; `Ok` carries the exit code for commands whose contract is 0/1
+/// (`config check`), errors exit with their code's number.
+async fn run(cli: Cli) -> Result<ExitCode, ApiError> {
+    match cli.command {
+        Command::Status { json } => {
+            let api = Api::open(ApiConfig::from_environment()?).await?;
+            let result = status(&api, json).await;
+            api.close().await;
+            result.map(|()| ExitCode::SUCCESS)
+        }
+        Command::Config(ConfigCommand::Show { json, section }) => {
+            config_show(&ConfigSources::from_process(), json, section.as_deref())
+                .map(|()| ExitCode::SUCCESS)
+        }
+        Command::Config(ConfigCommand::Check { file, json }) => {
+            let mut sources = ConfigSources::from_process();
+            if let Some(path) = file {
+                sources.user_file = Some(UserFile {
+                    path,
+                    required: true,
+                });
+            }
+            config_check(&sources, json)
+        }
+    }
+}
+
+fn print_json(value: &impl serde::Serialize) -> Result<(), ApiError> {
+    println!(
+        "{}",
+        serde_json::to_string_pretty(value).map_err(|err| ApiError::internal(&err))?
+    );
+    Ok(())
+}
+
+fn config_show(sources: &ConfigSources, json: bool, section: Option<&str>) -> Result<(), ApiError> {
+    let mut view: ConfigView = match qcat_api::config::effective_config(sources) {
+        Ok(view) => view,
+        Err(check) => {
+            print_problems(&check);
+            return Err(invalid_config(&check));
+        }
     };
-    api.close().await;
-    result
+    if let Some(section) = section {
+        view.settings.retain(|setting| setting.section == section);
+        if view.settings.is_empty() {
+            return Err(ApiError::new(
+                ErrorCode::InvalidInput,
+                format!(
+                    "--section {section}: no such section; see `qcatctl config show` for the sections"
+                ),
+            ));
+        }
+    }
+    if json {
+        return print_json(&view);
+    }
+    let width = view
+        .settings
+        .iter()
+        .map(|setting| setting.key.len())
+        .max()
+        .unwrap_or(0);
+    for setting in &view.settings {
+        println!(
+            "{:width$}  {:30}  {}",
+            setting.key, setting.value, setting.origin.description
+        );
+        for shadowed in &setting.shadowed {
+            println!(
+                "{:width$}    shadows {} from {}",
+                "", shadowed.value, shadowed.origin.description
+            );
+        }
+    }
+    for warning in &view.warnings {
+        eprintln!("warning: {}", describe_problem(warning));
+    }
+    Ok(())
+}
+
+/// Exits 0 when the configuration is valid and 1 when it is not, like a linter.
+fn config_check(sources: &ConfigSources, json: bool) -> Result<ExitCode, ApiError> {
+    let check = qcat_api::config::check_config(sources);
+    if json {
+        print_json(&check)?;
+    } else {
+        print_problems(&check);
+        if check.ok {
+            println!(
+                "configuration ok{}",
+                if check.warnings.is_empty() {
+                    ""
+                } else {
+                    " (with warnings)"
+                }
+            );
+        }
+    }
+    Ok(if check.ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+fn print_problems(check: &ConfigCheck) {
+    for problem in &check.problems {
+        eprintln!("problem: {}", describe_problem(problem));
+    }
+    for warning in &check.warnings {
+        eprintln!("warning: {}", describe_problem(warning));
+    }
+}
+
+fn describe_problem(problem: &ConfigProblem) -> String {
+    match &problem.origin {
+        Some(origin) => format!(
+            "{}: {} (from {}); fix: {}",
+            problem.key, problem.problem, origin.description, problem.fix
+        ),
+        None => format!("{}: {}; fix: {}", problem.key, problem.problem, problem.fix),
+    }
+}
+
+fn invalid_config(check: &ConfigCheck) -> ApiError {
+    ApiError::new(
+        ErrorCode::InvalidConfig,
+        format!(
+            "the configuration has {} problem{}",
+            check.problems.len(),
+            if check.problems.len() == 1 { "" } else { "s" }
+        ),
+    )
 }
 
 async fn status(api: &Api, json: bool) -> Result<(), ApiError> {
     let info = api.app_info();
     let storage = api.storage_status().await;
     if json {
-        let value = serde_json::json!({ "app": info, "storage": storage });
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&value).map_err(|err| ApiError::internal(&err))?
-        );
+        print_json(&serde_json::json!({ "app": info, "storage": storage }))?;
     } else {
         println!("version         {}", info.version);
         println!(

@@ -98,3 +98,96 @@ fn a_misspelt_variable_is_an_invalid_config_error() {
     assert_eq!(out.status.code(), Some(78), "EX_CONFIG");
     assert!(String::from_utf8_lossy(&out.stderr).contains("QCAT_DATABSE__URL"));
 }
+
+#[test]
+fn config_show_reports_the_environment_as_the_source_of_an_override() {
+    let dir = qcat_testkit::temp_data_dir();
+    let out = qcatctl(dir.path())
+        .current_dir(dir.path())
+        .args(["config", "show", "--json"])
+        .env("QCAT_LOGGING__LEVEL", "debug")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let level = json["settings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|setting| setting["key"] == "logging.level")
+        .unwrap();
+    assert_eq!(level["value"], "debug");
+    assert_eq!(level["origin"]["layer"], "environment");
+    assert_eq!(level["origin"]["variable"], "QCAT_LOGGING__LEVEL");
+    assert_eq!(level["shadowed"][0]["origin"]["layer"], "defaults");
+}
+
+#[test]
+fn config_show_text_filters_by_section_and_masks_secrets() {
+    let dir = qcat_testkit::temp_data_dir();
+    let out = qcatctl(dir.path())
+        .current_dir(dir.path())
+        .args(["config", "show", "--section", "database"])
+        .env("QCAT_DATABASE_PASSWORD", "hunter2")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.contains("database.password"), "{text}");
+    assert!(text.contains("<redacted>"), "{text}");
+    assert!(!text.contains("hunter2"), "{text}");
+    assert!(
+        !text.contains("logging."),
+        "only the database section: {text}"
+    );
+}
+
+#[test]
+fn config_check_exits_1_and_lists_every_problem_with_file_and_line() {
+    let dir = qcat_testkit::temp_data_dir();
+    let file = dir.path().join("bad.toml");
+    std::fs::write(
+        &file,
+        "[database]\nport = 70000\n[logging]\nlevel = \"loud\"\n",
+    )
+    .unwrap();
+    let out = qcatctl(dir.path())
+        .current_dir(dir.path())
+        .args(["config", "check"])
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "a linter's contract: 1 on problems"
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("logging.level"), "{stderr}");
+    assert!(
+        stderr.contains(&format!("{}:4", file.display())),
+        "names file:line: {stderr}"
+    );
+    let good = dir.path().join("good.toml");
+    std::fs::write(&good, "[logging]\nlevel = \"warn\"\n").unwrap();
+    let out = qcatctl(dir.path())
+        .current_dir(dir.path())
+        .args(["config", "check"])
+        .arg(&good)
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

@@ -28,10 +28,30 @@ export type StorageStatus = { backend: StorageBackend,
  */
 location: string, health: StorageHealth, roundTripMs: number | null, schemaVersion: number | null, knownSchemaVersion: number | null, error: ApiError | null, };
 
+export type ConfigLayer = "defaults" | "file" | "dotenv" | "environment";
+
+export type ConfigOrigin = { layer: ConfigLayer, file: string | null, line: number | null, variable: string | null, 
+/**
+ * The whole origin in words, e.g. `config file at /etc/qcat.toml:4`.
+ */
+description: string, };
+
+export type ShadowedValue = { value: string, origin: ConfigOrigin, };
+
+export type ConfigSetting = { key: string, section: string, value: string, secret: boolean, origin: ConfigOrigin, shadowed: Array<ShadowedValue>, };
+
+export type ConfigProblem = { key: string, origin: ConfigOrigin | null, problem: string, fix: string, };
+
+export type ConfigView = { settings: Array<ConfigSetting>, warnings: Array<ConfigProblem>, };
+
+export type ConfigCheck = { ok: boolean, problems: Array<ConfigProblem>, warnings: Array<ConfigProblem>, };
+
 /** Every IPC command, its arguments and what it resolves to. */
 export interface Commands {
   /** Version, data dir (and where it came from), environment and uptime. */
   app_info: { args: Record<string, never>; returns: AppInfo };
   /** Storage backend, location without credentials, health probed now, schema version. */
   storage_status: { args: Record<string, never>; returns: StorageStatus };
+  /** The effective configuration: per key the value (secrets masked), the layer it came from and what it shadowed. */
+  config_settings: { args: Record<string, never>; returns: ConfigView };
 }

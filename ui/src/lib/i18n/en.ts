@@ -40,8 +40,22 @@ export const en = {
   'settings.theme.light': 'Light',
   'settings.theme.dark': 'Dark',
   'settings.configuration': 'Configuration',
-  'settings.configuration.empty':
-    'The effective configuration will be shown here per key: its value (secrets masked), the layer it came from and what it shadowed.',
+
+  'settings.configuration.hint':
+    'The effective value of each key, the layer it came from (defaults → config file → .env → environment) and the values it overrides. Secrets are masked.',
+  'settings.config.loading': 'Loading the configuration…',
+  'settings.config.section': 'Section',
+  'settings.config.allSections': 'All sections',
+  'settings.config.search': 'Filter keys and values',
+  'settings.config.key': 'Key',
+  'settings.config.value': 'Value',
+  'settings.config.source': 'Source',
+  'settings.config.shadows': 'overrides {n}',
+  'settings.config.noMatch': 'No key matches the filter.',
+  'settings.config.layer.defaults': 'default',
+  'settings.config.layer.file': 'config file',
+  'settings.config.layer.dotenv': '.env',
+  'settings.config.layer.environment': 'environment',
 
   'status.storage': 'Storage',
   'status.backend.sqlite': 'SQLite (embedded)',

@@ -40,8 +40,22 @@ export const zhCN: Record<MessageKey, string> = {
   'settings.theme.light': '浅色',
   'settings.theme.dark': '深色',
   'settings.configuration': '配置',
-  'settings.configuration.empty':
-    '这里将逐项显示生效的配置：取值（密钥已遮蔽）、来源层级以及被覆盖的值。',
+
+  'settings.configuration.hint':
+    '每个配置项的生效值、来源层级（默认值 → 配置文件 → .env → 环境变量）以及被它覆盖的值。密钥已遮蔽。',
+  'settings.config.loading': '正在加载配置…',
+  'settings.config.section': '分组',
+  'settings.config.allSections': '全部分组',
+  'settings.config.search': '筛选配置项和取值',
+  'settings.config.key': '配置项',
+  'settings.config.value': '取值',
+  'settings.config.source': '来源',
+  'settings.config.shadows': '覆盖了 {n} 个值',
+  'settings.config.noMatch': '没有匹配筛选条件的配置项。',
+  'settings.config.layer.defaults': '默认值',
+  'settings.config.layer.file': '配置文件',
+  'settings.config.layer.dotenv': '.env',
+  'settings.config.layer.environment': '环境变量',
 
   'status.storage': '存储',
   'status.backend.sqlite': 'SQLite（内置）',

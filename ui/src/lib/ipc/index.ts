@@ -1,7 +1,7 @@
 // The only module that imports @tauri-apps/*. Everything else calls the typed `api` below,
 // so the UI can be tested with mocked IPC and the wire format lives in one place.
 import { invoke } from '@tauri-apps/api/core';
-import type { ApiError, AppInfo, Commands, ErrorCode, StorageStatus } from '../gen/api';
+import type { ApiError, AppInfo, Commands, ConfigView, ErrorCode, StorageStatus } from '../gen/api';
 import { ERROR_CODES } from '../gen/api';
 
 export type * from '../gen/api';
@@ -41,4 +41,5 @@ export async function call<K extends keyof Commands>(
 export const api = {
   appInfo: (): Promise<AppInfo> => call('app_info'),
   storageStatus: (): Promise<StorageStatus> => call('storage_status'),
+  configSettings: (): Promise<ConfigView> => call('config_settings'),
 };

@@ -1,0 +1,209 @@
+//! The typed configuration, one struct per section of `config/default.toml`.
+//!
+//! Secret-bearing keys are [`SecretSetting`]s: the raw text (`ENC:…`, `secret:NAME`, or a
+//! plaintext from the environment), redacted in Debug and never serialized. They are resolved
+//! to plaintext only where used, by the secrets crate.
+
+use std::time::Duration;
+
+use serde::{Deserialize, Deserializer};
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    pub app: AppConfig,
+    pub database: DatabaseConfig,
+    pub redis: RedisConfig,
+    pub jwt: JwtConfig,
+    pub logging: LoggingConfig,
+    pub monitoring: MonitoringConfig,
+    pub alerting: AlertingConfig,
+    pub audit: AuditConfig,
+    pub backup: BackupConfig,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AppConfig {
+    pub name: String,
+    pub version: String,
+    pub environment: Environment,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Environment {
+    Development,
+    Staging,
+    Production,
+}
+
+/// The raw text of a secret-bearing key. Debug prints `<redacted>` unless empty; there is no
+/// Serialize, so it cannot reach an IPC response or a JSON log.
+#[derive(Clone, PartialEq, Eq, Default)]
+pub struct SecretSetting(String);
+
+impl SecretSetting {
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// The raw setting text, for the secrets crate to resolve. Never log or return it.
+    pub fn raw(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for SecretSetting {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.0.is_empty() {
+            f.write_str("\"\"")
+        } else {
+            f.write_str("<redacted>")
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for SecretSetting {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        String::deserialize(deserializer).map(SecretSetting)
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DatabaseConfig {
+    /// Empty, or a `postgres://` URL (which may carry a password, hence secret).
+    pub url: SecretSetting,
+    pub host: String,
+    pub port: u16,
+    pub user: String,
+    pub password: SecretSetting,
+    pub name: String,
+    pub max_connections: u32,
+    pub connect_timeout_secs: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RedisConfig {
+    pub addr: String,
+    pub password: SecretSetting,
+    pub db: u32,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JwtConfig {
+    pub secret_key: SecretSetting,
+    pub expiration_hours: u32,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LogLevel {
+    Trace,
+    Debug,
+    Info,
+    Warn,
+    Error,
+}
+
+impl LogLevel {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LogLevel::Trace => "trace",
+            LogLevel::Debug => "debug",
+            LogLevel::Info => "info",
+            LogLevel::Warn => "warn",
+            LogLevel::Error => "error",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LogFormat {
+    Json,
+    Text,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LogOutput {
+    File,
+    Console,
+    Both,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LoggingConfig {
+    pub level: LogLevel,
+    pub format: LogFormat,
+    pub output: LogOutput,
+    /// Megabytes before the current file is rotated.
+    pub max_size: u64,
+    /// Rotated files kept.
+    pub max_backups: u32,
+    /// Days a rotated file is kept.
+    pub max_age: u32,
+    pub compress: bool,
+    /// Relative to the data dir unless absolute.
+    pub log_dir: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MonitoringConfig {
+    pub prometheus_enabled: bool,
+    pub prometheus_port: u16,
+    pub metrics_path: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AlertingConfig {
+    pub default_channels: Vec<String>,
+    pub retry_count: u32,
+    #[serde(deserialize_with = "duration_text")]
+    pub retry_interval: Duration,
+    #[serde(deserialize_with = "duration_text")]
+    pub timeout: Duration,
+    pub rate_limit: u32,
+    #[serde(deserialize_with = "duration_text")]
+    pub rate_limit_window: Duration,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuditConfig {
+    pub enabled: bool,
+    pub log_level: LogLevel,
+    pub retention_days: u32,
+    pub batch_size: u32,
+    #[serde(deserialize_with = "duration_text")]
+    pub batch_timeout: Duration,
+    pub async_mode: bool,
+    pub compression_enabled: bool,
+    pub encryption_enabled: bool,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BackupConfig {
+    pub repository: String,
+    pub keep_full: u32,
+    pub compression_level: i32,
+    pub encryption_enabled: bool,
+}
+
+/// Durations are written as text: "30s", "5m", "1h30m", "250ms".
+fn duration_text<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Duration, D::Error> {
+    let text = String::deserialize(deserializer)?;
+    humantime::parse_duration(&text).map_err(|err| {
+        serde::de::Error::custom(format!(
+            "{text:?} is not a duration ({err}); write it like \"30s\", \"5m\" or \"1h\""
+        ))
+    })
+}

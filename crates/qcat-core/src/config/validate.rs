@@ -1,0 +1,220 @@
+//! Stage two: the merged table into [`Config`], then value checks, each problem attached to
+//! the key and the layer its value came from.
+
+use super::{Config, ConfigProblem, Origin};
+
+/// Deserializes key by key first, so a bad value is reported against its own key (serde's
+/// error for the whole document names no key), then the whole table.
+pub(super) fn typed(
+    merged: toml::Table,
+    origin_of: &dyn Fn(&str) -> Option<Origin>,
+    problems: &mut Vec<ConfigProblem>,
+) -> Option<Config> {
+    for (key, expected) in ENUMS {
+        if let Some(value) = lookup(&merged, key).and_then(toml::Value::as_str)
+            && !expected.contains(&value)
+        {
+            problems.push(ConfigProblem {
+                key: (*key).into(),
+                origin: origin_of(key),
+                problem: format!("{value:?} is not one of {}", expected.join(", ")),
+                fix: format!("set it to one of: {}", expected.join(", ")),
+            });
+        }
+    }
+    for key in DURATIONS {
+        if let Some(value) = lookup(&merged, key).and_then(toml::Value::as_str)
+            && let Err(err) = humantime::parse_duration(value)
+        {
+            problems.push(ConfigProblem {
+                key: (*key).into(),
+                origin: origin_of(key),
+                problem: format!("{value:?} is not a duration ({err})"),
+                fix: "write it like \"30s\", \"5m\" or \"1h\"".into(),
+            });
+        }
+    }
+    if !problems.is_empty() {
+        return None;
+    }
+    match toml::Value::Table(merged).try_into::<Config>() {
+        Ok(config) => Some(config),
+        Err(err) => {
+            problems.push(ConfigProblem {
+                key: "(configuration)".into(),
+                origin: None,
+                problem: err.message().to_owned(),
+                fix: "correct the value the message names".into(),
+            });
+            None
+        }
+    }
+}
+
+const ENUMS: &[(&str, &[&str])] = &[
+    ("app.environment", &["development", "staging", "production"]),
+    (
+        "logging.level",
+        &["trace", "debug", "info", "warn", "error"],
+    ),
+    ("logging.format", &["json", "text"]),
+    ("logging.output", &["file", "console", "both"]),
+    (
+        "audit.log_level",
+        &["trace", "debug", "info", "warn", "error"],
+    ),
+];
+
+const DURATIONS: &[&str] = &[
+    "alerting.retry_interval",
+    "alerting.timeout",
+    "alerting.rate_limit_window",
+    "audit.batch_timeout",
+];
+
+fn lookup<'t>(table: &'t toml::Table, key: &str) -> Option<&'t toml::Value> {
+    let mut parts = key.split('.');
+    let mut value = table.get(parts.next()?)?;
+    for part in parts {
+        value = value.as_table()?.get(part)?;
+    }
+    Some(value)
+}
+
+/// Range and consistency checks on the typed values.
+pub(super) fn ranges(
+    config: &Config,
+    origin_of: &dyn Fn(&str) -> Option<Origin>,
+    problems: &mut Vec<ConfigProblem>,
+) {
+    let mut check = |ok: bool, key: &str, problem: String, fix: &str| {
+        if !ok {
+            problems.push(ConfigProblem {
+                key: key.into(),
+                origin: origin_of(key),
+                problem,
+                fix: fix.into(),
+            });
+        }
+    };
+    let port = |value: u16| value >= 1;
+    check(
+        port(config.database.port),
+        "database.port",
+        format!("{} is not a TCP port", config.database.port),
+        "use a port between 1 and 65535",
+    );
+    check(
+        (1..=1000).contains(&config.database.max_connections),
+        "database.max_connections",
+        format!("{} is out of range", config.database.max_connections),
+        "use 1 to 1000 connections",
+    );
+    check(
+        (1..=300).contains(&config.database.connect_timeout_secs),
+        "database.connect_timeout_secs",
+        format!("{} is out of range", config.database.connect_timeout_secs),
+        "use 1 to 300 seconds",
+    );
+    let url = config.database.url.raw();
+    check(
+        url.is_empty()
+            || url.starts_with("postgres://")
+            || url.starts_with("postgresql://")
+            || url.starts_with("ENC:")
+            || url.starts_with("secret:"),
+        "database.url",
+        "is not a postgres:// URL".into(),
+        "use postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE, or leave it empty for the embedded SQLite store",
+    );
+    check(
+        config.redis.db <= 15,
+        "redis.db",
+        format!("{} is out of range", config.redis.db),
+        "use a Redis database number from 0 to 15",
+    );
+    check(
+        port(config.monitoring.prometheus_port),
+        "monitoring.prometheus_port",
+        format!("{} is not a TCP port", config.monitoring.prometheus_port),
+        "use a port between 1 and 65535",
+    );
+    check(
+        config.monitoring.metrics_path.starts_with('/'),
+        "monitoring.metrics_path",
+        format!("{:?} does not start with /", config.monitoring.metrics_path),
+        "write a path such as /metrics",
+    );
+    check(
+        (1..=10_240).contains(&config.logging.max_size),
+        "logging.max_size",
+        format!("{} MB is out of range", config.logging.max_size),
+        "use 1 to 10240 (megabytes)",
+    );
+    check(
+        config.logging.max_backups <= 10_000,
+        "logging.max_backups",
+        format!("{} is out of range", config.logging.max_backups),
+        "use 0 to 10000 files",
+    );
+    check(
+        !config.logging.log_dir.trim().is_empty(),
+        "logging.log_dir",
+        "is empty".into(),
+        "name a folder, e.g. logs",
+    );
+    check(
+        config.alerting.retry_count <= 100,
+        "alerting.retry_count",
+        format!("{} is out of range", config.alerting.retry_count),
+        "use 0 to 100 retries",
+    );
+    check(
+        !config.alerting.timeout.is_zero(),
+        "alerting.timeout",
+        "must be longer than zero".into(),
+        "use a timeout such as \"10s\"",
+    );
+    check(
+        config.alerting.rate_limit >= 1,
+        "alerting.rate_limit",
+        "must be at least 1".into(),
+        "use the number of notifications allowed per window",
+    );
+    check(
+        !config.alerting.rate_limit_window.is_zero(),
+        "alerting.rate_limit_window",
+        "must be longer than zero".into(),
+        "use a window such as \"1m\"",
+    );
+    check(
+        (1..=100_000).contains(&config.audit.batch_size),
+        "audit.batch_size",
+        format!("{} is out of range", config.audit.batch_size),
+        "use 1 to 100000 events per batch",
+    );
+    check(
+        !config.audit.batch_timeout.is_zero(),
+        "audit.batch_timeout",
+        "must be longer than zero".into(),
+        "use a timeout such as \"5s\"",
+    );
+    check(
+        config.audit.retention_days >= 1,
+        "audit.retention_days",
+        "must be at least 1".into(),
+        "use the number of days audit entries are kept",
+    );
+    check(
+        config.backup.keep_full >= 1,
+        "backup.keep_full",
+        "must be at least 1".into(),
+        "keep at least one full backup",
+    );
+    check(
+        (1..=19).contains(&config.backup.compression_level),
+        "backup.compression_level",
+        format!("{} is out of range", config.backup.compression_level),
+        "use a zstd level from 1 to 19",
+    );
+}
