@@ -108,6 +108,9 @@ impl App {
             .prefix("qcat-e2e-data-")
             .tempdir()
             .unwrap();
+        // A server-style 0600 key file: the app never reaches for a desktop keychain here.
+        let key_file = data_dir.path().join("master.key");
+        qcat_secrets::keys::init_key_file(&key_file).expect("a key file for the app");
         let (xvfb, display, xvfb_stdout) = start_xvfb();
         let port = free_port();
         let native_port = free_port();
@@ -126,6 +129,7 @@ impl App {
             .args(["--native-port", &native_port.to_string()])
             .env("DISPLAY", &display)
             .env("QCAT_DATA_DIR", data_dir.path())
+            .env("QCAT_MASTER_KEY_FILE", &key_file)
             // The webview keeps its own storage under the XDG folders: keep those inside
             // the fixture too, so a test run never touches the user's.
             .env("XDG_DATA_HOME", data_dir.path().join("xdg-data"))

@@ -72,6 +72,11 @@ async fn every_screen_shows_core_data_and_switches_language() {
         app.data_dir.path().display().to_string(),
         "About shows the data dir the core uses"
     );
+    let master_key = app.text("about-master-key").await;
+    assert!(
+        master_key.contains("key file"),
+        "About says where the master key comes from: {master_key}"
+    );
     app.screenshot("about").await;
     app.click("about-close").await;
 

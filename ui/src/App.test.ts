@@ -13,6 +13,7 @@ const info: AppInfo = {
   environment: 'production',
   uptimeSecs: 5,
   systemLocale: 'en-US',
+  masterKey: { source: 'the OS keychain', keyId: '0011aabb', error: null },
 };
 
 const healthy: StorageStatus = {

@@ -41,3 +41,22 @@ pub fn check_config(sources: &ConfigSources) -> ConfigCheck {
         },
     }
 }
+
+/// Like [`check_config`], and also decrypts every `ENC:` value and resolves every
+/// `secret:` reference, so a tampered value or a wrong key is reported against its key.
+pub fn check_config_and_secrets(
+    sources: &ConfigSources,
+    keys: Result<&qcat_secrets::Keyring, &crate::ApiError>,
+) -> ConfigCheck {
+    match Config::load_from(sources) {
+        Ok(loaded) => {
+            let problems = crate::secrets::check_secrets(&loaded, keys);
+            ConfigCheck {
+                ok: problems.is_empty(),
+                problems,
+                warnings: loaded.warnings.iter().map(ConfigProblem::from).collect(),
+            }
+        }
+        Err(_) => check_config(sources),
+    }
+}

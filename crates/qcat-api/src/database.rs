@@ -2,19 +2,21 @@
 //! described by host/port/user/password/name (the seed's keys), or the embedded SQLite file.
 
 use qcat_core::ErrorCode;
-use qcat_core::config::{DatabaseConfig, SecretSetting};
+use qcat_core::config::DatabaseConfig;
 use qcat_core::paths::DataDir;
-use qcat_core::secret::Secret;
+use qcat_secrets::Keyring;
 use qcat_store::StoreTarget;
 
 use crate::ApiError;
+use crate::secrets::resolve;
 
 pub(crate) fn store_target(
     database: &DatabaseConfig,
     data_dir: &DataDir,
+    keys: Result<&Keyring, &ApiError>,
 ) -> Result<StoreTarget, ApiError> {
     if !database.url.is_empty() {
-        let url = resolve_secret("database.url", &database.url)?;
+        let url = resolve(keys, "database.url", &database.url)?;
         return StoreTarget::from_setting(url.expose(), data_dir.sqlite_file())
             .map_err(|err| ApiError::storage_ref(&err));
     }
@@ -35,28 +37,10 @@ pub(crate) fn store_target(
     url.set_username(&database.user)
         .map_err(|_| invalid("user"))?;
     if !database.password.is_empty() {
-        let password = resolve_secret("database.password", &database.password)?;
+        let password = resolve(keys, "database.password", &database.password)?;
         url.set_password(Some(password.expose()))
             .map_err(|_| invalid("password"))?;
     }
     url.set_path(&database.name);
     Ok(StoreTarget::Postgres(url.to_string()))
-}
-
-/// The plaintext of a secret setting. Plain values (from the environment) are used as they
-/// are; `ENC:` values and `secret:` references need the secrets service.
-pub(crate) fn resolve_secret(
-    key: &str,
-    setting: &SecretSetting,
-) -> Result<Secret<String>, ApiError> {
-    let raw = setting.raw();
-    if raw.starts_with("ENC:") || raw.starts_with("secret:") {
-        return Err(ApiError::new(
-            ErrorCode::InvalidConfig,
-            format!(
-                "{key} is encrypted or a keychain reference, which this build cannot resolve yet; set it in plain text through the environment"
-            ),
-        ));
-    }
-    Ok(Secret::new(raw.to_owned()))
 }

@@ -17,6 +17,17 @@ pub struct AppInfo {
     /// The operating system's UI language as a BCP 47 tag (`zh-CN`, `en-US`), when known.
     /// The UI follows it unless the user picked a language.
     pub system_locale: Option<String>,
+    pub master_key: MasterKeyStatus,
+}
+
+/// Where the master key comes from, or why there is none.
+#[derive(Debug, Clone, Serialize, TS)]
+#[serde(rename_all = "camelCase")]
+pub struct MasterKeyStatus {
+    /// e.g. `the OS keychain`, `key file /etc/qcat/master.key (QCAT_MASTER_KEY_FILE)`.
+    pub source: Option<String>,
+    pub key_id: Option<String>,
+    pub error: Option<ApiError>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, TS)]

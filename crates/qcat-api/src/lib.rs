@@ -7,6 +7,7 @@ pub mod config;
 mod database;
 pub mod dto;
 mod error;
+pub mod secrets;
 pub mod typescript;
 
 use std::sync::Arc;
@@ -14,6 +15,8 @@ use std::time::{Duration, Instant};
 
 use qcat_core::config::{Config, LoadedConfig};
 use qcat_core::paths::DataDir;
+use qcat_secrets::Keyring;
+use qcat_secrets::keys::KeyOptions;
 use qcat_store::{Store, StoreOptions, StoreTarget};
 
 pub use error::ApiError;
@@ -23,6 +26,8 @@ pub use error::ApiError;
 pub struct ApiConfig {
     pub data_dir: DataDir,
     pub config: LoadedConfig,
+    /// Where the master key comes from (tests point this at a key file of their own).
+    pub keys: KeyOptions,
 }
 
 impl ApiConfig {
@@ -31,7 +36,11 @@ impl ApiConfig {
     pub fn from_environment() -> Result<Self, ApiError> {
         let data_dir = DataDir::resolve().map_err(ApiError::data_dir)?;
         let config = Config::load().map_err(ApiError::config)?;
-        Ok(Self { data_dir, config })
+        Ok(Self {
+            data_dir,
+            config,
+            keys: KeyOptions::from_process(),
+        })
     }
 }
 
@@ -43,6 +52,9 @@ pub struct Api {
 
 struct Inner {
     config: ApiConfig,
+    /// The master keys, or why there are none (the console runs without; encrypted
+    /// settings then report this error).
+    keys: Result<Keyring, ApiError>,
     target: Result<StoreTarget, ApiError>,
     /// The store, or why it could not be opened. The console still starts without a store
     /// so it can show the error and its fix instead of a crash.
@@ -59,8 +71,19 @@ impl Api {
             .data_dir
             .ensure_exists()
             .map_err(ApiError::data_dir)?;
+        // The keychain is reached over D-Bus or a platform API: blocking work.
+        let key_options = config.keys.clone();
+        let keys = tokio::task::spawn_blocking(move || secrets::load_keys(&key_options))
+            .await
+            .unwrap_or_else(|err| Err(ApiError::internal(&err)));
+        match &keys {
+            Ok(keys) => {
+                tracing::info!(source = %keys.source(), key_id = keys.current().id(), "master key loaded")
+            }
+            Err(err) => tracing::warn!(error = %err.message, "no master key"),
+        }
         let settings = &config.config.config;
-        let target = database::store_target(&settings.database, &config.data_dir);
+        let target = database::store_target(&settings.database, &config.data_dir, keys.as_ref());
         let options = StoreOptions {
             max_connections: settings.database.max_connections,
             connect_timeout: Duration::from_secs(settings.database.connect_timeout_secs),
@@ -77,6 +100,7 @@ impl Api {
         Ok(Self {
             inner: Arc::new(Inner {
                 config,
+                keys,
                 target,
                 store,
                 opened_at: Instant::now(),
@@ -104,6 +128,18 @@ impl Api {
             environment: config.config.config.app.environment.into(),
             uptime_secs: self.inner.opened_at.elapsed().as_secs(),
             system_locale: system_locale(),
+            master_key: match &self.inner.keys {
+                Ok(keys) => dto::MasterKeyStatus {
+                    source: Some(keys.source().to_string()),
+                    key_id: Some(keys.current().id().to_owned()),
+                    error: None,
+                },
+                Err(err) => dto::MasterKeyStatus {
+                    source: None,
+                    key_id: None,
+                    error: Some(err.clone()),
+                },
+            },
         }
     }
 

@@ -32,6 +32,7 @@ pub fn bindings() -> String {
     for decl in [
         ApiError::decl(&cfg),
         dto::AppInfo::decl(&cfg),
+        dto::MasterKeyStatus::decl(&cfg),
         dto::DataDirSource::decl(&cfg),
         dto::Environment::decl(&cfg),
         dto::StorageBackend::decl(&cfg),

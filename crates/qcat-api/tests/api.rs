@@ -5,9 +5,25 @@ use qcat_api::{Api, ApiConfig};
 use qcat_core::ErrorCode;
 use qcat_core::config::{Config, ConfigSources};
 use qcat_core::paths::DataDir;
+use qcat_secrets::keys::KeyOptions;
+
+/// Key options for a test: a fresh 0600 key file inside the test's data dir, never the
+/// user's keychain.
+fn test_keys(data_dir: &std::path::Path) -> KeyOptions {
+    std::fs::create_dir_all(data_dir).unwrap();
+    let path = data_dir.join("master.key");
+    if !path.exists() {
+        qcat_secrets::keys::init_key_file(&path).unwrap();
+    }
+    KeyOptions {
+        key_file: Some(path),
+        ..KeyOptions::default()
+    }
+}
 
 fn config_with(database_url: &str, data_dir: &std::path::Path) -> ApiConfig {
     ApiConfig {
+        keys: test_keys(data_dir),
         data_dir: DataDir::at(data_dir),
         config: Config::load_from(&ConfigSources::environment_only([(
             "QCAT_DATABASE__URL".to_owned(),
@@ -98,6 +114,7 @@ async fn the_seed_host_keys_select_postgres() {
         ),
     ];
     let config = ApiConfig {
+        keys: test_keys(dir.path()),
         data_dir: DataDir::at(dir.path()),
         config: Config::load_from(&ConfigSources::environment_only(
             vars.iter().map(|(k, v)| ((*k).to_owned(), v.clone())),
@@ -131,4 +148,70 @@ async fn errors_cross_the_wire_as_code_and_message() {
         json,
         serde_json::json!({"code": "not_found", "message": "no such backup"})
     );
+}
+
+#[tokio::test]
+async fn an_encrypted_database_password_is_decrypted_to_reach_postgres() {
+    // The seed's QCAT_DATABASE_PASSWORD=ENC:... form: the console decrypts it with the master
+    // key and connects. The throwaway server trusts any password, so the check is that the
+    // ENC value resolves (a wrong key would fail before connecting).
+    let url = url::Url::parse(&qcat_testkit::test_database_url()).unwrap();
+    let dir = qcat_testkit::temp_data_dir();
+    let keys = test_keys(dir.path());
+    let keyring = qcat_secrets::Keyring::load_or_create(&keys).unwrap();
+    let encrypted = keyring.current().encrypt("database.password", "s3cret");
+    let vars = [
+        ("QCAT_DATABASE_HOST", url.host_str().unwrap().to_owned()),
+        ("QCAT_DATABASE_PORT", url.port().unwrap().to_string()),
+        ("QCAT_DATABASE_USER", url.username().to_owned()),
+        (
+            "QCAT_DATABASE_NAME",
+            url.path().trim_start_matches('/').to_owned(),
+        ),
+        ("QCAT_DATABASE_PASSWORD", encrypted),
+    ];
+    let config = ApiConfig {
+        keys,
+        data_dir: DataDir::at(dir.path()),
+        config: Config::load_from(&ConfigSources::environment_only(
+            vars.iter().map(|(k, v)| ((*k).to_owned(), v.clone())),
+        ))
+        .unwrap(),
+    };
+    let api = Api::open(config).await.unwrap();
+    let status = api.storage_status().await;
+    assert_eq!(status.health, StorageHealth::Healthy, "{:?}", status.error);
+    assert!(!status.location.contains("s3cret"), "{}", status.location);
+    assert!(
+        api.app_info()
+            .master_key
+            .source
+            .unwrap()
+            .contains("key file")
+    );
+    api.close().await;
+}
+
+#[tokio::test]
+async fn a_value_encrypted_under_another_key_names_the_key_and_the_fix() {
+    let dir = qcat_testkit::temp_data_dir();
+    let foreign = qcat_secrets::MasterKey::generate().encrypt("database.password", "x");
+    let config = ApiConfig {
+        keys: test_keys(dir.path()),
+        data_dir: DataDir::at(dir.path()),
+        config: Config::load_from(&ConfigSources::environment_only([
+            ("QCAT_DATABASE_HOST".to_owned(), "127.0.0.1".to_owned()),
+            ("QCAT_DATABASE_PASSWORD".to_owned(), foreign),
+        ]))
+        .unwrap(),
+    };
+    let api = Api::open(config).await.unwrap();
+    let error = api.storage_status().await.error.unwrap();
+    assert_eq!(error.code, ErrorCode::InvalidConfig);
+    assert!(
+        error.message.contains("database.password"),
+        "{}",
+        error.message
+    );
+    assert!(error.message.contains("master key"), "{}", error.message);
 }

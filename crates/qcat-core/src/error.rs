@@ -28,11 +28,13 @@ pub enum ErrorCode {
     Unauthenticated,
     /// The caller is logged in but lacks the permission the action needs.
     PermissionDenied,
+    /// The master key or the keychain cannot be reached (locked, absent, unreadable).
+    SecretsUnavailable,
 }
 
 impl ErrorCode {
     /// Every code, in table order; used to generate the UI's code table and to test it.
-    pub const ALL: [ErrorCode; 9] = [
+    pub const ALL: [ErrorCode; 10] = [
         ErrorCode::Internal,
         ErrorCode::InvalidInput,
         ErrorCode::InvalidConfig,
@@ -42,6 +44,7 @@ impl ErrorCode {
         ErrorCode::StorageSchema,
         ErrorCode::Unauthenticated,
         ErrorCode::PermissionDenied,
+        ErrorCode::SecretsUnavailable,
     ];
 
     /// The wire spelling of the code.
@@ -56,6 +59,7 @@ impl ErrorCode {
             ErrorCode::StorageSchema => "storage_schema",
             ErrorCode::Unauthenticated => "unauthenticated",
             ErrorCode::PermissionDenied => "permission_denied",
+            ErrorCode::SecretsUnavailable => "secrets_unavailable",
         }
     }
 
@@ -67,7 +71,7 @@ impl ErrorCode {
             ErrorCode::InvalidConfig => 78,
             ErrorCode::NotFound => 66,
             ErrorCode::Conflict => 75,
-            ErrorCode::StorageUnavailable => 69,
+            ErrorCode::StorageUnavailable | ErrorCode::SecretsUnavailable => 69,
             ErrorCode::StorageSchema => 65,
             ErrorCode::Unauthenticated | ErrorCode::PermissionDenied => 77,
             ErrorCode::Internal => 70,

@@ -6,8 +6,10 @@
 //! a private cluster with the system's PostgreSQL binaries, as the `postgres` user when run as
 //! root (initdb refuses root), and a watchdog stops it when the test process exits.
 
+mod keychain;
 mod postgres;
 
+pub use keychain::SecretService;
 pub use postgres::{PostgresServer, test_database_url};
 
 /// A fresh, empty data dir that is deleted when dropped. Tests pass its path explicitly and

@@ -7,9 +7,11 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use qcat_api::config::ConfigCheck;
 use qcat_api::dto::{ConfigProblem, ConfigView};
-use qcat_api::{Api, ApiConfig, ApiError};
+use qcat_api::{Api, ApiConfig, ApiError, secrets};
 use qcat_core::ErrorCode;
 use qcat_core::config::{ConfigSources, UserFile};
+use qcat_core::secret::Secret;
+use qcat_secrets::keys::KeyOptions;
 
 #[derive(Debug, Parser)]
 #[command(name = "qcatctl", version, about = "QCAT Console command line", long_about = None)]
@@ -29,6 +31,43 @@ enum Command {
     /// Inspect the layered configuration.
     #[command(subcommand)]
     Config(ConfigCommand),
+    /// Encrypt config values and manage named secrets.
+    #[command(subcommand)]
+    Secret(SecretCommand),
+    /// Manage the master key.
+    #[command(subcommand)]
+    Key(KeyCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum SecretCommand {
+    /// Read a plaintext from standard input and print an `ENC:v1:` value bound to `--key`.
+    Encrypt {
+        /// The config key the value is for, e.g. `database.password`.
+        #[arg(long)]
+        key: String,
+    },
+    /// Read a value from standard input and store it as the named secret NAME (referenced
+    /// in config as `secret:NAME`). Replaces any earlier value; never prints it.
+    Set { name: String },
+    /// List the names of the named secrets (never their values).
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum KeyCommand {
+    /// Create a new master key in a 0600 file, for servers without a keychain; refuses to
+    /// overwrite. Point QCAT_MASTER_KEY_FILE at it.
+    Init {
+        #[arg(long = "to-file", value_name = "PATH")]
+        to_file: std::path::PathBuf,
+    },
+    /// Make a new master key current and re-encrypt every ENC: value of the user's config
+    /// file (the old file is kept as <file>.bak) and the named-secret file.
+    Rotate,
 }
 
 #[derive(Debug, Subcommand)]
@@ -89,6 +128,8 @@ async fn run(cli: Cli) -> Result<ExitCode, ApiError> {
             config_show(&ConfigSources::from_process(), json, section.as_deref())
                 .map(|()| ExitCode::SUCCESS)
         }
+        Command::Secret(command) => secret_command(command).map(|()| ExitCode::SUCCESS),
+        Command::Key(command) => key_command(command).map(|()| ExitCode::SUCCESS),
         Command::Config(ConfigCommand::Check { file, json }) => {
             let mut sources = ConfigSources::from_process();
             if let Some(path) = file {
@@ -100,6 +141,71 @@ async fn run(cli: Cli) -> Result<ExitCode, ApiError> {
             config_check(&sources, json)
         }
     }
+}
+
+/// Standard input without its trailing newline (`echo s3cret |` as well as `echo -n`).
+fn read_stdin_secret() -> Result<Secret<String>, ApiError> {
+    let mut text = String::new();
+    std::io::Read::read_to_string(&mut std::io::stdin(), &mut text).map_err(|err| {
+        ApiError::new(
+            ErrorCode::InvalidInput,
+            format!("cannot read standard input: {err}"),
+        )
+    })?;
+    let trimmed = text.strip_suffix('\n').unwrap_or(&text);
+    let trimmed = trimmed.strip_suffix('\r').unwrap_or(trimmed);
+    Ok(Secret::new(trimmed.to_owned()))
+}
+
+fn secret_command(command: SecretCommand) -> Result<(), ApiError> {
+    let keys = secrets::load_keys(&KeyOptions::from_process())?;
+    match command {
+        SecretCommand::Encrypt { key } => {
+            let plaintext = read_stdin_secret()?;
+            println!("{}", secrets::encrypt_for_key(&keys, &key, &plaintext)?);
+        }
+        SecretCommand::Set { name } => {
+            let value = read_stdin_secret()?;
+            secrets::set_named(&keys, &name, &value)?;
+            eprintln!("stored secret {name:?} in {}", keys.source());
+        }
+        SecretCommand::List { json } => {
+            let names = secrets::list_named(&keys)?;
+            if json {
+                print_json(&names)?;
+            } else {
+                for name in names {
+                    println!("{name}");
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+fn key_command(command: KeyCommand) -> Result<(), ApiError> {
+    match command {
+        KeyCommand::Init { to_file } => {
+            let id = secrets::init_key(&to_file)?;
+            println!("created master key {id} in {}", to_file.display());
+            println!(
+                "use it with: export QCAT_MASTER_KEY_FILE={}",
+                to_file.display()
+            );
+        }
+        KeyCommand::Rotate => {
+            let mut keys = secrets::load_keys(&KeyOptions::from_process())?;
+            let report = secrets::rotate_key(&mut keys, &ConfigSources::from_process())?;
+            println!(
+                "master key rotated: {} -> {} ({} config values and {} named secrets re-encrypted)",
+                report.old_key, report.new_key, report.config_values, report.named_secrets
+            );
+            if let Some(backup) = report.backup {
+                println!("the previous config file is kept as {}", backup.display());
+            }
+        }
+    }
+    Ok(())
 }
 
 fn print_json(value: &impl serde::Serialize) -> Result<(), ApiError> {
@@ -158,7 +264,8 @@ fn config_show(sources: &ConfigSources, json: bool, section: Option<&str>) -> Re
 
 /// Exits 0 when the configuration is valid and 1 when it is not, like a linter.
 fn config_check(sources: &ConfigSources, json: bool) -> Result<ExitCode, ApiError> {
-    let check = qcat_api::config::check_config(sources);
+    let keys = secrets::load_keys(&KeyOptions::from_process());
+    let check = qcat_api::config::check_config_and_secrets(sources, keys.as_ref());
     if json {
         print_json(&check)?;
     } else {

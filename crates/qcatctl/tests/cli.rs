@@ -191,3 +191,256 @@ fn config_check_exits_1_and_lists_every_problem_with_file_and_line() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// `qcatctl` with a fresh 0600 key file (a server without a keychain).
+fn with_key_file(dir: &std::path::Path) -> (Command, std::path::PathBuf) {
+    let key = dir.join("master.key");
+    if !key.exists() {
+        let out = qcatctl(dir)
+            .args(["key", "init", "--to-file"])
+            .arg(&key)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let mut command = qcatctl(dir);
+    command.current_dir(dir).env("QCAT_MASTER_KEY_FILE", &key);
+    (command, key)
+}
+
+fn run_with_stdin(mut command: Command, stdin: &str) -> std::process::Output {
+    use std::io::Write;
+    let mut child = command
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.as_bytes())
+        .unwrap();
+    child.wait_with_output().unwrap()
+}
+
+#[test]
+fn an_encrypted_value_works_in_a_config_file_is_masked_and_tampering_fails_check() {
+    let dir = qcat_testkit::temp_data_dir();
+    let (mut encrypt, key) = with_key_file(dir.path());
+    encrypt.args(["secret", "encrypt", "--key", "database.password"]);
+    let out = run_with_stdin(encrypt, "s3cret");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let value = String::from_utf8(out.stdout).unwrap().trim().to_owned();
+    assert!(value.starts_with("ENC:v1:"), "{value}");
+
+    let config = dir.path().join("config.toml");
+    std::fs::write(&config, format!("[database]\npassword = \"{value}\"\n")).unwrap();
+    let show = qcatctl(dir.path())
+        .current_dir(dir.path())
+        .env("QCAT_MASTER_KEY_FILE", &key)
+        .env("QCAT_CONFIG", &config)
+        .args(["config", "show", "--section", "database"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8(show.stdout).unwrap();
+    assert!(
+        text.contains("<redacted>") && !text.contains("s3cret"),
+        "{text}"
+    );
+    let check = qcatctl(dir.path())
+        .current_dir(dir.path())
+        .env("QCAT_MASTER_KEY_FILE", &key)
+        .args(["config", "check"])
+        .arg(&config)
+        .output()
+        .unwrap();
+    assert_eq!(
+        check.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&check.stderr)
+    );
+
+    // Flip one character of the ciphertext: authentication fails, check exits 1 naming the key.
+    let body_start = value.rfind(':').unwrap() + 1;
+    let mut tampered = value.clone().into_bytes();
+    tampered[body_start + 2] = if tampered[body_start + 2] == b'A' {
+        b'B'
+    } else {
+        b'A'
+    };
+    let tampered = String::from_utf8(tampered).unwrap();
+    std::fs::write(&config, format!("[database]\npassword = \"{tampered}\"\n")).unwrap();
+    let check = qcatctl(dir.path())
+        .current_dir(dir.path())
+        .env("QCAT_MASTER_KEY_FILE", &key)
+        .args(["config", "check"])
+        .arg(&config)
+        .output()
+        .unwrap();
+    assert_eq!(check.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&check.stderr);
+    assert!(
+        stderr.contains("database.password") && stderr.contains("does not authenticate"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn encrypt_refuses_keys_that_are_not_secrets() {
+    let dir = qcat_testkit::temp_data_dir();
+    let (mut command, _) = with_key_file(dir.path());
+    command.args(["secret", "encrypt", "--key", "logging.level"]);
+    let out = run_with_stdin(command, "debug");
+    assert_eq!(out.status.code(), Some(64), "EX_USAGE for bad input");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not a secret-bearing key"));
+}
+
+#[test]
+fn key_init_refuses_to_overwrite_an_existing_key() {
+    let dir = qcat_testkit::temp_data_dir();
+    let (_, key) = with_key_file(dir.path());
+    let before = std::fs::read(&key).unwrap();
+    let out = qcatctl(dir.path())
+        .args(["key", "init", "--to-file"])
+        .arg(&key)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(75), "EX_TEMPFAIL-class conflict");
+    assert_eq!(std::fs::read(&key).unwrap(), before, "the key is untouched");
+}
+
+#[test]
+fn key_rotate_reencrypts_the_user_config_file() {
+    let dir = qcat_testkit::temp_data_dir();
+    let (mut encrypt, key) = with_key_file(dir.path());
+    encrypt.args(["secret", "encrypt", "--key", "jwt.secret_key"]);
+    let value = String::from_utf8(run_with_stdin(encrypt, "jwt-key").stdout).unwrap();
+    let config = dir.path().join("config.toml");
+    std::fs::write(
+        &config,
+        format!("[jwt]\nsecret_key = \"{}\"\n", value.trim()),
+    )
+    .unwrap();
+    let out = qcatctl(dir.path())
+        .current_dir(dir.path())
+        .env("QCAT_MASTER_KEY_FILE", &key)
+        .env("QCAT_CONFIG", &config)
+        .args(["key", "rotate"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let rewritten = std::fs::read_to_string(&config).unwrap();
+    assert_ne!(
+        rewritten.trim(),
+        format!("[jwt]\nsecret_key = \"{}\"", value.trim())
+    );
+    assert!(
+        dir.path().join("config.toml.bak").exists(),
+        "the old file is kept"
+    );
+    let check = qcatctl(dir.path())
+        .current_dir(dir.path())
+        .env("QCAT_MASTER_KEY_FILE", &key)
+        .args(["config", "check"])
+        .arg(&config)
+        .output()
+        .unwrap();
+    assert_eq!(
+        check.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&check.stderr)
+    );
+}
+
+#[test]
+fn named_secrets_live_in_the_os_keychain_and_survive_a_restart() {
+    // A real Secret Service (gnome-keyring on a private D-Bus), not a mock.
+    let keychain = qcat_testkit::SecretService::start();
+    let dir = qcat_testkit::temp_data_dir();
+    let mut set = qcatctl(dir.path());
+    set.env("DBUS_SESSION_BUS_ADDRESS", keychain.bus_address())
+        .args(["secret", "set", "smtp_password"]);
+    let out = run_with_stdin(set, "mail-hunter2\n");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("OS keychain"));
+
+    // A second process (a restart) lists it, names only.
+    let out = qcatctl(dir.path())
+        .env("DBUS_SESSION_BUS_ADDRESS", keychain.bus_address())
+        .args(["secret", "list"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let listed = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(listed.trim(), "smtp_password");
+    assert!(!listed.contains("hunter2"));
+
+    // The master key was created in the keychain too: an ENC value made by one process is
+    // read by the next.
+    let mut encrypt = qcatctl(dir.path());
+    encrypt
+        .env("DBUS_SESSION_BUS_ADDRESS", keychain.bus_address())
+        .args(["secret", "encrypt", "--key", "redis.password"]);
+    let value = String::from_utf8(run_with_stdin(encrypt, "redis-pw").stdout).unwrap();
+    let config = dir.path().join("config.toml");
+    std::fs::write(
+        &config,
+        format!("[redis]\npassword = \"{}\"\n", value.trim()),
+    )
+    .unwrap();
+    let check = qcatctl(dir.path())
+        .current_dir(dir.path())
+        .env("DBUS_SESSION_BUS_ADDRESS", keychain.bus_address())
+        .args(["config", "check"])
+        .arg(&config)
+        .output()
+        .unwrap();
+    assert_eq!(
+        check.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&check.stderr)
+    );
+    // Nothing lands in the keyring's files in plaintext.
+    for entry in std::fs::read_dir(keychain.data_dir().join("keyrings")).unwrap() {
+        let bytes = std::fs::read(entry.unwrap().path()).unwrap();
+        assert!(!String::from_utf8_lossy(&bytes).contains("mail-hunter2"));
+    }
+}
+
+#[test]
+fn without_a_keychain_or_key_file_the_error_says_how_to_fix_it() {
+    let dir = qcat_testkit::temp_data_dir();
+    let out = qcatctl(dir.path())
+        .args(["secret", "list"])
+        .env("DBUS_SESSION_BUS_ADDRESS", "unix:path=/nonexistent/bus")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(69));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("key init --to-file"), "{stderr}");
+}

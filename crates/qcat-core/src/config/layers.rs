@@ -74,6 +74,10 @@ impl Schema {
         Self { leaves, sections }
     }
 
+    pub fn has_key(&self, key: &str) -> bool {
+        self.leaves.contains_key(key)
+    }
+
     pub fn default_entries(&self) -> Vec<Entry> {
         self.leaves
             .iter()

@@ -264,6 +264,23 @@ impl Config {
     }
 }
 
+/// Whether `key` exists in the schema (the shipped defaults).
+pub fn schema_has_key(key: &str) -> bool {
+    layers::Schema::from_defaults().has_key(key)
+}
+
+impl Config {
+    /// Every secret-bearing setting with its dotted key.
+    pub fn secret_settings(&self) -> [(&'static str, &SecretSetting); 4] {
+        [
+            ("database.url", &self.database.url),
+            ("database.password", &self.database.password),
+            ("redis.password", &self.redis.password),
+            ("jwt.secret_key", &self.jwt.secret_key),
+        ]
+    }
+}
+
 /// Whether `key` holds a secret whose value is never shown.
 pub fn is_secret_key(key: &str) -> bool {
     let last = key.rsplit('.').next().unwrap_or(key);

@@ -1,9 +1,9 @@
 // Generated from crates/qcat-api by `UPDATE_BINDINGS=1 cargo test -p qcat-api`.
 // Do not edit: CI fails when this file differs from what the Rust code generates.
 
-export type ErrorCode = "internal" | "invalid_input" | "invalid_config" | "not_found" | "conflict" | "storage_unavailable" | "storage_schema" | "unauthenticated" | "permission_denied";
+export type ErrorCode = "internal" | "invalid_input" | "invalid_config" | "not_found" | "conflict" | "storage_unavailable" | "storage_schema" | "unauthenticated" | "permission_denied" | "secrets_unavailable";
 
-export const ERROR_CODES: readonly ErrorCode[] = ["internal", "invalid_input", "invalid_config", "not_found", "conflict", "storage_unavailable", "storage_schema", "unauthenticated", "permission_denied"];
+export const ERROR_CODES: readonly ErrorCode[] = ["internal", "invalid_input", "invalid_config", "not_found", "conflict", "storage_unavailable", "storage_schema", "unauthenticated", "permission_denied", "secrets_unavailable"];
 
 export type ApiError = { code: ErrorCode, message: string, };
 
@@ -12,7 +12,13 @@ export type AppInfo = { version: string, dataDir: string, dataDirSource: DataDir
  * The operating system's UI language as a BCP 47 tag (`zh-CN`, `en-US`), when known.
  * The UI follows it unless the user picked a language.
  */
-systemLocale: string | null, };
+systemLocale: string | null, masterKey: MasterKeyStatus, };
+
+export type MasterKeyStatus = { 
+/**
+ * e.g. `the OS keychain`, `key file /etc/qcat/master.key (QCAT_MASTER_KEY_FILE)`.
+ */
+source: string | null, keyId: string | null, error: ApiError | null, };
 
 export type DataDirSource = "environment" | "platform" | "explicit";
 

@@ -78,6 +78,8 @@ export const en = {
   'about.dataDirSource.platform': 'the operating system’s app-data folder',
   'about.dataDirSource.explicit': 'the caller',
   'about.environment': 'Environment',
+  'about.masterKey': 'Master key',
+  'about.masterKey.none': 'none available',
   'about.close': 'Close',
 
   'error.title': 'Something went wrong',
@@ -91,6 +93,7 @@ export const en = {
   'error.code.storage_schema': 'Storage schema problem',
   'error.code.unauthenticated': 'Not logged in',
   'error.code.permission_denied': 'Permission denied',
+  'error.code.secrets_unavailable': 'Secrets unavailable',
 } as const;
 
 export type MessageKey = keyof typeof en;

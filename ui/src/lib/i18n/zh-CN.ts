@@ -78,6 +78,8 @@ export const zhCN: Record<MessageKey, string> = {
   'about.dataDirSource.platform': '操作系统的应用数据目录',
   'about.dataDirSource.explicit': '调用方指定',
   'about.environment': '环境',
+  'about.masterKey': '主密钥',
+  'about.masterKey.none': '不可用',
   'about.close': '关闭',
 
   'error.title': '出现错误',
@@ -91,4 +93,5 @@ export const zhCN: Record<MessageKey, string> = {
   'error.code.storage_schema': '存储结构问题',
   'error.code.unauthenticated': '未登录',
   'error.code.permission_denied': '权限不足',
+  'error.code.secrets_unavailable': '密钥不可用',
 };

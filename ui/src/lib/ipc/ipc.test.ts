@@ -6,7 +6,7 @@ describe('ipc', () => {
   it('passes typed results through', async () => {
     mockIPC((cmd) => {
       if (cmd === 'app_info') {
-        return { version: '9.9.9', dataDir: '/d', dataDirSource: 'explicit', environment: 'staging', uptimeSecs: 1, systemLocale: null };
+        return { version: '9.9.9', dataDir: '/d', dataDirSource: 'explicit', environment: 'staging', uptimeSecs: 1, systemLocale: null, masterKey: { source: null, keyId: null, error: null } };
       }
       throw new Error(`unexpected ${cmd}`);
     });
