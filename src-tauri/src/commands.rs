@@ -1,6 +1,7 @@
 //! IPC commands: each one line over `qcat_api::Api`. No SQL, HTTP or file I/O here.
 
 use qcat_api::dto::{AppInfo, ConfigView, StorageStatus};
+use qcat_api::logs::{FrontendLog, LogFile, LogLine, LogQuery};
 use qcat_api::{Api, ApiError};
 use tauri::State;
 
@@ -17,4 +18,22 @@ pub async fn storage_status(api: State<'_, Api>) -> Result<StorageStatus, ApiErr
 #[tauri::command]
 pub fn config_settings(api: State<'_, Api>) -> ConfigView {
     api.config_settings()
+}
+
+#[tauri::command]
+pub fn log_files(api: State<'_, Api>) -> Vec<LogFile> {
+    api.log_files()
+}
+
+#[tauri::command]
+pub async fn log_lines(api: State<'_, Api>, query: LogQuery) -> Result<Vec<LogLine>, ApiError> {
+    let api = api.inner().clone();
+    tauri::async_runtime::spawn_blocking(move || api.log_lines(&query))
+        .await
+        .map_err(|err| ApiError::internal(&err))?
+}
+
+#[tauri::command]
+pub fn log_frontend(api: State<'_, Api>, entry: FrontendLog) -> Result<(), ApiError> {
+    api.log_frontend(&entry)
 }

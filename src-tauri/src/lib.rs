@@ -11,23 +11,14 @@ use qcat_api::{Api, ApiConfig};
 /// Starts the console. Exits with the error's code when the core cannot be opened at all
 /// (the data dir cannot be created or the configuration is invalid).
 pub fn run() {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("QCAT_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .with_writer(std::io::stderr)
-        .init();
-
-    let api = match tauri::async_runtime::block_on(async {
-        Api::open(ApiConfig::from_environment()?).await
-    }) {
-        Ok(api) => api,
-        Err(err) => {
-            eprintln!("qcat-console: error[{}]: {}", err.code, err.message);
-            std::process::exit(err.code.exit_code());
-        }
+    let fail = |err: qcat_api::ApiError| -> ! {
+        eprintln!("qcat-console: error[{}]: {}", err.code, err.message);
+        std::process::exit(err.code.exit_code());
     };
+    let config = ApiConfig::from_environment().unwrap_or_else(|err| fail(err));
+    // Kept for the life of the process: the rotating log file's writer.
+    let _log_file = qcat_api::logs::init_logging(&config).unwrap_or_else(|err| fail(err));
+    let api = tauri::async_runtime::block_on(Api::open(config)).unwrap_or_else(|err| fail(err));
 
     tauri::Builder::default()
         .manage(api)
@@ -35,6 +26,9 @@ pub fn run() {
             commands::app_info,
             commands::storage_status,
             commands::config_settings,
+            commands::log_files,
+            commands::log_lines,
+            commands::log_frontend,
         ])
         .run(tauri::generate_context!())
         .expect("the Tauri event loop failed to start");

@@ -47,7 +47,12 @@ async fn every_screen_shows_core_data_and_switches_language() {
     for screen in SCREENS {
         app.click(&format!("nav-{screen}")).await;
         app.element(&format!("page-{screen}")).await;
-        if screen == "settings" {
+        if screen == "logs" {
+            // The app's own log, read back through the core: the line the store wrote
+            // when this very run opened it.
+            app.wait_for_text("logs-table", |t| t.contains("store opened"))
+                .await;
+        } else if screen == "settings" {
             // The effective configuration comes from the core with its provenance: the
             // variable set for this app wins over the default.
             app.wait_for_text("config-layer-logging.level", |t| t == "environment")

@@ -3,7 +3,9 @@ import './styles/app.css';
 import App from './App.svelte';
 import { setLanguage } from './lib/i18n/index.svelte';
 import { applyTheme, loadPreferences } from './lib/prefs';
+import { forwardUncaughtErrors } from './lib/ipc';
 
+forwardUncaughtErrors();
 const prefs = loadPreferences();
 setLanguage(prefs.language);
 applyTheme(prefs.theme);

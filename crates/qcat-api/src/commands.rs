@@ -10,6 +10,8 @@ pub struct CommandSpec {
     pub name: &'static str,
     /// What it does, for the generated API reference.
     pub summary: &'static str,
+    /// The TypeScript type of its arguments object.
+    pub args: &'static str,
     /// The TypeScript type it resolves to.
     pub returns: &'static str,
 }
@@ -18,16 +20,39 @@ pub const COMMANDS: &[CommandSpec] = &[
     CommandSpec {
         name: "app_info",
         summary: "Version, data dir (and where it came from), environment and uptime.",
+        args: NO_ARGS,
         returns: "AppInfo",
     },
     CommandSpec {
         name: "storage_status",
         summary: "Storage backend, location without credentials, health probed now, schema version.",
+        args: NO_ARGS,
         returns: "StorageStatus",
     },
     CommandSpec {
         name: "config_settings",
         summary: "The effective configuration: per key the value (secrets masked), the layer it came from and what it shadowed.",
+        args: NO_ARGS,
         returns: "ConfigView",
     },
+    CommandSpec {
+        name: "log_files",
+        summary: "The log files: the current one first, then rotated (possibly gzipped) ones, newest first.",
+        args: NO_ARGS,
+        returns: "LogFile[]",
+    },
+    CommandSpec {
+        name: "log_lines",
+        summary: "Lines of one log file filtered by level, target and text; the newest last.",
+        args: "{ query: LogQuery }",
+        returns: "LogLine[]",
+    },
+    CommandSpec {
+        name: "log_frontend",
+        summary: "Records a UI error or warning in the console's log (target qcat_ui).",
+        args: "{ entry: FrontendLog }",
+        returns: "null",
+    },
 ];
+
+const NO_ARGS: &str = "Record<string, never>";

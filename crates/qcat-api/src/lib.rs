@@ -7,6 +7,7 @@ pub mod config;
 mod database;
 pub mod dto;
 mod error;
+pub mod logs;
 pub mod secrets;
 pub mod typescript;
 

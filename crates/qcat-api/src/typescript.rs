@@ -45,6 +45,10 @@ pub fn bindings() -> String {
         dto::ConfigProblem::decl(&cfg),
         dto::ConfigView::decl(&cfg),
         crate::config::ConfigCheck::decl(&cfg),
+        crate::logs::LogFile::decl(&cfg),
+        crate::logs::LogQuery::decl(&cfg),
+        crate::logs::LogLine::decl(&cfg),
+        crate::logs::FrontendLog::decl(&cfg),
     ] {
         out.push_str("export ");
         out.push_str(&decl);
@@ -54,8 +58,8 @@ pub fn bindings() -> String {
     out.push_str("export interface Commands {\n");
     for command in COMMANDS {
         out.push_str(&format!(
-            "  /** {} */\n  {}: {{ args: Record<string, never>; returns: {} }};\n",
-            command.summary, command.name, command.returns
+            "  /** {} */\n  {}: {{ args: {}; returns: {} }};\n",
+            command.summary, command.name, command.args, command.returns
         ));
     }
     out.push_str("}\n");

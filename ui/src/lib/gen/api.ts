@@ -52,6 +52,34 @@ export type ConfigView = { settings: Array<ConfigSetting>, warnings: Array<Confi
 
 export type ConfigCheck = { ok: boolean, problems: Array<ConfigProblem>, warnings: Array<ConfigProblem>, };
 
+export type LogFile = { name: string, bytes: number, compressed: boolean, current: boolean, };
+
+export type LogQuery = { 
+/**
+ * A name from `log_files`; the current file when absent.
+ */
+file: string | null, minLevel: string | null, target: string | null, text: string | null, 
+/**
+ * At most [`MAX_LINES`].
+ */
+limit: number | null, };
+
+export type LogLine = { ts: string, level: string, target: string, message: string, 
+/**
+ * The whole JSON line (fields, spans, backtrace) for the detail view.
+ */
+json: string, };
+
+export type FrontendLog = { 
+/**
+ * `error`, `warn` or `info`.
+ */
+level: string, message: string, 
+/**
+ * The screen or component, and a JS stack when there is one.
+ */
+context: string | null, };
+
 /** Every IPC command, its arguments and what it resolves to. */
 export interface Commands {
   /** Version, data dir (and where it came from), environment and uptime. */
@@ -60,4 +88,10 @@ export interface Commands {
   storage_status: { args: Record<string, never>; returns: StorageStatus };
   /** The effective configuration: per key the value (secrets masked), the layer it came from and what it shadowed. */
   config_settings: { args: Record<string, never>; returns: ConfigView };
+  /** The log files: the current one first, then rotated (possibly gzipped) ones, newest first. */
+  log_files: { args: Record<string, never>; returns: LogFile[] };
+  /** Lines of one log file filtered by level, target and text; the newest last. */
+  log_lines: { args: { query: LogQuery }; returns: LogLine[] };
+  /** Records a UI error or warning in the console's log (target qcat_ui). */
+  log_frontend: { args: { entry: FrontendLog }; returns: null };
 }

@@ -29,8 +29,14 @@ export const en = {
   'audit.empty':
     'The tamper-evident audit trail will be searchable here: who did what, when, from where, with what result, and the before/after of each change.',
   'logs.title': 'Logs',
-  'logs.empty':
-    'A live tail of the console’s structured logs will appear here, filterable by level, target and text, including rotated and compressed files.',
+  'logs.file': 'File',
+  'logs.current': 'current',
+  'logs.level': 'Level at least',
+  'logs.target': 'Target contains',
+  'logs.text': 'Text contains',
+  'logs.live': 'Live',
+  'logs.none': 'No log lines match.',
+  'logs.detail': 'Log line details',
   'settings.title': 'Settings',
   'settings.appearance': 'Appearance',
   'settings.language': 'Language',

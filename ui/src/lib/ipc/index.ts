@@ -1,7 +1,18 @@
 // The only module that imports @tauri-apps/*. Everything else calls the typed `api` below,
 // so the UI can be tested with mocked IPC and the wire format lives in one place.
 import { invoke } from '@tauri-apps/api/core';
-import type { ApiError, AppInfo, Commands, ConfigView, ErrorCode, StorageStatus } from '../gen/api';
+import type {
+  ApiError,
+  AppInfo,
+  Commands,
+  ConfigView,
+  ErrorCode,
+  FrontendLog,
+  LogFile,
+  LogLine,
+  LogQuery,
+  StorageStatus,
+} from '../gen/api';
 import { ERROR_CODES } from '../gen/api';
 
 export type * from '../gen/api';
@@ -42,4 +53,23 @@ export const api = {
   appInfo: (): Promise<AppInfo> => call('app_info'),
   storageStatus: (): Promise<StorageStatus> => call('storage_status'),
   configSettings: (): Promise<ConfigView> => call('config_settings'),
+  logFiles: (): Promise<LogFile[]> => call('log_files'),
+  logLines: (query: LogQuery): Promise<LogLine[]> => call('log_lines', { query }),
+  logFrontend: (entry: FrontendLog): Promise<null> => call('log_frontend', { entry }),
 };
+
+/** Forwards the UI's uncaught errors and rejections into the console's log (target qcat_ui),
+ *  so they sit next to the core's lines. Forwarding failures are dropped: logging must never
+ *  cause another error loop. */
+export function forwardUncaughtErrors(target: Window = window): void {
+  const send = (message: string, context: string | null): void => {
+    void api.logFrontend({ level: 'error', message, context }).catch(() => undefined);
+  };
+  target.addEventListener('error', (event) => {
+    send(event.message || String(event.error), event.error instanceof Error ? (event.error.stack ?? null) : null);
+  });
+  target.addEventListener('unhandledrejection', (event) => {
+    const reason: unknown = event.reason;
+    send(reason instanceof Error ? reason.message : String(reason), reason instanceof Error ? (reason.stack ?? null) : null);
+  });
+}
