@@ -8,4 +8,6 @@ pub const COMMAND_NAMES: &[&str] = &[
     "log_files",
     "log_lines",
     "log_frontend",
+    "named_secrets",
+    "set_named_secret",
 ];

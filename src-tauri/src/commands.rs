@@ -2,6 +2,7 @@
 
 use qcat_api::dto::{AppInfo, ConfigView, StorageStatus};
 use qcat_api::logs::{FrontendLog, LogFile, LogLine, LogQuery};
+use qcat_api::secrets::NamedSecretInput;
 use qcat_api::{Api, ApiError};
 use tauri::State;
 
@@ -36,4 +37,23 @@ pub async fn log_lines(api: State<'_, Api>, query: LogQuery) -> Result<Vec<LogLi
 #[tauri::command]
 pub fn log_frontend(api: State<'_, Api>, entry: FrontendLog) -> Result<(), ApiError> {
     api.log_frontend(&entry)
+}
+
+#[tauri::command]
+pub async fn named_secrets(api: State<'_, Api>) -> Result<Vec<String>, ApiError> {
+    let api = api.inner().clone();
+    tauri::async_runtime::spawn_blocking(move || api.named_secrets())
+        .await
+        .map_err(|err| ApiError::internal(&err))?
+}
+
+#[tauri::command]
+pub async fn set_named_secret(
+    api: State<'_, Api>,
+    input: NamedSecretInput,
+) -> Result<(), ApiError> {
+    let api = api.inner().clone();
+    tauri::async_runtime::spawn_blocking(move || api.set_named_secret(&input))
+        .await
+        .map_err(|err| ApiError::internal(&err))?
 }

@@ -29,6 +29,8 @@ pub fn run() {
             commands::log_files,
             commands::log_lines,
             commands::log_frontend,
+            commands::named_secrets,
+            commands::set_named_secret,
         ])
         .run(tauri::generate_context!())
         .expect("the Tauri event loop failed to start");

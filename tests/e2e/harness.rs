@@ -207,6 +207,12 @@ impl App {
         }
     }
 
+    /// Types `text` into the input with `data-testid`.
+    pub async fn type_into(&self, test_id: &str, text: &str) {
+        let element = self.element(test_id).await;
+        self.session.send_keys(&element, text).await.expect("type");
+    }
+
     pub async fn text(&self, test_id: &str) -> String {
         let element = self.element(test_id).await;
         self.session.text(&element).await.expect("text")

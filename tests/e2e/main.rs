@@ -62,6 +62,14 @@ async fn every_screen_shows_core_data_and_switches_language() {
                 row.contains("debug") && row.contains("QCAT_LOGGING__LEVEL"),
                 "{row}"
             );
+            // A named secret set from the UI is stored by the core and listed by name only.
+            app.type_into("secret-name", "smtp_password").await;
+            app.type_into("secret-value", "e2e-hunter2").await;
+            app.click("secret-save").await;
+            app.wait_for_text("secret-names", |t| t.contains("secret:smtp_password"))
+                .await;
+            let names = app.text("secret-names").await;
+            assert!(!names.contains("e2e-hunter2"));
         } else {
             // Unbuilt screens say what will be there instead of showing invented numbers.
             let empty = app.text("empty-state").await;

@@ -115,6 +115,16 @@ impl Session {
         .map(drop)
     }
 
+    pub async fn send_keys(&self, element: &Element, text: &str) -> Result<(), WebDriverError> {
+        self.send(
+            reqwest::Method::POST,
+            &self.session_path(&format!("/element/{}/value", element.0)),
+            Some(json!({ "text": text })),
+        )
+        .await
+        .map(drop)
+    }
+
     pub async fn text(&self, element: &Element) -> Result<String, WebDriverError> {
         let value = self
             .send(

@@ -53,6 +53,18 @@ pub const COMMANDS: &[CommandSpec] = &[
         args: "{ entry: FrontendLog }",
         returns: "null",
     },
+    CommandSpec {
+        name: "named_secrets",
+        summary: "The names of the named secrets (never their values).",
+        args: NO_ARGS,
+        returns: "string[]",
+    },
+    CommandSpec {
+        name: "set_named_secret",
+        summary: "Stores a named secret in the OS keychain (or the server key file's store); write-only.",
+        args: "{ input: NamedSecretInput }",
+        returns: "null",
+    },
 ];
 
 const NO_ARGS: &str = "Record<string, never>";

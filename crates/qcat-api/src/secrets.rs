@@ -174,3 +174,50 @@ pub fn check_secrets(
     }
     problems
 }
+
+/// A secret typed into the UI. The value deserializes straight into a [`Secret`]: it has no
+/// Serialize and prints `<redacted>`, so it cannot be echoed back or logged.
+#[derive(Debug, serde::Deserialize, ts_rs::TS)]
+#[serde(rename_all = "camelCase")]
+pub struct NamedSecretInput {
+    pub name: String,
+    #[ts(type = "string")]
+    pub value: SecretText,
+}
+
+/// Deserializes from a string into a [`Secret`].
+pub struct SecretText(pub Secret<String>);
+
+impl std::fmt::Debug for SecretText {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("<redacted>")
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for SecretText {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        String::deserialize(deserializer).map(|text| SecretText(Secret::new(text)))
+    }
+}
+
+impl crate::Api {
+    fn keys(&self) -> Result<&Keyring, ApiError> {
+        self.inner.keys.as_ref().map_err(Clone::clone)
+    }
+
+    /// Stores a named secret (write-only: there is no way to read it back through the API).
+    /// Blocking (keychain): call from a blocking context.
+    ///
+    /// Seam for access control: this is where the `secrets:write` permission check and the
+    /// audit record go once users and roles exist.
+    pub fn set_named_secret(&self, input: &NamedSecretInput) -> Result<(), ApiError> {
+        set_named(self.keys()?, input.name.trim(), &input.value.0)?;
+        tracing::info!(name = %input.name.trim(), "named secret stored");
+        Ok(())
+    }
+
+    /// The names of the named secrets. Blocking (keychain).
+    pub fn named_secrets(&self) -> Result<Vec<String>, ApiError> {
+        list_named(self.keys()?)
+    }
+}

@@ -49,6 +49,7 @@ pub fn bindings() -> String {
         crate::logs::LogQuery::decl(&cfg),
         crate::logs::LogLine::decl(&cfg),
         crate::logs::FrontendLog::decl(&cfg),
+        crate::secrets::NamedSecretInput::decl(&cfg),
     ] {
         out.push_str("export ");
         out.push_str(&decl);

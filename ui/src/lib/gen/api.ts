@@ -80,6 +80,8 @@ level: string, message: string,
  */
 context: string | null, };
 
+export type NamedSecretInput = { name: string, value: string, };
+
 /** Every IPC command, its arguments and what it resolves to. */
 export interface Commands {
   /** Version, data dir (and where it came from), environment and uptime. */
@@ -94,4 +96,8 @@ export interface Commands {
   log_lines: { args: { query: LogQuery }; returns: LogLine[] };
   /** Records a UI error or warning in the console's log (target qcat_ui). */
   log_frontend: { args: { entry: FrontendLog }; returns: null };
+  /** The names of the named secrets (never their values). */
+  named_secrets: { args: Record<string, never>; returns: string[] };
+  /** Stores a named secret in the OS keychain (or the server key file's store); write-only. */
+  set_named_secret: { args: { input: NamedSecretInput }; returns: null };
 }

@@ -63,6 +63,15 @@ export const en = {
   'settings.config.layer.dotenv': '.env',
   'settings.config.layer.environment': 'environment',
 
+  'settings.secrets': 'Named secrets',
+  'settings.secrets.hint':
+    'Secrets such as the SMTP password or the DingTalk signing secret are stored in the OS keychain and referenced in config as secret:NAME. They can be replaced, never read back.',
+  'settings.secrets.none': 'No named secrets yet.',
+  'settings.secrets.name': 'Name',
+  'settings.secrets.value': 'Value',
+  'settings.secrets.save': 'Store secret',
+  'settings.secrets.stored': 'Stored secret:{name}.',
+
   'status.storage': 'Storage',
   'status.backend.sqlite': 'SQLite (embedded)',
   'status.backend.postgres': 'PostgreSQL (team)',

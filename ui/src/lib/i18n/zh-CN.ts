@@ -64,6 +64,15 @@ export const zhCN: Record<MessageKey, string> = {
   'settings.config.layer.dotenv': '.env',
   'settings.config.layer.environment': '环境变量',
 
+  'settings.secrets': '命名密钥',
+  'settings.secrets.hint':
+    'SMTP 密码、钉钉加签密钥等保存在操作系统钥匙串中，在配置中以 secret:名称 引用。只能替换，不能读取。',
+  'settings.secrets.none': '还没有命名密钥。',
+  'settings.secrets.name': '名称',
+  'settings.secrets.value': '值',
+  'settings.secrets.save': '保存密钥',
+  'settings.secrets.stored': '已保存 secret:{name}。',
+
   'status.storage': '存储',
   'status.backend.sqlite': 'SQLite（内置）',
   'status.backend.postgres': 'PostgreSQL（团队）',

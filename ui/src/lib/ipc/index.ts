@@ -11,6 +11,7 @@ import type {
   LogFile,
   LogLine,
   LogQuery,
+  NamedSecretInput,
   StorageStatus,
 } from '../gen/api';
 import { ERROR_CODES } from '../gen/api';
@@ -56,6 +57,8 @@ export const api = {
   logFiles: (): Promise<LogFile[]> => call('log_files'),
   logLines: (query: LogQuery): Promise<LogLine[]> => call('log_lines', { query }),
   logFrontend: (entry: FrontendLog): Promise<null> => call('log_frontend', { entry }),
+  namedSecrets: (): Promise<string[]> => call('named_secrets'),
+  setNamedSecret: (input: NamedSecretInput): Promise<null> => call('set_named_secret', { input }),
 };
 
 /** Forwards the UI's uncaught errors and rejections into the console's log (target qcat_ui),
