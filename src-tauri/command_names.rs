@@ -5,6 +5,7 @@ pub const COMMAND_NAMES: &[&str] = &[
     "app_info",
     "storage_status",
     "config_settings",
+    "set_setting",
     "log_files",
     "log_lines",
     "log_frontend",

@@ -1,5 +1,6 @@
 //! IPC commands: each one line over `qcat_api::Api`. No SQL, HTTP or file I/O here.
 
+use qcat_api::config::SettingChange;
 use qcat_api::dto::{AppInfo, ConfigView, StorageStatus};
 use qcat_api::logs::{FrontendLog, LogFile, LogLine, LogQuery};
 use qcat_api::secrets::NamedSecretInput;
@@ -19,6 +20,18 @@ pub async fn storage_status(api: State<'_, Api>) -> Result<StorageStatus, ApiErr
 #[tauri::command]
 pub fn config_settings(api: State<'_, Api>) -> ConfigView {
     api.config_settings()
+}
+
+#[tauri::command]
+pub async fn set_setting(
+    api: State<'_, Api>,
+    key: String,
+    value: String,
+) -> Result<SettingChange, ApiError> {
+    let api = api.inner().clone();
+    tauri::async_runtime::spawn_blocking(move || api.set_setting(&key, &value))
+        .await
+        .map_err(|err| ApiError::internal(&err))?
 }
 
 #[tauri::command]

@@ -26,6 +26,7 @@ pub fn run() {
             commands::app_info,
             commands::storage_status,
             commands::config_settings,
+            commands::set_setting,
             commands::log_files,
             commands::log_lines,
             commands::log_frontend,

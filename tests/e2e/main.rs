@@ -62,6 +62,25 @@ async fn every_screen_shows_core_data_and_switches_language() {
                 row.contains("debug") && row.contains("QCAT_LOGGING__LEVEL"),
                 "{row}"
             );
+            // Editing a setting saves it to the user's config file (here inside the fixture's
+            // XDG config folder) and the table then shows the file as its source.
+            app.click("config-editbtn-audit.retention_days").await;
+            let field = app.element("config-edit-audit.retention_days").await;
+            app.session.clear(&field).await.expect("clear the field");
+            app.type_into("config-edit-audit.retention_days", "180")
+                .await;
+            app.click("config-save-audit.retention_days").await;
+            app.wait_for_text("config-saved", |t| t.contains("audit.retention_days"))
+                .await;
+            app.wait_for_text("config-layer-audit.retention_days", |t| t == "config file")
+                .await;
+            let saved = std::fs::read_to_string(
+                app.data_dir
+                    .path()
+                    .join("xdg-config/qcat-console/config.toml"),
+            )
+            .expect("the user config file was written");
+            assert!(saved.contains("retention_days = 180"), "{saved}");
             // A named secret set from the UI is stored by the core and listed by name only.
             app.type_into("secret-name", "smtp_password").await;
             app.type_into("secret-value", "e2e-hunter2").await;

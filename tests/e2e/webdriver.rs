@@ -115,6 +115,16 @@ impl Session {
         .map(drop)
     }
 
+    pub async fn clear(&self, element: &Element) -> Result<(), WebDriverError> {
+        self.send(
+            reqwest::Method::POST,
+            &self.session_path(&format!("/element/{}/clear", element.0)),
+            Some(json!({})),
+        )
+        .await
+        .map(drop)
+    }
+
     pub async fn send_keys(&self, element: &Element, text: &str) -> Result<(), WebDriverError> {
         self.send(
             reqwest::Method::POST,

@@ -36,6 +36,12 @@ pub const COMMANDS: &[CommandSpec] = &[
         returns: "ConfigView",
     },
     CommandSpec {
+        name: "set_setting",
+        summary: "Saves one non-secret setting to the user's config file after validating the whole configuration; applies at restart.",
+        args: "{ key: string; value: string }",
+        returns: "SettingChange",
+    },
+    CommandSpec {
         name: "log_files",
         summary: "The log files: the current one first, then rotated (possibly gzipped) ones, newest first.",
         args: NO_ARGS,

@@ -60,3 +60,148 @@ pub fn check_config_and_secrets(
         Err(_) => check_config(sources),
     }
 }
+
+/// What a settings change did, for the caller's confirmation and (with access control) the
+/// audit record's before/after.
+#[derive(Debug, Clone, serde::Serialize, ts_rs::TS)]
+#[serde(rename_all = "camelCase")]
+pub struct SettingChange {
+    pub key: String,
+    /// The value the user file held before (masked like everywhere), if it set the key.
+    pub before: Option<String>,
+    pub after: String,
+    /// The user config file written.
+    pub file: String,
+    /// The running console keeps its loaded configuration; the change applies at restart.
+    pub restart_required: bool,
+}
+
+/// Sets `key` to `text` in the user's config file (created if missing), after checking that
+/// the whole configuration with the change is still valid. The file is replaced atomically
+/// and keeps its comments and layout. Secret-bearing keys are refused: they are set with
+/// `qcatctl secret encrypt` or as named secrets.
+pub fn set_setting(
+    sources: &ConfigSources,
+    key: &str,
+    text: &str,
+) -> Result<SettingChange, crate::ApiError> {
+    use qcat_core::ErrorCode;
+    use qcat_core::config::{
+        UserFile, display_value, is_secret_key, parse_for_key, platform_config_file,
+    };
+
+    if is_secret_key(key) {
+        return Err(crate::ApiError::new(
+            ErrorCode::InvalidInput,
+            format!(
+                "{key} holds a secret: store it as a named secret and set {key} to secret:NAME in the config file, or use `qcatctl secret encrypt --key {key}`"
+            ),
+        ));
+    }
+    let value = parse_for_key(key, text)
+        .map_err(|message| crate::ApiError::new(ErrorCode::InvalidInput, message))?;
+    let path = match &sources.user_file {
+        Some(file) => file.path.clone(),
+        None => platform_config_file().ok_or_else(|| {
+            crate::ApiError::new(
+                ErrorCode::InvalidConfig,
+                "no config file location: set QCAT_CONFIG to the file settings should be saved in",
+            )
+        })?,
+    };
+    let original = match std::fs::read_to_string(&path) {
+        Ok(text) => text,
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => String::new(),
+        Err(err) => {
+            return Err(crate::ApiError::new(
+                ErrorCode::InvalidConfig,
+                format!("cannot read {}: {err}", path.display()),
+            ));
+        }
+    };
+    let mut document: toml_edit::DocumentMut =
+        original.parse().map_err(|err: toml_edit::TomlError| {
+            crate::ApiError::new(
+                ErrorCode::InvalidConfig,
+                format!(
+                    "{} is not valid TOML ({}); fix it first (`qcatctl config check`)",
+                    path.display(),
+                    err.message()
+                ),
+            )
+        })?;
+    let (section, name) = key.split_once('.').expect("schema keys have a section");
+    if !document.contains_table(section) {
+        document[section] = toml_edit::table();
+    }
+    let before = document[section]
+        .get(name)
+        .and_then(|item| item.as_value())
+        .map(|value| match value.as_str() {
+            Some(text) => text.to_owned(),
+            None => {
+                let mut bare = value.clone();
+                bare.decor_mut().clear();
+                bare.to_string()
+            }
+        });
+    document[section][name] = toml_edit::value(to_edit_value(&value));
+    let candidate = document.to_string();
+
+    // Validate the configuration as it would load with the new file, every layer included.
+    let scratch = tempfile::NamedTempFile::new().map_err(|err| crate::ApiError::internal(&err))?;
+    std::fs::write(scratch.path(), &candidate).map_err(|err| crate::ApiError::internal(&err))?;
+    let mut trial = sources.clone();
+    trial.user_file = Some(UserFile {
+        path: scratch.path().to_owned(),
+        required: true,
+    });
+    if let Err(err) = Config::load_from(&trial) {
+        let problems: Vec<String> = err
+            .problems
+            .iter()
+            .map(|problem| format!("{}: {}; fix: {}", problem.key, problem.problem, problem.fix))
+            .collect();
+        return Err(crate::ApiError::new(
+            ErrorCode::InvalidInput,
+            format!(
+                "{key} = {text:?} would make the configuration invalid: {}",
+                problems.join("; ")
+            ),
+        ));
+    }
+    qcat_core::atomic_file::write(&path, candidate.as_bytes(), Some(0o600)).map_err(|err| {
+        crate::ApiError::new(
+            ErrorCode::InvalidConfig,
+            format!(
+                "cannot write {}: {err}; check the folder's permissions",
+                path.display()
+            ),
+        )
+    })?;
+    tracing::info!(key, file = %path.display(), "setting saved");
+    Ok(SettingChange {
+        key: key.to_owned(),
+        before: before.map(|text| display_value(key, &toml::Value::String(text))),
+        after: display_value(key, &value),
+        file: path.display().to_string(),
+        restart_required: true,
+    })
+}
+
+fn to_edit_value(value: &toml::Value) -> toml_edit::Value {
+    match value {
+        toml::Value::String(text) => text.as_str().into(),
+        toml::Value::Integer(number) => (*number).into(),
+        toml::Value::Float(number) => (*number).into(),
+        toml::Value::Boolean(flag) => (*flag).into(),
+        toml::Value::Array(items) => {
+            let mut array = toml_edit::Array::new();
+            for item in items {
+                array.push(to_edit_value(item));
+            }
+            toml_edit::Value::Array(array)
+        }
+        other => other.to_string().as_str().into(),
+    }
+}

@@ -114,9 +114,27 @@ impl Api {
         self.inner.store.as_ref().map_err(Clone::clone)
     }
 
-    /// The effective configuration with provenance and masked secrets.
+    /// The configuration with provenance and masked secrets, read from its layers now, so a
+    /// setting saved since start-up shows with its new source. When the layers have become
+    /// invalid meanwhile, the loaded configuration is shown with the problems as warnings.
     pub fn config_settings(&self) -> dto::ConfigView {
-        dto::ConfigView::from(&self.inner.config.config)
+        let loaded = &self.inner.config.config;
+        match config::effective_config(&loaded.sources) {
+            Ok(view) => view,
+            Err(check) => {
+                let mut view = dto::ConfigView::from(loaded);
+                view.warnings.extend(check.problems);
+                view
+            }
+        }
+    }
+
+    /// Saves one setting to the user's config file (see [`config::set_setting`]).
+    ///
+    /// Seam for access control: the `config:edit` permission check and the audit record
+    /// (with `before`/`after` from the returned change) go here once users and roles exist.
+    pub fn set_setting(&self, key: &str, value: &str) -> Result<config::SettingChange, ApiError> {
+        config::set_setting(&self.inner.config.config.sources, key, value)
     }
 
     /// Version, data dir and environment: the About dialog and `qcatctl status`.

@@ -45,6 +45,7 @@ pub fn bindings() -> String {
         dto::ConfigProblem::decl(&cfg),
         dto::ConfigView::decl(&cfg),
         crate::config::ConfigCheck::decl(&cfg),
+        crate::config::SettingChange::decl(&cfg),
         crate::logs::LogFile::decl(&cfg),
         crate::logs::LogQuery::decl(&cfg),
         crate::logs::LogLine::decl(&cfg),

@@ -215,3 +215,72 @@ async fn a_value_encrypted_under_another_key_names_the_key_and_the_fix() {
     );
     assert!(error.message.contains("master key"), "{}", error.message);
 }
+
+mod settings {
+    use qcat_api::config::set_setting;
+    use qcat_core::ErrorCode;
+    use qcat_core::config::{Config, ConfigSources, Layer, UserFile};
+
+    fn sources(path: &std::path::Path) -> ConfigSources {
+        ConfigSources {
+            user_file: Some(UserFile {
+                path: path.to_owned(),
+                required: false,
+            }),
+            dotenv_file: None,
+            environment: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn a_saved_setting_lands_in_the_user_file_keeping_its_comments() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config.toml");
+        std::fs::write(
+            &path,
+            "# ops team settings\n[logging]\nlevel = \"warn\" # noisy otherwise\n",
+        )
+        .unwrap();
+        let change = set_setting(&sources(&path), "audit.retention_days", "180").unwrap();
+        assert_eq!(change.after, "180");
+        assert!(change.before.is_none(), "the file did not set it before");
+        let change = set_setting(&sources(&path), "logging.level", "error").unwrap();
+        assert_eq!(change.before.as_deref(), Some("warn"));
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(text.contains("# ops team settings"), "{text}");
+        // The new values load from the file layer.
+        let loaded = Config::load_from(&sources(&path)).unwrap();
+        assert_eq!(loaded.config.audit.retention_days, 180);
+        assert_eq!(
+            loaded.setting("logging.level").unwrap().origin.layer,
+            Layer::File
+        );
+        assert_eq!(loaded.setting("logging.level").unwrap().value, "error");
+    }
+
+    #[test]
+    fn a_change_that_would_break_the_config_is_refused_and_nothing_is_written() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config.toml");
+        std::fs::write(&path, "[database]\nport = 5433\n").unwrap();
+        let err = set_setting(&sources(&path), "database.port", "0").unwrap_err();
+        assert_eq!(err.code, ErrorCode::InvalidInput);
+        assert!(err.message.contains("database.port"), "{}", err.message);
+        let err = set_setting(&sources(&path), "database.port", "many").unwrap_err();
+        assert!(err.message.contains("whole number"), "{}", err.message);
+        assert_eq!(
+            std::fs::read_to_string(&path).unwrap(),
+            "[database]\nport = 5433\n"
+        );
+    }
+
+    #[test]
+    fn secrets_cannot_be_saved_as_plain_settings() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config.toml");
+        let err = set_setting(&sources(&path), "database.password", "hunter2").unwrap_err();
+        assert!(err.message.contains("named secret"), "{}", err.message);
+        assert!(!err.message.contains("hunter2"));
+        assert!(!path.exists(), "nothing written");
+    }
+}

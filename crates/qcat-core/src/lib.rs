@@ -2,6 +2,7 @@
 //! where the console keeps its data, and configuration. No I/O beyond reading config files
 //! and the environment; no async runtime.
 
+pub mod atomic_file;
 pub mod config;
 pub mod error;
 pub mod paths;

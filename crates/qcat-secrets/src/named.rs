@@ -4,7 +4,6 @@
 //! `<key file>.secrets`, written atomically with mode 0600.
 
 use std::collections::BTreeMap;
-use std::io::Write;
 use std::path::PathBuf;
 
 use qcat_core::secret::Secret;
@@ -155,26 +154,15 @@ fn read_file(path: &PathBuf) -> Result<BTreeMap<String, String>, NamedSecretErro
     }
 }
 
-fn write_file(path: &PathBuf, all: &BTreeMap<String, String>) -> Result<(), NamedSecretError> {
-    let write_err = |source| NamedSecretError::Write {
-        path: path.clone(),
-        source,
-    };
-    let dir = path
-        .parent()
-        .filter(|dir| !dir.as_os_str().is_empty())
-        .unwrap_or(std::path::Path::new("."));
-    let mut builder = tempfile::Builder::new();
-    builder.prefix(".qcat-secrets-");
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        builder.permissions(std::fs::Permissions::from_mode(0o600));
-    }
-    let mut file = builder.tempfile_in(dir).map_err(write_err)?;
+fn write_file(
+    path: &std::path::Path,
+    all: &BTreeMap<String, String>,
+) -> Result<(), NamedSecretError> {
     let text = serde_json::to_string_pretty(all).expect("a map of strings serializes");
-    file.write_all(text.as_bytes()).map_err(write_err)?;
-    file.as_file().sync_all().map_err(write_err)?;
-    file.persist(path).map_err(|err| write_err(err.error))?;
-    Ok(())
+    qcat_core::atomic_file::write(path, text.as_bytes(), Some(0o600)).map_err(|source| {
+        NamedSecretError::Write {
+            path: path.to_path_buf(),
+            source,
+        }
+    })
 }

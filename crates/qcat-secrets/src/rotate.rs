@@ -3,7 +3,6 @@
 //! named secrets is re-encrypted. Older keys stay available by id, so a crash at any step
 //! leaves every value decryptable.
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use crate::cipher::{self, CipherError, MasterKey};
@@ -132,29 +131,11 @@ fn backup_path(path: &Path) -> PathBuf {
     PathBuf::from(name)
 }
 
-/// Writes `text` to `path` through a synced temp file in the same folder and a rename, so
-/// readers see the old file or the new one, never half of either. Keeps the mode of an
-/// existing file.
-pub(crate) fn write_atomically(path: &Path, text: &str) -> Result<(), RotateError> {
-    let write_err = |source| RotateError::Write {
-        path: path.to_owned(),
-        source,
-    };
-    let dir = path
-        .parent()
-        .filter(|dir| !dir.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    let mut file = tempfile::Builder::new()
-        .prefix(".qcat-config-")
-        .tempfile_in(dir)
-        .map_err(write_err)?;
-    if let Ok(metadata) = std::fs::metadata(path) {
-        file.as_file()
-            .set_permissions(metadata.permissions())
-            .map_err(write_err)?;
-    }
-    file.write_all(text.as_bytes()).map_err(write_err)?;
-    file.as_file().sync_all().map_err(write_err)?;
-    file.persist(path).map_err(|err| write_err(err.error))?;
-    Ok(())
+fn write_atomically(path: &Path, text: &str) -> Result<(), RotateError> {
+    qcat_core::atomic_file::write(path, text.as_bytes(), Some(0o600)).map_err(|source| {
+        RotateError::Write {
+            path: path.to_owned(),
+            source,
+        }
+    })
 }

@@ -74,6 +74,14 @@ impl Schema {
         Self { leaves, sections }
     }
 
+    pub fn parse_for_key(&self, key: &str, text: &str) -> Result<toml::Value, String> {
+        let (default, _) = self
+            .leaves
+            .get(key)
+            .ok_or_else(|| format!("{key} is not a configuration key"))?;
+        value_from_text(default, text).map_err(|expected| format!("{key}: expected {expected}"))
+    }
+
     pub fn has_key(&self, key: &str) -> bool {
         self.leaves.contains_key(key)
     }

@@ -161,6 +161,8 @@ pub struct LoadedConfig {
     pub settings: Vec<Setting>,
     /// Things that work but should be fixed (a plaintext secret in a file).
     pub warnings: Vec<ConfigProblem>,
+    /// Where it was loaded from, to reload or to save a changed setting.
+    pub sources: ConfigSources,
 }
 
 impl LoadedConfig {
@@ -258,10 +260,17 @@ impl Config {
                 config,
                 settings,
                 warnings,
+                sources: sources.clone(),
             }),
             _ => Err(ConfigError { problems }),
         }
     }
+}
+
+/// Parses `text` (as typed into the UI) as the type of `key`'s default: the same rules as
+/// an environment variable. The error says what was expected.
+pub fn parse_for_key(key: &str, text: &str) -> Result<toml::Value, String> {
+    layers::Schema::from_defaults().parse_for_key(key, text)
 }
 
 /// Whether `key` exists in the schema (the shipped defaults).

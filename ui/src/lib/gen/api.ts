@@ -52,6 +52,20 @@ export type ConfigView = { settings: Array<ConfigSetting>, warnings: Array<Confi
 
 export type ConfigCheck = { ok: boolean, problems: Array<ConfigProblem>, warnings: Array<ConfigProblem>, };
 
+export type SettingChange = { key: string, 
+/**
+ * The value the user file held before (masked like everywhere), if it set the key.
+ */
+before: string | null, after: string, 
+/**
+ * The user config file written.
+ */
+file: string, 
+/**
+ * The running console keeps its loaded configuration; the change applies at restart.
+ */
+restartRequired: boolean, };
+
 export type LogFile = { name: string, bytes: number, compressed: boolean, current: boolean, };
 
 export type LogQuery = { 
@@ -90,6 +104,8 @@ export interface Commands {
   storage_status: { args: Record<string, never>; returns: StorageStatus };
   /** The effective configuration: per key the value (secrets masked), the layer it came from and what it shadowed. */
   config_settings: { args: Record<string, never>; returns: ConfigView };
+  /** Saves one non-secret setting to the user's config file after validating the whole configuration; applies at restart. */
+  set_setting: { args: { key: string; value: string }; returns: SettingChange };
   /** The log files: the current one first, then rotated (possibly gzipped) ones, newest first. */
   log_files: { args: Record<string, never>; returns: LogFile[] };
   /** Lines of one log file filtered by level, target and text; the newest last. */

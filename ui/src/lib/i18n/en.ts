@@ -72,6 +72,11 @@ export const en = {
   'settings.secrets.save': 'Store secret',
   'settings.secrets.stored': 'Stored secret:{name}.',
 
+  'settings.config.edit': 'edit',
+  'settings.config.save': 'Save',
+  'settings.config.cancel': 'Cancel',
+  'settings.config.saved': 'Saved {key} to {file}. It applies when the console restarts.',
+
   'status.storage': 'Storage',
   'status.backend.sqlite': 'SQLite (embedded)',
   'status.backend.postgres': 'PostgreSQL (team)',

@@ -73,6 +73,11 @@ export const zhCN: Record<MessageKey, string> = {
   'settings.secrets.save': '保存密钥',
   'settings.secrets.stored': '已保存 secret:{name}。',
 
+  'settings.config.edit': '编辑',
+  'settings.config.save': '保存',
+  'settings.config.cancel': '取消',
+  'settings.config.saved': '已将 {key} 保存到 {file}，重启控制台后生效。',
+
   'status.storage': '存储',
   'status.backend.sqlite': 'SQLite（内置）',
   'status.backend.postgres': 'PostgreSQL（团队）',

@@ -12,6 +12,7 @@ import type {
   LogLine,
   LogQuery,
   NamedSecretInput,
+  SettingChange,
   StorageStatus,
 } from '../gen/api';
 import { ERROR_CODES } from '../gen/api';
@@ -54,6 +55,7 @@ export const api = {
   appInfo: (): Promise<AppInfo> => call('app_info'),
   storageStatus: (): Promise<StorageStatus> => call('storage_status'),
   configSettings: (): Promise<ConfigView> => call('config_settings'),
+  setSetting: (key: string, value: string): Promise<SettingChange> => call('set_setting', { key, value }),
   logFiles: (): Promise<LogFile[]> => call('log_files'),
   logLines: (query: LogQuery): Promise<LogLine[]> => call('log_lines', { query }),
   logFrontend: (entry: FrontendLog): Promise<null> => call('log_frontend', { entry }),

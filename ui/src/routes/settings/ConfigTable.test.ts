@@ -55,3 +55,28 @@ describe('ConfigTable', () => {
     expect(screen.getByTestId('config-row-logging.level')).toBeTruthy();
   });
 });
+
+describe('ConfigTable editing', () => {
+  it('saves through the core and shows where it went', async () => {
+    setLanguage('en');
+    const calls: unknown[] = [];
+    mockIPC((cmd, args) => {
+      if (cmd === 'config_settings') return view;
+      if (cmd === 'set_setting') {
+        calls.push(args);
+        return { key: 'logging.level', before: 'warn', after: 'error', file: '/etc/qcat.toml', restartRequired: true };
+      }
+      throw new Error(`unexpected ${cmd}`);
+    });
+    render(ConfigTable);
+    await fireEvent.click(await screen.findByTestId('config-editbtn-logging.level'));
+    const input = screen.getByTestId('config-edit-logging.level') as HTMLInputElement;
+    expect(input.value).toBe('warn');
+    await fireEvent.input(input, { target: { value: 'error' } });
+    await fireEvent.click(screen.getByTestId('config-save-logging.level'));
+    expect((await screen.findByTestId('config-saved')).textContent).toContain('/etc/qcat.toml');
+    expect(calls).toEqual([{ key: 'logging.level', value: 'error' }]);
+    // Secrets have no edit button: they are set as named secrets.
+    expect(screen.queryByTestId('config-editbtn-database.password')).toBeNull();
+  });
+});
