@@ -36,8 +36,9 @@ pub(crate) const PROCESS_VARIABLES: &[&str] = &[
 ];
 
 /// Where the layers come from. Tests build this by hand; the binaries use
-/// [`ConfigSources::from_process`].
-#[derive(Debug, Clone, Default)]
+/// [`ConfigSources::from_process`]. Debug shows variable names only: environment values
+/// include secrets.
+#[derive(Clone, Default)]
 pub struct ConfigSources {
     /// The user's config file, if any. `required` files that do not exist are an error.
     pub user_file: Option<UserFile>,
@@ -45,6 +46,22 @@ pub struct ConfigSources {
     pub dotenv_file: Option<PathBuf>,
     /// The environment, as `(name, value)` pairs.
     pub environment: Vec<(String, String)>,
+}
+
+impl std::fmt::Debug for ConfigSources {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let names: Vec<&str> = self
+            .environment
+            .iter()
+            .map(|(name, _)| name.as_str())
+            .filter(|name| name.starts_with("QCAT_"))
+            .collect();
+        f.debug_struct("ConfigSources")
+            .field("user_file", &self.user_file)
+            .field("dotenv_file", &self.dotenv_file)
+            .field("environment", &names)
+            .finish()
+    }
 }
 
 #[derive(Debug, Clone)]
