@@ -12,4 +12,6 @@ if [ "$(uname -s)" = Linux ] && [ -z "${DISPLAY:-}" ] && [ -z "${WAYLAND_DISPLAY
   echo "run: no display; on a headless machine use: xvfb-run -a bash scripts/run.sh" >&2
   exit 1
 fi
+# Development runs also print readable log lines to the terminal (the file keeps JSON).
+export QCAT_LOGGING__OUTPUT="${QCAT_LOGGING__OUTPUT:-both}"
 exec cargo run --quiet -p qcat-console "$@"

@@ -29,6 +29,11 @@ export class IpcError extends Error {
   }
 }
 
+/** Any caught value as an IpcError (what `call` rejects with, or an unexpected throw). */
+export function toIpcError(err: unknown): IpcError {
+  return err instanceof IpcError ? err : new IpcError('internal', String(err));
+}
+
 function isApiError(value: unknown): value is ApiError {
   if (typeof value !== 'object' || value === null) return false;
   const candidate = value as Record<string, unknown>;
