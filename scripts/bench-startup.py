@@ -12,6 +12,7 @@ shared pages divided among sharers) summed over the app and its WebKit processes
     python3 scripts/bench-startup.py [--runs 5]
 """
 import argparse
+import base64
 import json
 import os
 import signal
@@ -95,11 +96,17 @@ def find_pid(binary):
 
 def one_run(binary, ready_css, ready_text):
     data = tempfile.mkdtemp(prefix="qcat-bench-")
+    # A server-style 0600 master key file, as in the e2e tests: no desktop keychain prompt.
+    key_file = os.path.join(data, "master.key")
+    fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    os.write(fd, base64.b64encode(os.urandom(32)) + b"\n")
+    os.close(fd)
     xvfb = subprocess.Popen(["Xvfb", "-displayfd", "1", "-screen", "0", "1280x800x24", "-nolisten", "tcp"],
                             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, start_new_session=True)
     display = ":" + xvfb.stdout.readline().decode().strip()
     port, native = free_port(), free_port()
     env = dict(os.environ, DISPLAY=display, QCAT_DATA_DIR=data, NO_AT_BRIDGE="1",
+               QCAT_MASTER_KEY_FILE=key_file,
                XDG_DATA_HOME=f"{data}/xdg-data", XDG_CONFIG_HOME=f"{data}/xdg-config",
                XDG_CACHE_HOME=f"{data}/xdg-cache")
     driver_bin = os.path.expanduser("~/.cargo/bin/tauri-driver")
@@ -110,14 +117,27 @@ def one_run(binary, ready_css, ready_text):
         wait_port(native)
         base = f"http://127.0.0.1:{port}"
         started = time.perf_counter()
-        session = wd(base, "POST", "/session", {"capabilities": {"alwaysMatch": {
-            "browserName": "wry", "tauri:options": {"application": binary}}}})["sessionId"]
+        session = None
+        for attempt in range(3):
+            # tauri-driver occasionally drops a session request made right after start-up.
+            try:
+                session = wd(base, "POST", "/session", {"capabilities": {"alwaysMatch": {
+                    "browserName": "wry", "tauri:options": {"application": binary}}}})["sessionId"]
+                break
+            except (ConnectionError, OSError):
+                time.sleep(0.5)
+                started = time.perf_counter()
+        if session is None:
+            raise RuntimeError("tauri-driver never opened a session")
         while True:
-            found = wd(base, "POST", f"/session/{session}/element", {"using": "css selector", "value": ready_css})
-            if isinstance(found, dict) and "element-6066-11e4-a52e-4f735466cecf" in found:
-                element = found["element-6066-11e4-a52e-4f735466cecf"]
-                if wd(base, "GET", f"/session/{session}/element/{element}/text") == ready_text:
-                    break
+            try:
+                found = wd(base, "POST", f"/session/{session}/element", {"using": "css selector", "value": ready_css})
+                if isinstance(found, dict) and "element-6066-11e4-a52e-4f735466cecf" in found:
+                    element = found["element-6066-11e4-a52e-4f735466cecf"]
+                    if wd(base, "GET", f"/session/{session}/element/{element}/text") == ready_text:
+                        break
+            except (ConnectionError, OSError) as err:
+                print(f"  (driver connection dropped while polling: {err!r}; retrying)")
             if time.perf_counter() - started > 30:
                 raise RuntimeError(f"{binary} never became usable")
             time.sleep(0.01)
