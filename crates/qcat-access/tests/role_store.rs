@@ -1,0 +1,98 @@
+//! The role graph in a real store, on SQLite and on PostgreSQL.
+
+use qcat_access::catalog::{Pattern, find};
+use qcat_access::roles::{Role, RoleError};
+use qcat_access::store::{RoleStoreError, load_graph, save_role};
+use qcat_store::{Store, StoreOptions, StoreTarget};
+
+async fn on_both_backends<F, Fut>(suite: F)
+where
+    F: Fn(Store) -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
+    let dir = qcat_testkit::temp_data_dir();
+    let sqlite = Store::open(
+        &StoreTarget::Sqlite(dir.path().join("qcat.sqlite3")),
+        &StoreOptions::default(),
+    )
+    .await
+    .unwrap();
+    suite(sqlite).await;
+    let url = qcat_testkit::test_database_url();
+    let postgres = Store::open(
+        &StoreTarget::from_setting(&url, dir.path().join("unused")).unwrap(),
+        &StoreOptions::default(),
+    )
+    .await
+    .unwrap();
+    suite(postgres).await;
+}
+
+#[tokio::test]
+async fn an_empty_store_is_seeded_with_the_builtin_roles() {
+    on_both_backends(|store| async move {
+        let graph = load_graph(&store).await.unwrap();
+        let names: Vec<&str> = graph.roles().map(|role| role.name.as_str()).collect();
+        assert_eq!(
+            names,
+            ["admin", "auditor", "operator", "viewer"],
+            "{}",
+            store.backend()
+        );
+        assert!(graph.get("operator").unwrap().parents.contains("viewer"));
+        store.close().await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_saved_role_survives_a_reload_with_its_grants_and_parents() {
+    on_both_backends(|store| async move {
+        let mut graph = load_graph(&store).await.unwrap();
+        let restorer = Role {
+            name: "restorer".into(),
+            description: "restores at 3 a.m.".into(),
+            builtin: false,
+            grants: [Pattern::parse("backup:restore").unwrap()].into(),
+            parents: ["operator".to_owned()].into(),
+        };
+        save_role(&store, &mut graph, restorer.clone())
+            .await
+            .unwrap();
+        let reloaded = load_graph(&store).await.unwrap();
+        assert_eq!(
+            reloaded.get("restorer"),
+            Some(&restorer),
+            "{}",
+            store.backend()
+        );
+        let why = reloaded
+            .explain(&["restorer".to_owned()], find("monitor:view").unwrap())
+            .unwrap();
+        assert_eq!(why.path, ["restorer", "operator", "viewer"]);
+        store.close().await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_cycle_is_refused_before_anything_is_written() {
+    on_both_backends(|store| async move {
+        let mut graph = load_graph(&store).await.unwrap();
+        let mut viewer = graph.get("viewer").unwrap().clone();
+        viewer.parents.insert("operator".into());
+        let err = save_role(&store, &mut graph, viewer).await.unwrap_err();
+        assert!(
+            matches!(err, RoleStoreError::Role(RoleError::Cycle { .. })),
+            "{err}"
+        );
+        let reloaded = load_graph(&store).await.unwrap();
+        assert!(
+            reloaded.get("viewer").unwrap().parents.is_empty(),
+            "{}: the stored graph is unchanged",
+            store.backend()
+        );
+        store.close().await;
+    })
+    .await;
+}
