@@ -99,20 +99,7 @@ async fn seed_builtin(store: &Store) -> Result<(), RoleStoreError> {
         .await?;
     }
     for role in graph.roles() {
-        for grant in &role.grants {
-            sqlx::query("INSERT INTO role_grants (role, pattern) VALUES ($1, $2)")
-                .bind(&role.name)
-                .bind(grant.to_string())
-                .execute(&mut *tx)
-                .await?;
-        }
-        for parent in &role.parents {
-            sqlx::query("INSERT INTO role_parents (role, parent) VALUES ($1, $2)")
-                .bind(&role.name)
-                .bind(parent)
-                .execute(&mut *tx)
-                .await?;
-        }
+        insert_links(&mut tx, role).await?;
     }
     tx.commit().await?;
     Ok(())
@@ -147,24 +134,33 @@ async fn write_role(store: &Store, role: &Role) -> Result<(), RoleStoreError> {
         .bind(&role.name)
         .execute(&mut *tx)
         .await?;
-    for grant in &role.grants {
-        sqlx::query("INSERT INTO role_grants (role, pattern) VALUES ($1, $2)")
-            .bind(&role.name)
-            .bind(grant.to_string())
-            .execute(&mut *tx)
-            .await?;
-    }
     sqlx::query("DELETE FROM role_parents WHERE role = $1")
         .bind(&role.name)
         .execute(&mut *tx)
         .await?;
+    insert_links(&mut tx, role).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Inserts a role's grants and parent links (the role rows must exist).
+async fn insert_links(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    role: &Role,
+) -> Result<(), RoleStoreError> {
+    for grant in &role.grants {
+        sqlx::query("INSERT INTO role_grants (role, pattern) VALUES ($1, $2)")
+            .bind(&role.name)
+            .bind(grant.to_string())
+            .execute(&mut **tx)
+            .await?;
+    }
     for parent in &role.parents {
         sqlx::query("INSERT INTO role_parents (role, parent) VALUES ($1, $2)")
             .bind(&role.name)
             .bind(parent)
-            .execute(&mut *tx)
+            .execute(&mut **tx)
             .await?;
     }
-    tx.commit().await?;
     Ok(())
 }
