@@ -88,15 +88,7 @@ async fn seed_builtin(store: &Store) -> Result<(), RoleStoreError> {
     let graph = RoleGraph::builtin();
     let mut tx = store.pool().begin().await?;
     for role in graph.roles() {
-        sqlx::query(
-            "INSERT INTO roles (name, description, builtin, updated_at_ms) VALUES ($1, $2, $3, $4)",
-        )
-        .bind(&role.name)
-        .bind(&role.description)
-        .bind(i64::from(role.builtin))
-        .bind(now_ms())
-        .execute(&mut *tx)
-        .await?;
+        upsert_role_row(&mut tx, role).await?;
     }
     for role in graph.roles() {
         insert_links(&mut tx, role).await?;
@@ -120,16 +112,7 @@ pub async fn save_role(
 
 async fn write_role(store: &Store, role: &Role) -> Result<(), RoleStoreError> {
     let mut tx = store.pool().begin().await?;
-    sqlx::query(
-        "INSERT INTO roles (name, description, builtin, updated_at_ms) VALUES ($1, $2, $3, $4) \
-         ON CONFLICT (name) DO UPDATE SET description = $2, builtin = $3, updated_at_ms = $4",
-    )
-    .bind(&role.name)
-    .bind(&role.description)
-    .bind(i64::from(role.builtin))
-    .bind(now_ms())
-    .execute(&mut *tx)
-    .await?;
+    upsert_role_row(&mut tx, role).await?;
     sqlx::query("DELETE FROM role_grants WHERE role = $1")
         .bind(&role.name)
         .execute(&mut *tx)
@@ -140,6 +123,24 @@ async fn write_role(store: &Store, role: &Role) -> Result<(), RoleStoreError> {
         .await?;
     insert_links(&mut tx, role).await?;
     tx.commit().await?;
+    Ok(())
+}
+
+/// Inserts or updates a role's own row (not its grants or parents).
+async fn upsert_role_row(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    role: &Role,
+) -> Result<(), RoleStoreError> {
+    sqlx::query(
+        "INSERT INTO roles (name, description, builtin, updated_at_ms) VALUES ($1, $2, $3, $4) \
+         ON CONFLICT (name) DO UPDATE SET description = $2, builtin = $3, updated_at_ms = $4",
+    )
+    .bind(&role.name)
+    .bind(&role.description)
+    .bind(i64::from(role.builtin))
+    .bind(now_ms())
+    .execute(&mut **tx)
+    .await?;
     Ok(())
 }
 

@@ -21,6 +21,25 @@ fn test_keys(data_dir: &std::path::Path) -> KeyOptions {
     }
 }
 
+/// The seed's QCAT_DATABASE_HOST/PORT/USER/NAME variables describing the server at `url`.
+fn seed_host_vars(url: &url::Url) -> Vec<(String, String)> {
+    vec![
+        (
+            "QCAT_DATABASE_HOST".to_owned(),
+            url.host_str().unwrap().to_owned(),
+        ),
+        (
+            "QCAT_DATABASE_PORT".to_owned(),
+            url.port().unwrap().to_string(),
+        ),
+        ("QCAT_DATABASE_USER".to_owned(), url.username().to_owned()),
+        (
+            "QCAT_DATABASE_NAME".to_owned(),
+            url.path().trim_start_matches('/').to_owned(),
+        ),
+    ]
+}
+
 fn config_with(database_url: &str, data_dir: &std::path::Path) -> ApiConfig {
     ApiConfig {
         keys: test_keys(data_dir),
@@ -104,22 +123,11 @@ async fn the_seed_host_keys_select_postgres() {
     // QCAT_DATABASE_HOST/PORT/USER/NAME (the seed's spelling) describe a PostgreSQL server.
     let url = url::Url::parse(&qcat_testkit::test_database_url()).unwrap();
     let dir = qcat_testkit::temp_data_dir();
-    let vars = [
-        ("QCAT_DATABASE_HOST", url.host_str().unwrap().to_owned()),
-        ("QCAT_DATABASE_PORT", url.port().unwrap().to_string()),
-        ("QCAT_DATABASE_USER", url.username().to_owned()),
-        (
-            "QCAT_DATABASE_NAME",
-            url.path().trim_start_matches('/').to_owned(),
-        ),
-    ];
+    let vars = seed_host_vars(&url);
     let config = ApiConfig {
         keys: test_keys(dir.path()),
         data_dir: DataDir::at(dir.path()),
-        config: Config::load_from(&ConfigSources::environment_only(
-            vars.iter().map(|(k, v)| ((*k).to_owned(), v.clone())),
-        ))
-        .unwrap(),
+        config: Config::load_from(&ConfigSources::environment_only(vars.clone())).unwrap(),
     };
     let api = Api::open(config).await.unwrap();
     let status = api.storage_status().await;
@@ -160,23 +168,12 @@ async fn an_encrypted_database_password_is_decrypted_to_reach_postgres() {
     let keys = test_keys(dir.path());
     let keyring = qcat_secrets::Keyring::load_or_create(&keys).unwrap();
     let encrypted = keyring.current().encrypt("database.password", "s3cret");
-    let vars = [
-        ("QCAT_DATABASE_HOST", url.host_str().unwrap().to_owned()),
-        ("QCAT_DATABASE_PORT", url.port().unwrap().to_string()),
-        ("QCAT_DATABASE_USER", url.username().to_owned()),
-        (
-            "QCAT_DATABASE_NAME",
-            url.path().trim_start_matches('/').to_owned(),
-        ),
-        ("QCAT_DATABASE_PASSWORD", encrypted),
-    ];
+    let mut vars = seed_host_vars(&url);
+    vars.push(("QCAT_DATABASE_PASSWORD".to_owned(), encrypted));
     let config = ApiConfig {
         keys,
         data_dir: DataDir::at(dir.path()),
-        config: Config::load_from(&ConfigSources::environment_only(
-            vars.iter().map(|(k, v)| ((*k).to_owned(), v.clone())),
-        ))
-        .unwrap(),
+        config: Config::load_from(&ConfigSources::environment_only(vars.clone())).unwrap(),
     };
     let api = Api::open(config).await.unwrap();
     let status = api.storage_status().await;

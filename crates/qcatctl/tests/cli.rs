@@ -11,6 +11,20 @@ fn qcatctl(data_dir: &std::path::Path) -> Command {
     command
 }
 
+/// `qcatctl config check FILE` run in `dir`, with extra environment variables.
+fn config_check(
+    dir: &std::path::Path,
+    file: &std::path::Path,
+    env: &[(&str, &std::ffi::OsStr)],
+) -> std::process::Output {
+    let mut command = qcatctl(dir);
+    command.current_dir(dir).args(["config", "check"]).arg(file);
+    for (name, value) in env {
+        command.env(name, value);
+    }
+    command.output().unwrap()
+}
+
 #[test]
 fn version_prints_the_crate_version() {
     let dir = qcat_testkit::temp_data_dir();
@@ -159,12 +173,7 @@ fn config_check_exits_1_and_lists_every_problem_with_file_and_line() {
         "[database]\nport = 70000\n[logging]\nlevel = \"loud\"\n",
     )
     .unwrap();
-    let out = qcatctl(dir.path())
-        .current_dir(dir.path())
-        .args(["config", "check"])
-        .arg(&file)
-        .output()
-        .unwrap();
+    let out = config_check(dir.path(), &file, &[]);
     assert_eq!(
         out.status.code(),
         Some(1),
@@ -178,12 +187,7 @@ fn config_check_exits_1_and_lists_every_problem_with_file_and_line() {
     );
     let good = dir.path().join("good.toml");
     std::fs::write(&good, "[logging]\nlevel = \"warn\"\n").unwrap();
-    let out = qcatctl(dir.path())
-        .current_dir(dir.path())
-        .args(["config", "check"])
-        .arg(&good)
-        .output()
-        .unwrap();
+    let out = config_check(dir.path(), &good, &[]);
     assert_eq!(
         out.status.code(),
         Some(0),
@@ -257,13 +261,11 @@ fn an_encrypted_value_works_in_a_config_file_is_masked_and_tampering_fails_check
         text.contains("<redacted>") && !text.contains("s3cret"),
         "{text}"
     );
-    let check = qcatctl(dir.path())
-        .current_dir(dir.path())
-        .env("QCAT_MASTER_KEY_FILE", &key)
-        .args(["config", "check"])
-        .arg(&config)
-        .output()
-        .unwrap();
+    let check = config_check(
+        dir.path(),
+        &config,
+        &[("QCAT_MASTER_KEY_FILE", key.as_ref())],
+    );
     assert_eq!(
         check.status.code(),
         Some(0),
@@ -281,13 +283,11 @@ fn an_encrypted_value_works_in_a_config_file_is_masked_and_tampering_fails_check
     };
     let tampered = String::from_utf8(tampered).unwrap();
     std::fs::write(&config, format!("[database]\npassword = \"{tampered}\"\n")).unwrap();
-    let check = qcatctl(dir.path())
-        .current_dir(dir.path())
-        .env("QCAT_MASTER_KEY_FILE", &key)
-        .args(["config", "check"])
-        .arg(&config)
-        .output()
-        .unwrap();
+    let check = config_check(
+        dir.path(),
+        &config,
+        &[("QCAT_MASTER_KEY_FILE", key.as_ref())],
+    );
     assert_eq!(check.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&check.stderr);
     assert!(
@@ -353,13 +353,11 @@ fn key_rotate_reencrypts_the_user_config_file() {
         dir.path().join("config.toml.bak").exists(),
         "the old file is kept"
     );
-    let check = qcatctl(dir.path())
-        .current_dir(dir.path())
-        .env("QCAT_MASTER_KEY_FILE", &key)
-        .args(["config", "check"])
-        .arg(&config)
-        .output()
-        .unwrap();
+    let check = config_check(
+        dir.path(),
+        &config,
+        &[("QCAT_MASTER_KEY_FILE", key.as_ref())],
+    );
     assert_eq!(
         check.status.code(),
         Some(0),
@@ -412,13 +410,11 @@ fn named_secrets_live_in_the_os_keychain_and_survive_a_restart() {
         format!("[redis]\npassword = \"{}\"\n", value.trim()),
     )
     .unwrap();
-    let check = qcatctl(dir.path())
-        .current_dir(dir.path())
-        .env("DBUS_SESSION_BUS_ADDRESS", keychain.bus_address())
-        .args(["config", "check"])
-        .arg(&config)
-        .output()
-        .unwrap();
+    let check = config_check(
+        dir.path(),
+        &config,
+        &[("DBUS_SESSION_BUS_ADDRESS", keychain.bus_address().as_ref())],
+    );
     assert_eq!(
         check.status.code(),
         Some(0),
