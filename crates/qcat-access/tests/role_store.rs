@@ -3,30 +3,7 @@
 use qcat_access::catalog::{Pattern, find};
 use qcat_access::roles::{Role, RoleError};
 use qcat_access::store::{RoleStoreError, load_graph, save_role};
-use qcat_store::{Store, StoreOptions, StoreTarget};
-
-async fn on_both_backends<F, Fut>(suite: F)
-where
-    F: Fn(Store) -> Fut,
-    Fut: std::future::Future<Output = ()>,
-{
-    let dir = qcat_testkit::temp_data_dir();
-    let sqlite = Store::open(
-        &StoreTarget::Sqlite(dir.path().join("qcat.sqlite3")),
-        &StoreOptions::default(),
-    )
-    .await
-    .unwrap();
-    suite(sqlite).await;
-    let url = qcat_testkit::test_database_url();
-    let postgres = Store::open(
-        &StoreTarget::from_setting(&url, dir.path().join("unused")).unwrap(),
-        &StoreOptions::default(),
-    )
-    .await
-    .unwrap();
-    suite(postgres).await;
-}
+use qcat_store::testing::on_both_backends;
 
 #[tokio::test]
 async fn an_empty_store_is_seeded_with_the_builtin_roles() {

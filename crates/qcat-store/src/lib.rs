@@ -5,7 +5,10 @@
 //! schema is kept per backend under `migrations/{sqlite,postgres}` because DDL differs.
 //! Migrations are embedded, append-only, and run when a store is opened.
 
+pub mod changes;
 mod target;
+#[cfg(feature = "testing")]
+pub mod testing;
 
 use std::time::{Duration, Instant};
 
@@ -93,6 +96,8 @@ pub struct Store {
     pool: AnyPool,
     backend: Backend,
     location: String,
+    /// PostgreSQL only: the URL (with credentials) for LISTEN connections. Never shown.
+    listen_url: Option<std::sync::Arc<str>>,
 }
 
 impl std::fmt::Debug for Store {
@@ -145,10 +150,15 @@ impl Store {
                 location: location.clone(),
                 source,
             })?;
+        let listen_url = match target {
+            StoreTarget::Postgres(_) => Some(target.connect_url()?.into()),
+            StoreTarget::Sqlite(_) => None,
+        };
         let store = Self {
             pool,
             backend,
             location,
+            listen_url,
         };
         store.migrate().await?;
         store.ensure_instance_row().await?;

@@ -15,6 +15,7 @@ pub struct Config {
     pub database: DatabaseConfig,
     pub redis: RedisConfig,
     pub jwt: JwtConfig,
+    pub auth: AuthConfig,
     pub logging: LoggingConfig,
     pub monitoring: MonitoringConfig,
     pub alerting: AlertingConfig,
@@ -173,6 +174,20 @@ pub struct AlertingConfig {
     pub rate_limit: u32,
     #[serde(deserialize_with = "duration_text")]
     pub rate_limit_window: Duration,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuthConfig {
+    #[serde(deserialize_with = "duration_text")]
+    pub session_idle: Duration,
+    #[serde(deserialize_with = "duration_text")]
+    pub session_max: Duration,
+    pub failed_login_limit: u32,
+    #[serde(deserialize_with = "duration_text")]
+    pub failed_login_window: Duration,
+    #[serde(deserialize_with = "duration_text")]
+    pub lockout: Duration,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -70,6 +70,10 @@ const DURATIONS: &[&str] = &[
     "alerting.timeout",
     "alerting.rate_limit_window",
     "audit.batch_timeout",
+    "auth.session_idle",
+    "auth.session_max",
+    "auth.failed_login_window",
+    "auth.lockout",
 ];
 
 fn lookup<'t>(table: &'t toml::Table, key: &str) -> Option<&'t toml::Value> {
@@ -198,6 +202,31 @@ pub(super) fn ranges(
         "audit.batch_timeout",
         "must be longer than zero".into(),
         "use a timeout such as \"5s\"",
+    );
+    for (key, value) in [
+        ("auth.session_idle", config.auth.session_idle),
+        ("auth.session_max", config.auth.session_max),
+        ("auth.failed_login_window", config.auth.failed_login_window),
+        ("auth.lockout", config.auth.lockout),
+    ] {
+        check(
+            !value.is_zero(),
+            key,
+            "must be longer than zero".into(),
+            "use a duration such as \"30m\"",
+        );
+    }
+    check(
+        config.auth.session_idle <= config.auth.session_max,
+        "auth.session_idle",
+        "is longer than auth.session_max".into(),
+        "make the idle timeout at most the session's maximum length",
+    );
+    check(
+        (1..=1000).contains(&config.auth.failed_login_limit),
+        "auth.failed_login_limit",
+        format!("{} is out of range", config.auth.failed_login_limit),
+        "use 1 to 1000 failed sign-ins before a lockout",
     );
     check(
         config.audit.retention_days >= 1,

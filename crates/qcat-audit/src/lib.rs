@@ -1,0 +1,45 @@
+//! The audit trail of QCAT Console: who did what, to what, when, from where, with what
+//! result, and the before/after of a change.
+//!
+//! - [`event`]: what is recorded ([`AuditEvent`]) and what is stored ([`AuditEntry`]).
+//! - [`chain`]: the hash chain and [`chain::append`], which writes entries inside a caller's
+//!   transaction, so a change and its entry commit together.
+//! - [`writer`]: the batching writer for events that are not part of a store transaction
+//!   (sign-ins, denials, config files, secrets); a caller that must not report done before
+//!   its entry is durable awaits [`AuditWriter::record`].
+//! - [`verify`]: walks the chain and names the first entry that was changed, deleted or
+//!   reordered.
+//! - [`query`]: filtered, keyset-paged reads, counts and CSV/JSON export.
+//! - [`retention`]: prunes old entries and leaves a checkpoint so the rest still verifies.
+
+pub mod chain;
+pub mod event;
+pub mod query;
+pub mod retention;
+pub mod verify;
+pub mod writer;
+
+pub use event::{AuditEntry, AuditEvent, Outcome};
+pub use writer::{AuditWriter, WriterOptions};
+
+#[derive(Debug, thiserror::Error)]
+pub enum AuditError {
+    #[error("the audit log could not be written or read: {0}")]
+    Query(#[from] sqlx::Error),
+    #[error("the audit entry was not recorded: {0}")]
+    NotRecorded(String),
+    #[error("the audit writer has stopped; the entry was not recorded")]
+    WriterStopped,
+    #[error("the audit export could not be written: {0}")]
+    Export(String),
+}
+
+pub(crate) fn now_ms() -> i64 {
+    i64::try_from(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_millis(),
+    )
+    .unwrap_or(i64::MAX)
+}

@@ -1,0 +1,174 @@
+//! Walks the chain from its start (or the retention checkpoint) to the head and names the
+//! first entry that does not hold.
+
+use qcat_store::Store;
+
+use crate::AuditError;
+use crate::chain::{GENESIS, entry_hash};
+use crate::event::{AuditEntry, COLUMNS, EntryRow};
+
+/// Rows read per query, so a million entries never sit in memory at once.
+const PAGE: i64 = 5_000;
+
+/// A chain that holds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Verified {
+    pub entries: u64,
+    pub first_seq: Option<i64>,
+    pub last_seq: Option<i64>,
+    /// Where retention cut the chain, if it did.
+    pub checkpoint_seq: Option<i64>,
+}
+
+/// The first place the chain breaks.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("audit entry {seq}: {problem}")]
+pub struct Broken {
+    pub seq: i64,
+    pub problem: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum VerifyError {
+    #[error(transparent)]
+    Broken(#[from] Broken),
+    #[error(transparent)]
+    Audit(#[from] AuditError),
+}
+
+impl From<sqlx::Error> for VerifyError {
+    fn from(err: sqlx::Error) -> Self {
+        VerifyError::Audit(AuditError::Query(err))
+    }
+}
+
+fn broken(seq: i64, problem: impl Into<String>) -> VerifyError {
+    VerifyError::Broken(Broken {
+        seq,
+        problem: problem.into(),
+    })
+}
+
+pub async fn verify(store: &Store) -> Result<Verified, VerifyError> {
+    let pool = store.pool();
+    let (head_seq, head_hash): (i64, String) =
+        sqlx::query_as("SELECT seq, hash FROM audit_head WHERE id = 1")
+            .fetch_one(pool)
+            .await?;
+    let checkpoints: Vec<(i64, String)> =
+        sqlx::query_as("SELECT seq, hash FROM audit_checkpoints ORDER BY seq")
+            .fetch_all(pool)
+            .await?;
+    let mut expected_seq: Option<i64> = None;
+    let mut expected_prev = GENESIS.to_owned();
+    let mut checkpoint_seq = None;
+    let mut first_seq = None;
+    let mut count = 0u64;
+    // Prune markers found in the chain: (up_to, hash) pairs retention wrote.
+    let mut markers: Vec<(i64, String)> = Vec::new();
+    let mut after = 0i64;
+    loop {
+        let rows: Vec<EntryRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "SELECT {COLUMNS} FROM audit_log WHERE seq > $1 ORDER BY seq LIMIT $2"
+        )))
+        .bind(after)
+        .bind(PAGE)
+        .fetch_all(pool)
+        .await?;
+        if rows.is_empty() {
+            break;
+        }
+        for row in rows {
+            let entry = AuditEntry::from(row);
+            after = entry.seq;
+            match expected_seq {
+                None => {
+                    first_seq = Some(entry.seq);
+                    if entry.seq != 1 {
+                        // Retention must have cut here, and said so.
+                        let cut = entry.seq - 1;
+                        let Some((_, hash)) = checkpoints.iter().find(|(seq, _)| *seq == cut)
+                        else {
+                            return Err(broken(
+                                1,
+                                format!(
+                                    "entries 1 to {cut} are missing and no retention checkpoint explains it"
+                                ),
+                            ));
+                        };
+                        expected_prev = hash.clone();
+                        checkpoint_seq = Some(cut);
+                    }
+                }
+                Some(expected) if entry.seq != expected => {
+                    return Err(broken(
+                        expected,
+                        format!("missing (deleted?): the next entry is {}", entry.seq),
+                    ));
+                }
+                Some(_) => {}
+            }
+            if entry.prev_hash != expected_prev {
+                return Err(broken(
+                    entry.seq,
+                    "does not follow the entry before it (reordered, inserted or the one before was replaced)",
+                ));
+            }
+            if entry_hash(&entry) != entry.hash {
+                return Err(broken(
+                    entry.seq,
+                    "its contents were changed after it was written",
+                ));
+            }
+            if entry.action == crate::retention::PRUNED_ACTION
+                && let Some(after) = &entry.after
+                && let Ok(marker) = serde_json::from_str::<crate::retention::PruneMarker>(after)
+            {
+                markers.push((marker.up_to_seq, marker.hash));
+            }
+            expected_prev = entry.hash.clone();
+            expected_seq = Some(entry.seq + 1);
+            count += 1;
+        }
+    }
+    let last_seq = expected_seq.map(|next| next - 1);
+    match last_seq {
+        Some(last) if last < head_seq => {
+            return Err(broken(
+                last + 1,
+                format!("missing (deleted?): the chain's head says entries run to {head_seq}"),
+            ));
+        }
+        Some(last) if last > head_seq || expected_prev != head_hash => {
+            return Err(broken(last, "does not match the chain's recorded head"));
+        }
+        None if head_seq > 0 => {
+            return Err(broken(
+                head_seq,
+                "missing (deleted?): the log is empty but the chain's head says it is not",
+            ));
+        }
+        _ => {}
+    }
+    if let Some(cut) = checkpoint_seq
+        && !markers.iter().any(|(up_to, hash)| {
+            *up_to == cut
+                && Some(hash)
+                    == checkpoints
+                        .iter()
+                        .find(|(seq, _)| *seq == cut)
+                        .map(|(_, h)| h)
+        })
+    {
+        return Err(broken(
+            cut + 1,
+            "the retention checkpoint before it is not confirmed by a pruning entry in the chain",
+        ));
+    }
+    Ok(Verified {
+        entries: count,
+        first_seq,
+        last_seq,
+        checkpoint_seq,
+    })
+}

@@ -1,0 +1,137 @@
+//! Change notification between processes sharing one store (team mode: several consoles and
+//! agents on one PostgreSQL; or a console and `qcatctl` on one SQLite file).
+//!
+//! A writer calls [`bump`] inside the transaction that changes a topic (say, roles). That
+//! increments the topic's row in `change_counters` and, on PostgreSQL, sends `NOTIFY` on the
+//! topic's channel, which PostgreSQL delivers only if the transaction commits. A reader calls
+//! [`Store::watch`] and gets a `watch::Receiver` with the topic's latest version: on
+//! PostgreSQL a LISTEN connection wakes it at once (the counter is re-read on every
+//! notification and every few seconds, so a dropped connection only delays); on SQLite,
+//! which has no notifications, the counter is polled four times a second.
+
+use std::time::Duration;
+
+use sqlx::Any;
+use tokio::sync::watch;
+
+use crate::{Backend, Store, StoreError};
+
+/// How often SQLite counters are read (PostgreSQL is notified, and re-reads as a fallback).
+const SQLITE_POLL: Duration = Duration::from_millis(250);
+const POSTGRES_FALLBACK_POLL: Duration = Duration::from_secs(5);
+
+/// Marks `topic` changed, in the writer's transaction.
+pub async fn bump(
+    tx: &mut sqlx::Transaction<'_, Any>,
+    backend: Backend,
+    topic: &str,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO change_counters (topic, version) VALUES ($1, 1) \
+         ON CONFLICT (topic) DO UPDATE SET version = change_counters.version + 1",
+    )
+    .bind(topic)
+    .execute(&mut **tx)
+    .await?;
+    if backend == Backend::Postgres {
+        sqlx::query("SELECT pg_notify($1, '')")
+            .bind(channel(topic))
+            .execute(&mut **tx)
+            .await?;
+    }
+    Ok(())
+}
+
+/// PostgreSQL channel names are identifiers; topics are short lowercase words.
+fn channel(topic: &str) -> String {
+    format!("qcat_{topic}")
+}
+
+impl Store {
+    /// The current version of `topic` (0 if it never changed).
+    pub async fn change_version(&self, topic: &str) -> Result<i64, StoreError> {
+        let version: Option<i64> =
+            sqlx::query_scalar("SELECT version FROM change_counters WHERE topic = $1")
+                .bind(topic)
+                .fetch_optional(self.pool())
+                .await?;
+        Ok(version.unwrap_or(0))
+    }
+
+    /// Follows `topic`'s version from a background task until every receiver is dropped.
+    pub async fn watch(&self, topic: &str) -> Result<watch::Receiver<i64>, StoreError> {
+        let (sender, receiver) = watch::channel(self.change_version(topic).await?);
+        let store = self.clone();
+        let topic = topic.to_owned();
+        tokio::spawn(async move {
+            match store.listen_url.clone() {
+                Some(url) => follow_postgres(store, &url, &topic, sender).await,
+                None => follow_by_polling(store, &topic, sender, SQLITE_POLL).await,
+            }
+        });
+        Ok(receiver)
+    }
+}
+
+async fn publish(store: &Store, topic: &str, sender: &watch::Sender<i64>) {
+    match store.change_version(topic).await {
+        Ok(version) => {
+            sender.send_if_modified(|current| {
+                let changed = *current != version;
+                *current = version;
+                changed
+            });
+        }
+        Err(err) => tracing::debug!(topic, error = %err, "change counter not readable"),
+    }
+}
+
+async fn follow_by_polling(store: Store, topic: &str, sender: watch::Sender<i64>, every: Duration) {
+    let mut ticks = tokio::time::interval(every);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    while !sender.is_closed() {
+        ticks.tick().await;
+        publish(&store, topic, &sender).await;
+    }
+}
+
+async fn follow_postgres(store: Store, url: &str, topic: &str, sender: watch::Sender<i64>) {
+    let channel = channel(topic);
+    while !sender.is_closed() {
+        let listener = async {
+            let mut listener = sqlx::postgres::PgListener::connect(url).await?;
+            listener.listen(&channel).await?;
+            Ok::<_, sqlx::Error>(listener)
+        };
+        let mut listener = match listener.await {
+            Ok(listener) => listener,
+            Err(err) => {
+                tracing::warn!(topic, error = %err, "cannot LISTEN for changes; polling meanwhile");
+                tokio::time::sleep(POSTGRES_FALLBACK_POLL).await;
+                publish(&store, topic, &sender).await;
+                continue;
+            }
+        };
+        // Changes made before LISTEN took effect are caught by this read.
+        publish(&store, topic, &sender).await;
+        loop {
+            tokio::select! {
+                notification = listener.try_recv() => match notification {
+                    Ok(Some(_)) => publish(&store, topic, &sender).await,
+                    // None: the connection dropped (sqlx reconnects); re-read what we missed.
+                    Ok(None) => publish(&store, topic, &sender).await,
+                    Err(err) => {
+                        tracing::warn!(topic, error = %err, "LISTEN connection failed");
+                        break;
+                    }
+                },
+                () = tokio::time::sleep(POSTGRES_FALLBACK_POLL) => {
+                    if sender.is_closed() {
+                        return;
+                    }
+                    publish(&store, topic, &sender).await;
+                }
+            }
+        }
+    }
+}
