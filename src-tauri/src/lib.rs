@@ -6,7 +6,8 @@ mod commands;
 
 include!("../command_names.rs");
 
-use qcat_api::{Api, ApiConfig};
+use qcat_api::{Api, ApiConfig, SessionSlot};
+use tauri::Manager;
 
 /// Starts the console. Exits with the error's code when the core cannot be opened at all
 /// (the data dir cannot be created or the configuration is invalid).
@@ -21,10 +22,17 @@ pub fn run() {
     let api = tauri::async_runtime::block_on(Api::open(config)).unwrap_or_else(|err| fail(err));
 
     tauri::Builder::default()
-        .manage(api)
+        .manage(api.clone())
+        .manage(SessionSlot::desktop())
         .invoke_handler(tauri::generate_handler![
             commands::app_info,
             commands::storage_status,
+            commands::setup_status,
+            commands::create_first_admin,
+            commands::login,
+            commands::logout,
+            commands::current_session,
+            commands::change_password,
             commands::config_settings,
             commands::set_setting,
             commands::log_files,
@@ -32,9 +40,26 @@ pub fn run() {
             commands::log_frontend,
             commands::named_secrets,
             commands::set_named_secret,
+            commands::access_model,
+            commands::explain_access,
+            commands::save_role,
+            commands::delete_role,
+            commands::create_user,
+            commands::set_user_roles,
+            commands::set_user_enabled,
+            commands::audit_page,
+            commands::audit_count,
+            commands::audit_verify,
         ])
-        .run(tauri::generate_context!())
-        .expect("the Tauri event loop failed to start");
+        .build(tauri::generate_context!())
+        .expect("the Tauri app could not be built")
+        .run(|app, event| {
+            if let tauri::RunEvent::Exit = event {
+                // Queued audit entries are written before the process ends.
+                let api = app.state::<Api>().inner().clone();
+                tauri::async_runtime::block_on(api.close());
+            }
+        });
 }
 
 #[cfg(test)]
@@ -44,8 +69,7 @@ mod tests {
     #[test]
     fn registered_commands_match_the_api_registry() {
         // The shell must expose exactly the commands the API declares, in the same order.
-        let api: Vec<&str> = qcat_api::commands::COMMANDS
-            .iter()
+        let api: Vec<&str> = qcat_api::commands::ipc_commands()
             .map(|command| command.name)
             .collect();
         assert_eq!(COMMAND_NAMES, api.as_slice());

@@ -9,5 +9,8 @@
 //! - [`store`]: the role graph in the console's store, seeded with the built-in roles.
 
 pub mod catalog;
+pub mod control;
 pub mod roles;
 pub mod store;
+pub mod throttle;
+pub mod users;

@@ -16,6 +16,10 @@ pub struct Role {
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum RoleError {
+    #[error(
+        "role name {0:?} is not valid: use 2 to 40 characters a-z, 0-9, '_' or '-', starting with a letter"
+    )]
+    InvalidName(String),
     #[error("role {0:?} does not exist")]
     UnknownRole(String),
     #[error("role {role:?} cannot inherit from {parent:?}: that would make a cycle {}", cycle.join(" → "))]
@@ -24,6 +28,20 @@ pub enum RoleError {
         parent: String,
         cycle: Vec<String>,
     },
+}
+
+/// Role names are identifiers in grants, URLs and the CLI: keep them plain.
+pub fn check_role_name(name: &str) -> Result<(), RoleError> {
+    let valid = (2..=40).contains(&name.len())
+        && name.starts_with(|c: char| c.is_ascii_lowercase())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '_' | '-'));
+    if valid {
+        Ok(())
+    } else {
+        Err(RoleError::InvalidName(name.to_owned()))
+    }
 }
 
 /// One step of an explanation: the role, and the grant in it that matched (on the last step).
@@ -123,6 +141,20 @@ impl RoleGraph {
         }
         *self = candidate;
         Ok(())
+    }
+
+    /// Roles that inherit directly from `name`.
+    pub fn children(&self, name: &str) -> Vec<String> {
+        self.roles
+            .values()
+            .filter(|role| role.parents.contains(name))
+            .map(|role| role.name.clone())
+            .collect()
+    }
+
+    /// Removes a role nobody inherits from (callers check [`RoleGraph::children`] first).
+    pub fn remove(&mut self, name: &str) -> Option<Role> {
+        self.roles.remove(name)
     }
 
     /// Makes `role` inherit from `parent`, refusing a cycle (named in the error).

@@ -112,25 +112,33 @@ pub async fn save_role(
 
 async fn write_role(store: &Store, role: &Role) -> Result<(), RoleStoreError> {
     let mut tx = store.pool().begin().await?;
-    upsert_role_row(&mut tx, role).await?;
+    write_role_in(&mut tx, role).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Replaces a role's row, grants and parents inside the caller's transaction.
+pub(crate) async fn write_role_in(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    role: &Role,
+) -> Result<(), sqlx::Error> {
+    upsert_role_row(tx, role).await?;
     sqlx::query("DELETE FROM role_grants WHERE role = $1")
         .bind(&role.name)
-        .execute(&mut *tx)
+        .execute(&mut **tx)
         .await?;
     sqlx::query("DELETE FROM role_parents WHERE role = $1")
         .bind(&role.name)
-        .execute(&mut *tx)
+        .execute(&mut **tx)
         .await?;
-    insert_links(&mut tx, role).await?;
-    tx.commit().await?;
-    Ok(())
+    insert_links(tx, role).await
 }
 
 /// Inserts or updates a role's own row (not its grants or parents).
 async fn upsert_role_row(
     tx: &mut sqlx::Transaction<'_, sqlx::Any>,
     role: &Role,
-) -> Result<(), RoleStoreError> {
+) -> Result<(), sqlx::Error> {
     sqlx::query(
         "INSERT INTO roles (name, description, builtin, updated_at_ms) VALUES ($1, $2, $3, $4) \
          ON CONFLICT (name) DO UPDATE SET description = $2, builtin = $3, updated_at_ms = $4",
@@ -148,7 +156,7 @@ async fn upsert_role_row(
 async fn insert_links(
     tx: &mut sqlx::Transaction<'_, sqlx::Any>,
     role: &Role,
-) -> Result<(), RoleStoreError> {
+) -> Result<(), sqlx::Error> {
     for grant in &role.grants {
         sqlx::query("INSERT INTO role_grants (role, pattern) VALUES ($1, $2)")
             .bind(&role.name)

@@ -1,76 +1,294 @@
-//! The registry of API commands: one entry per entry point the shell exposes over IPC.
+//! The registry of API commands: one entry per entry point of [`crate::Api`], with the
+//! access rule it is checked against and whether its success is audited.
 //!
-//! The shell's handler list, its Tauri capability and the generated UI bindings are all
-//! checked against this table, so an entry point cannot be added in one place only.
+//! The shell's handler list, its Tauri capability and the generated UI bindings are checked
+//! against the IPC entries; `Api::guard` reads the access rule from here, and a test calls
+//! every entry as a user without the permission and as one with it.
 
-/// One API command as the UI calls it.
+/// Who may call a command.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// Anyone, signed in or not: version and storage health (the status bar before sign-in),
+    /// whether the first administrator is needed, sign-in itself.
+    Public,
+    /// Any signed-in user (their own session, password, UI error reports).
+    SignedIn,
+    /// Signed-in users holding this permission.
+    Permission(&'static str),
+}
+
+/// One API command.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct CommandSpec {
-    /// The IPC name (snake_case, as Tauri registers it).
+    /// The name (snake_case, as Tauri registers it).
     pub name: &'static str,
     /// What it does, for the generated API reference.
     pub summary: &'static str,
+    pub access: Access,
+    /// Whether a successful call writes an audit entry (every change does; refusals are
+    /// always audited).
+    pub audited: bool,
+    /// Whether the desktop window may call it (the rest are `qcatctl` only).
+    pub ipc: bool,
     /// The TypeScript type of its arguments object.
     pub args: &'static str,
     /// The TypeScript type it resolves to.
     pub returns: &'static str,
 }
 
+const fn command(
+    name: &'static str,
+    summary: &'static str,
+    access: Access,
+    audited: bool,
+    args: &'static str,
+    returns: &'static str,
+) -> CommandSpec {
+    CommandSpec {
+        name,
+        summary,
+        access,
+        audited,
+        ipc: true,
+        args,
+        returns,
+    }
+}
+
+/// A command only `qcatctl` calls (no window needs it; e.g. writing an export to a file).
+const fn cli_only(spec: CommandSpec) -> CommandSpec {
+    CommandSpec { ipc: false, ..spec }
+}
+
+use Access::{Permission, Public, SignedIn};
+
 pub const COMMANDS: &[CommandSpec] = &[
-    CommandSpec {
-        name: "app_info",
-        summary: "Version, data dir (and where it came from), environment and uptime.",
-        args: NO_ARGS,
-        returns: "AppInfo",
-    },
-    CommandSpec {
-        name: "storage_status",
-        summary: "Storage backend, location without credentials, health probed now, schema version.",
-        args: NO_ARGS,
-        returns: "StorageStatus",
-    },
-    CommandSpec {
-        name: "config_settings",
-        summary: "The effective configuration: per key the value (secrets masked), the layer it came from and what it shadowed.",
-        args: NO_ARGS,
-        returns: "ConfigView",
-    },
-    CommandSpec {
-        name: "set_setting",
-        summary: "Saves one non-secret setting to the user's config file after validating the whole configuration; applies at restart.",
-        args: "{ key: string; value: string }",
-        returns: "SettingChange",
-    },
-    CommandSpec {
-        name: "log_files",
-        summary: "The log files: the current one first, then rotated (possibly gzipped) ones, newest first.",
-        args: NO_ARGS,
-        returns: "LogFile[]",
-    },
-    CommandSpec {
-        name: "log_lines",
-        summary: "Lines of one log file filtered by level, target and text; the newest last.",
-        args: "{ query: LogQuery }",
-        returns: "LogLine[]",
-    },
-    CommandSpec {
-        name: "log_frontend",
-        summary: "Records a UI error or warning in the console's log (target qcat_ui).",
-        args: "{ entry: FrontendLog }",
-        returns: "null",
-    },
-    CommandSpec {
-        name: "named_secrets",
-        summary: "The names of the named secrets (never their values).",
-        args: NO_ARGS,
-        returns: "string[]",
-    },
-    CommandSpec {
-        name: "set_named_secret",
-        summary: "Stores a named secret in the OS keychain (or the server key file's store); write-only.",
-        args: "{ input: NamedSecretInput }",
-        returns: "null",
-    },
+    command(
+        "app_info",
+        "Version, data dir (and where it came from), environment and uptime.",
+        Public,
+        false,
+        NO_ARGS,
+        "AppInfo",
+    ),
+    command(
+        "storage_status",
+        "Storage backend, location without credentials, health probed now, schema version.",
+        Public,
+        false,
+        NO_ARGS,
+        "StorageStatus",
+    ),
+    command(
+        "setup_status",
+        "Whether the store has no user yet, so the first administrator must be created.",
+        Public,
+        false,
+        NO_ARGS,
+        "SetupStatus",
+    ),
+    command(
+        "create_first_admin",
+        "Creates the first administrator of an empty store and signs them in; refused once any user exists.",
+        Public,
+        true,
+        "{ input: NewUserInput }",
+        "SessionView",
+    ),
+    command(
+        "login",
+        "Signs in (throttled per user and per source); the session stays in the core.",
+        Public,
+        true,
+        "{ input: LoginInput }",
+        "SessionView",
+    ),
+    command(
+        "logout",
+        "Ends the session.",
+        SignedIn,
+        true,
+        NO_ARGS,
+        "null",
+    ),
+    command(
+        "current_session",
+        "The signed-in user, their roles and permissions, or null.",
+        Public,
+        false,
+        NO_ARGS,
+        "SessionView | null",
+    ),
+    command(
+        "change_password",
+        "Sets a password: one's own, or another user's with rbac:edit.",
+        SignedIn,
+        true,
+        "{ input: PasswordInput }",
+        "null",
+    ),
+    command(
+        "config_settings",
+        "The effective configuration: per key the value (secrets masked), the layer it came from and what it shadowed.",
+        Permission("config:view"),
+        false,
+        NO_ARGS,
+        "ConfigView",
+    ),
+    command(
+        "set_setting",
+        "Saves one non-secret setting to the user's config file after validating the whole configuration; applies at restart.",
+        Permission("config:edit"),
+        true,
+        "{ key: string; value: string }",
+        "SettingChange",
+    ),
+    command(
+        "log_files",
+        "The log files: the current one first, then rotated (possibly gzipped) ones, newest first.",
+        Permission("logs:view"),
+        false,
+        NO_ARGS,
+        "LogFile[]",
+    ),
+    command(
+        "log_lines",
+        "Lines of one log file filtered by level, target and text; the newest last.",
+        Permission("logs:view"),
+        false,
+        "{ query: LogQuery }",
+        "LogLine[]",
+    ),
+    command(
+        "log_frontend",
+        "Records a UI error or warning in the console's log (target qcat_ui).",
+        SignedIn,
+        false,
+        "{ entry: FrontendLog }",
+        "null",
+    ),
+    command(
+        "named_secrets",
+        "The names of the named secrets (never their values).",
+        Permission("config:view"),
+        false,
+        NO_ARGS,
+        "string[]",
+    ),
+    command(
+        "set_named_secret",
+        "Stores a named secret in the OS keychain (or the server key file's store); write-only.",
+        Permission("secrets:write"),
+        true,
+        "{ input: NamedSecretInput }",
+        "null",
+    ),
+    command(
+        "access_model",
+        "The permission catalog, every role (grants, parents, effective permissions) and every user.",
+        Permission("rbac:view"),
+        false,
+        NO_ARGS,
+        "AccessModel",
+    ),
+    command(
+        "explain_access",
+        "Whether a user holds a permission and the path through roles that grants it.",
+        Permission("rbac:view"),
+        false,
+        "{ username: string; permission: string }",
+        "AccessExplanation",
+    ),
+    command(
+        "save_role",
+        "Creates or replaces a role; refused if it would grant what the caller lacks or make a cycle.",
+        Permission("rbac:edit"),
+        true,
+        "{ input: RoleInput }",
+        "RoleView",
+    ),
+    command(
+        "delete_role",
+        "Deletes a custom role nobody inherits from.",
+        Permission("rbac:edit"),
+        true,
+        "{ name: string }",
+        "null",
+    ),
+    command(
+        "create_user",
+        "Creates a user with roles the caller could hold themselves.",
+        Permission("rbac:edit"),
+        true,
+        "{ input: NewUserInput }",
+        "UserView",
+    ),
+    command(
+        "set_user_roles",
+        "Replaces a user's roles; the last enabled administrator keeps admin.",
+        Permission("rbac:edit"),
+        true,
+        "{ username: string; roles: string[] }",
+        "UserView",
+    ),
+    command(
+        "set_user_enabled",
+        "Enables or disables a user (disabling ends their sessions).",
+        Permission("rbac:edit"),
+        true,
+        "{ username: string; enabled: boolean }",
+        "UserView",
+    ),
+    command(
+        "audit_page",
+        "Audit entries matching a filter, newest first, before a cursor.",
+        Permission("audit:view"),
+        false,
+        "{ query: AuditQuery }",
+        "AuditEntryView[]",
+    ),
+    command(
+        "audit_count",
+        "How many audit entries match a filter.",
+        Permission("audit:view"),
+        false,
+        "{ filter: AuditFilterInput }",
+        "number",
+    ),
+    command(
+        "audit_verify",
+        "Walks the hash chain and names the first entry that was changed, deleted or reordered.",
+        Permission("audit:view"),
+        true,
+        NO_ARGS,
+        "AuditVerifyReport",
+    ),
+    cli_only(command(
+        "audit_export",
+        "Writes matching audit entries as CSV or JSON.",
+        Permission("audit:export"),
+        true,
+        "",
+        "",
+    )),
+    cli_only(command(
+        "rotate_master_key",
+        "Makes a new master key current and re-encrypts the user config file's secrets.",
+        Permission("secrets:write"),
+        true,
+        "",
+        "",
+    )),
 ];
+
+/// The registry entry for `name`.
+pub fn find(name: &str) -> Option<&'static CommandSpec> {
+    COMMANDS.iter().find(|command| command.name == name)
+}
+
+/// The commands the window may call.
+pub fn ipc_commands() -> impl Iterator<Item = &'static CommandSpec> {
+    COMMANDS.iter().filter(|command| command.ipc)
+}
 
 const NO_ARGS: &str = "Record<string, never>";

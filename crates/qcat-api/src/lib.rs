@@ -2,6 +2,8 @@
 //! [`Api`]; nothing else reaches the domain crates. Every entry point returns a DTO from
 //! [`dto`] or an [`ApiError`] (`{code, message}` from the one code table in `qcat-core`).
 
+pub mod access;
+pub mod audit;
 pub mod commands;
 pub mod config;
 mod database;
@@ -14,12 +16,16 @@ pub mod typescript;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use qcat_access::control::{AccessControl, AuthSettings};
+use qcat_access::throttle::ThrottleSettings;
+use qcat_audit::{AuditWriter, Outcome, WriterOptions};
 use qcat_core::config::{Config, LoadedConfig};
 use qcat_core::paths::DataDir;
 use qcat_secrets::Keyring;
 use qcat_secrets::keys::KeyOptions;
 use qcat_store::{Store, StoreOptions, StoreTarget};
 
+pub use access::SessionSlot;
 pub use error::ApiError;
 
 /// How to open the API: where the data lives and the validated configuration.
@@ -60,8 +66,13 @@ struct Inner {
     /// The store, or why it could not be opened. The console still starts without a store
     /// so it can show the error and its fix instead of a crash.
     store: Result<Store, ApiError>,
+    /// Users, roles, sessions and the audit writer (needs the store).
+    access: Result<AccessControl, ApiError>,
     opened_at: Instant,
 }
+
+/// How often retention prunes the audit log.
+const RETENTION_EVERY: Duration = Duration::from_secs(3600);
 
 impl Api {
     /// Creates the data dir and opens (creating and migrating) the configured store.
@@ -98,15 +109,48 @@ impl Api {
         if let Err(err) = &store {
             tracing::error!(error = %err, "the store could not be opened");
         }
-        Ok(Self {
+        let access = match &store {
+            Ok(store) => open_access(store, settings).await,
+            Err(err) => Err(err.clone()),
+        };
+        let api = Self {
             inner: Arc::new(Inner {
                 config,
                 keys,
                 target,
                 store,
+                access,
                 opened_at: Instant::now(),
             }),
-        })
+        };
+        api.start_retention();
+        Ok(api)
+    }
+
+    /// Prunes audit entries older than `audit.retention_days` now and every hour, for as
+    /// long as the API is alive.
+    fn start_retention(&self) {
+        let weak = Arc::downgrade(&self.inner);
+        let days = self.inner.config.config.config.audit.retention_days;
+        tokio::spawn(async move {
+            let mut ticks = tokio::time::interval(RETENTION_EVERY);
+            loop {
+                ticks.tick().await;
+                let Some(inner) = weak.upgrade() else { break };
+                let Ok(store) = &inner.store else { break };
+                let cutoff = qcat_audit::AuditEvent::new("-", "", "", "", Outcome::Ok).at_ms
+                    - i64::from(days) * 86_400_000;
+                match qcat_audit::retention::prune(store, cutoff, "retention").await {
+                    Ok(Some(marker)) => tracing::info!(
+                        pruned = marker.pruned,
+                        up_to = marker.up_to_seq,
+                        "audit retention pruned old entries"
+                    ),
+                    Ok(None) => {}
+                    Err(err) => tracing::warn!(error = %err, "audit retention failed"),
+                }
+            }
+        });
     }
 
     /// The store, or the error explaining why there is none.
@@ -117,24 +161,49 @@ impl Api {
     /// The configuration with provenance and masked secrets, read from its layers now, so a
     /// setting saved since start-up shows with its new source. When the layers have become
     /// invalid meanwhile, the loaded configuration is shown with the problems as warnings.
-    pub fn config_settings(&self) -> dto::ConfigView {
+    pub async fn config_settings(&self, slot: &SessionSlot) -> Result<dto::ConfigView, ApiError> {
+        self.guard(slot, "config_settings").await?;
         let loaded = &self.inner.config.config;
-        match config::effective_config(&loaded.sources) {
+        Ok(match config::effective_config(&loaded.sources) {
             Ok(view) => view,
             Err(check) => {
                 let mut view = dto::ConfigView::from(loaded);
                 view.warnings.extend(check.problems);
                 view
             }
-        }
+        })
     }
 
-    /// Saves one setting to the user's config file (see [`config::set_setting`]).
-    ///
-    /// Seam for access control: the `config:edit` permission check and the audit record
-    /// (with `before`/`after` from the returned change) go here once users and roles exist.
-    pub fn set_setting(&self, key: &str, value: &str) -> Result<config::SettingChange, ApiError> {
-        config::set_setting(&self.inner.config.config.sources, key, value)
+    /// Saves one setting to the user's config file (see [`config::set_setting`]) and records
+    /// the change with its before and after; done only once the entry is durable.
+    pub async fn set_setting(
+        &self,
+        slot: &SessionSlot,
+        key: &str,
+        value: &str,
+    ) -> Result<config::SettingChange, ApiError> {
+        let proof = self.guard(slot, "set_setting").await?;
+        let sources = self.inner.config.config.sources.clone();
+        let (key, value) = (key.to_owned(), value.to_owned());
+        let target = format!("config:{key}");
+        let result =
+            tokio::task::spawn_blocking(move || config::set_setting(&sources, &key, &value))
+                .await
+                .map_err(|err| ApiError::internal(&err))?;
+        let event = match &result {
+            Ok(change) => proof.event("config.set", target, Outcome::Ok).change(
+                change
+                    .before
+                    .as_ref()
+                    .map(|before| serde_json::json!(before)),
+                Some(serde_json::json!(change.after)),
+            ),
+            Err(err) => proof
+                .event("config.set", target, Outcome::Failed)
+                .detail(err.message.clone()),
+        };
+        self.access()?.audit().record(event).await?;
+        result
     }
 
     /// Version, data dir and environment: the About dialog and `qcatctl status`.
@@ -210,12 +279,48 @@ impl Api {
         }
     }
 
-    /// Closes the store's connections (orderly shutdown and tests).
+    /// Writes queued audit entries and closes the store's connections (orderly shutdown
+    /// and tests).
     pub async fn close(&self) {
+        if let Ok(access) = &self.inner.access
+            && let Err(err) = access.audit().flush().await
+        {
+            tracing::error!(error = %err, "audit entries could not be written at shutdown");
+        }
         if let Ok(store) = &self.inner.store {
             store.close().await;
         }
     }
+}
+
+async fn open_access(store: &Store, settings: &Config) -> Result<AccessControl, ApiError> {
+    let audit = AuditWriter::start(
+        store.clone(),
+        WriterOptions {
+            batch_size: settings.audit.batch_size as usize,
+            batch_timeout: settings.audit.batch_timeout,
+            async_mode: settings.audit.async_mode,
+        },
+    );
+    let auth = &settings.auth;
+    let access = AccessControl::open(
+        store.clone(),
+        audit,
+        AuthSettings {
+            session_idle: auth.session_idle,
+            session_max: auth.session_max,
+            throttle: ThrottleSettings {
+                limit: auth.failed_login_limit,
+                window: auth.failed_login_window,
+                lockout: auth.lockout,
+            },
+        },
+    )
+    .await;
+    access.map_err(|err| {
+        tracing::error!(error = %err, "users and roles could not be loaded");
+        ApiError::from(err)
+    })
 }
 
 /// The OS UI language as a BCP 47 tag. On Linux the environment's `LANG`/`LC_*` may name a

@@ -107,8 +107,9 @@ impl Api {
         log_settings(&self.inner.config).dir
     }
 
-    pub fn log_files(&self) -> Vec<LogFile> {
-        reader::list_files(&self.log_dir())
+    pub async fn log_files(&self, slot: &crate::SessionSlot) -> Result<Vec<LogFile>, ApiError> {
+        self.guard(slot, "log_files").await?;
+        Ok(reader::list_files(&self.log_dir())
             .into_iter()
             .map(|file| LogFile {
                 name: file.name,
@@ -116,12 +117,23 @@ impl Api {
                 compressed: file.compressed,
                 current: file.current,
             })
-            .collect()
+            .collect())
     }
 
-    /// Filtered lines of one log file, newest last. Blocking file I/O: call from a blocking
-    /// context (the shell uses `spawn_blocking`).
-    pub fn log_lines(&self, query: &LogQuery) -> Result<Vec<LogLine>, ApiError> {
+    /// Filtered lines of one log file, newest last (read on a blocking thread).
+    pub async fn log_lines(
+        &self,
+        slot: &crate::SessionSlot,
+        query: LogQuery,
+    ) -> Result<Vec<LogLine>, ApiError> {
+        self.guard(slot, "log_lines").await?;
+        let api = self.clone();
+        tokio::task::spawn_blocking(move || api.read_log_lines(&query))
+            .await
+            .map_err(|err| ApiError::internal(&err))?
+    }
+
+    fn read_log_lines(&self, query: &LogQuery) -> Result<Vec<LogLine>, ApiError> {
         if let Some(level) = &query.min_level
             && !["trace", "debug", "info", "warn", "error"].contains(&level.as_str())
         {
@@ -163,7 +175,12 @@ impl Api {
     }
 
     /// Records a UI error or warning in the console's log, under the target `qcat_ui`.
-    pub fn log_frontend(&self, entry: &FrontendLog) -> Result<(), ApiError> {
+    pub async fn log_frontend(
+        &self,
+        slot: &crate::SessionSlot,
+        entry: &FrontendLog,
+    ) -> Result<(), ApiError> {
+        self.guard(slot, "log_frontend").await?;
         let message: String = entry.message.chars().take(4_000).collect();
         let context = entry.context.as_deref().unwrap_or("");
         match entry.level.as_str() {

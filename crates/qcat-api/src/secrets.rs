@@ -206,18 +206,77 @@ impl crate::Api {
     }
 
     /// Stores a named secret (write-only: there is no way to read it back through the API).
-    /// Blocking (keychain): call from a blocking context.
-    ///
-    /// Seam for access control: this is where the `secrets:write` permission check and the
-    /// audit record go once users and roles exist.
-    pub fn set_named_secret(&self, input: &NamedSecretInput) -> Result<(), ApiError> {
-        set_named(self.keys()?, input.name.trim(), &input.value.0)?;
-        tracing::info!(name = %input.name.trim(), "named secret stored");
+    /// The audit entry names the secret, never its value; done once the entry is durable.
+    pub async fn set_named_secret(
+        &self,
+        slot: &crate::SessionSlot,
+        input: NamedSecretInput,
+    ) -> Result<(), ApiError> {
+        let proof = self.guard(slot, "set_named_secret").await?;
+        let name = input.name.trim().to_owned();
+        let api = self.clone();
+        let stored_name = name.clone();
+        // The keychain is reached over D-Bus or a platform API: blocking work.
+        let result = tokio::task::spawn_blocking(move || {
+            set_named(api.keys()?, &stored_name, &input.value.0)
+        })
+        .await
+        .map_err(|err| ApiError::internal(&err))?;
+        let target = format!("secret:{name}");
+        let event = match &result {
+            Ok(()) => proof
+                .event("secrets.set", target, qcat_audit::Outcome::Ok)
+                .detail("value replaced (not recorded)"),
+            Err(err) => proof
+                .event("secrets.set", target, qcat_audit::Outcome::Failed)
+                .detail(err.message.clone()),
+        };
+        self.access()?.audit().record(event).await?;
+        result?;
+        tracing::info!(name = %name, "named secret stored");
         Ok(())
     }
 
-    /// The names of the named secrets. Blocking (keychain).
-    pub fn named_secrets(&self) -> Result<Vec<String>, ApiError> {
-        list_named(self.keys()?)
+    /// The names of the named secrets.
+    pub async fn named_secrets(&self, slot: &crate::SessionSlot) -> Result<Vec<String>, ApiError> {
+        self.guard(slot, "named_secrets").await?;
+        let api = self.clone();
+        tokio::task::spawn_blocking(move || list_named(api.keys()?))
+            .await
+            .map_err(|err| ApiError::internal(&err))?
+    }
+
+    /// Makes a new master key current and re-encrypts the user config file (`qcatctl key
+    /// rotate`); audited with the old and new key ids.
+    pub async fn rotate_master_key(
+        &self,
+        slot: &crate::SessionSlot,
+    ) -> Result<RotationReport, ApiError> {
+        let proof = self.guard(slot, "rotate_master_key").await?;
+        let options = self.inner.config.keys.clone();
+        let sources = self.inner.config.config.sources.clone();
+        let result = tokio::task::spawn_blocking(move || {
+            let mut keys = load_keys(&options)?;
+            rotate_key(&mut keys, &sources)
+        })
+        .await
+        .map_err(|err| ApiError::internal(&err))?;
+        let event = match &result {
+            Ok(report) => proof
+                .event("secrets.rotate_key", "master-key", qcat_audit::Outcome::Ok)
+                .change(
+                    Some(serde_json::json!({ "keyId": report.old_key })),
+                    Some(serde_json::json!({ "keyId": report.new_key })),
+                ),
+            Err(err) => proof
+                .event(
+                    "secrets.rotate_key",
+                    "master-key",
+                    qcat_audit::Outcome::Failed,
+                )
+                .detail(err.message.clone()),
+        };
+        self.access()?.audit().record(event).await?;
+        result
     }
 }

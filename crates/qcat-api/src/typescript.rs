@@ -4,7 +4,6 @@
 
 use ts_rs::{Config, TS};
 
-use crate::commands::COMMANDS;
 use crate::{ApiError, dto};
 
 /// The committed bindings, relative to the workspace root.
@@ -51,6 +50,21 @@ pub fn bindings() -> String {
         crate::logs::LogLine::decl(&cfg),
         crate::logs::FrontendLog::decl(&cfg),
         crate::secrets::NamedSecretInput::decl(&cfg),
+        crate::access::SetupStatus::decl(&cfg),
+        crate::access::LoginInput::decl(&cfg),
+        crate::access::NewUserInput::decl(&cfg),
+        crate::access::PasswordInput::decl(&cfg),
+        crate::access::SessionView::decl(&cfg),
+        crate::access::UserView::decl(&cfg),
+        crate::access::PermissionView::decl(&cfg),
+        crate::access::RoleView::decl(&cfg),
+        crate::access::AccessModel::decl(&cfg),
+        crate::access::RoleInput::decl(&cfg),
+        crate::access::AccessExplanation::decl(&cfg),
+        crate::audit::AuditFilterInput::decl(&cfg),
+        crate::audit::AuditQuery::decl(&cfg),
+        crate::audit::AuditEntryView::decl(&cfg),
+        crate::audit::AuditVerifyReport::decl(&cfg),
     ] {
         out.push_str("export ");
         out.push_str(&decl);
@@ -58,7 +72,7 @@ pub fn bindings() -> String {
     }
     out.push_str("/** Every IPC command, its arguments and what it resolves to. */\n");
     out.push_str("export interface Commands {\n");
-    for command in COMMANDS {
+    for command in crate::commands::ipc_commands() {
         out.push_str(&format!(
             "  /** {} */\n  {}: {{ args: {}; returns: {} }};\n",
             command.summary, command.name, command.args, command.returns

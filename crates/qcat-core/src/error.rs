@@ -30,11 +30,13 @@ pub enum ErrorCode {
     PermissionDenied,
     /// The master key or the keychain cannot be reached (locked, absent, unreadable).
     SecretsUnavailable,
+    /// Too many failed sign-ins for this user or from this place; try again later.
+    Throttled,
 }
 
 impl ErrorCode {
     /// Every code, in table order; used to generate the UI's code table and to test it.
-    pub const ALL: [ErrorCode; 10] = [
+    pub const ALL: [ErrorCode; 11] = [
         ErrorCode::Internal,
         ErrorCode::InvalidInput,
         ErrorCode::InvalidConfig,
@@ -45,6 +47,7 @@ impl ErrorCode {
         ErrorCode::Unauthenticated,
         ErrorCode::PermissionDenied,
         ErrorCode::SecretsUnavailable,
+        ErrorCode::Throttled,
     ];
 
     /// The wire spelling of the code.
@@ -60,6 +63,7 @@ impl ErrorCode {
             ErrorCode::Unauthenticated => "unauthenticated",
             ErrorCode::PermissionDenied => "permission_denied",
             ErrorCode::SecretsUnavailable => "secrets_unavailable",
+            ErrorCode::Throttled => "throttled",
         }
     }
 
@@ -70,7 +74,7 @@ impl ErrorCode {
             ErrorCode::InvalidInput => 64,
             ErrorCode::InvalidConfig => 78,
             ErrorCode::NotFound => 66,
-            ErrorCode::Conflict => 75,
+            ErrorCode::Conflict | ErrorCode::Throttled => 75,
             ErrorCode::StorageUnavailable | ErrorCode::SecretsUnavailable => 69,
             ErrorCode::StorageSchema => 65,
             ErrorCode::Unauthenticated | ErrorCode::PermissionDenied => 77,

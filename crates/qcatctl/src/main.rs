@@ -2,12 +2,14 @@
 //! window. Output is for people by default and JSON with `--json`; failures exit with the
 //! error code's sysexits-style number and print `error[code]: message`.
 
+mod access;
+
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use qcat_api::config::ConfigCheck;
 use qcat_api::dto::{ConfigProblem, ConfigView};
-use qcat_api::{Api, ApiConfig, ApiError, secrets};
+use qcat_api::{Api, ApiConfig, ApiError, SessionSlot, secrets};
 use qcat_core::ErrorCode;
 use qcat_core::config::{ConfigSources, UserFile};
 use qcat_core::secret::Secret;
@@ -16,6 +18,10 @@ use qcat_secrets::keys::KeyOptions;
 #[derive(Debug, Parser)]
 #[command(name = "qcatctl", version, about = "QCAT Console command line", long_about = None)]
 struct Cli {
+    /// The console user to act as (commands that read or change the console's users, roles,
+    /// audit trail or secrets). Password from QCAT_PASSWORD, a prompt, or standard input.
+    #[arg(long, env = "QCAT_USER")]
+    user: Option<String>,
     #[command(subcommand)]
     command: Command,
 }
@@ -37,6 +43,18 @@ enum Command {
     /// Manage the master key.
     #[command(subcommand)]
     Key(KeyCommand),
+    /// Console users.
+    #[command(subcommand)]
+    User(access::UserCommand),
+    /// Roles and their grants.
+    #[command(subcommand)]
+    Role(access::RoleCommand),
+    /// Explain who may do what.
+    #[command(subcommand)]
+    Access(access::AccessCommand),
+    /// The audit trail: query, export, verify.
+    #[command(subcommand)]
+    Audit(access::AuditCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -128,8 +146,21 @@ async fn run(cli: Cli) -> Result<ExitCode, ApiError> {
             config_show(&ConfigSources::from_process(), json, section.as_deref())
                 .map(|()| ExitCode::SUCCESS)
         }
-        Command::Secret(command) => secret_command(command).map(|()| ExitCode::SUCCESS),
-        Command::Key(command) => key_command(command).map(|()| ExitCode::SUCCESS),
+        Command::Secret(SecretCommand::Encrypt { key }) => {
+            let keys = secrets::load_keys(&KeyOptions::from_process())?;
+            let plaintext = read_stdin_secret()?;
+            println!("{}", secrets::encrypt_for_key(&keys, &key, &plaintext)?);
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Key(KeyCommand::Init { to_file }) => {
+            let id = secrets::init_key(&to_file)?;
+            println!("created master key {id} in {}", to_file.display());
+            println!(
+                "use it with: export QCAT_MASTER_KEY_FILE={}",
+                to_file.display()
+            );
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Config(ConfigCommand::Check { file, json }) => {
             let mut sources = ConfigSources::from_process();
             if let Some(path) = file {
@@ -140,6 +171,7 @@ async fn run(cli: Cli) -> Result<ExitCode, ApiError> {
             }
             config_check(&sources, json)
         }
+        command => as_console_user(cli.user.as_deref(), command).await,
     }
 }
 
@@ -157,20 +189,53 @@ fn read_stdin_secret() -> Result<Secret<String>, ApiError> {
     Ok(Secret::new(trimmed.to_owned()))
 }
 
-fn secret_command(command: SecretCommand) -> Result<(), ApiError> {
-    let keys = secrets::load_keys(&KeyOptions::from_process())?;
+/// Commands that act as a console user: sign in, run, sign out, close (writing queued
+/// audit entries).
+async fn as_console_user(user: Option<&str>, command: Command) -> Result<ExitCode, ApiError> {
+    let api = Api::open(ApiConfig::from_environment()?).await?;
+    let slot = SessionSlot::cli();
+    let result = run_as_user(&api, &slot, user, command).await;
+    if api.current_session(&slot).ok().flatten().is_some() {
+        let _ = api.logout(&slot).await;
+    }
+    api.close().await;
+    result
+}
+
+async fn run_as_user(
+    api: &Api,
+    slot: &SessionSlot,
+    user: Option<&str>,
+    command: Command,
+) -> Result<ExitCode, ApiError> {
+    if let Command::User(command) = command {
+        access::user_command(api, slot, user, command).await?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    access::sign_in(api, slot, user).await?;
     match command {
-        SecretCommand::Encrypt { key } => {
-            let plaintext = read_stdin_secret()?;
-            println!("{}", secrets::encrypt_for_key(&keys, &key, &plaintext)?);
+        Command::Role(command) => access::role_command(api, slot, command).await?,
+        Command::Access(command) => access::access_command(api, slot, command).await?,
+        Command::Audit(command) => {
+            if !access::audit_command(api, slot, command).await? {
+                return Ok(ExitCode::FAILURE);
+            }
         }
-        SecretCommand::Set { name } => {
+        Command::Secret(SecretCommand::Set { name }) => {
             let value = read_stdin_secret()?;
-            secrets::set_named(&keys, &name, &value)?;
-            eprintln!("stored secret {name:?} in {}", keys.source());
+            api.set_named_secret(
+                slot,
+                secrets::NamedSecretInput {
+                    name: name.clone(),
+                    value: secrets::SecretText(value),
+                },
+            )
+            .await?;
+            let keys = api.app_info().master_key.source.unwrap_or_default();
+            eprintln!("stored secret {name:?} in {keys}");
         }
-        SecretCommand::List { json } => {
-            let names = secrets::list_named(&keys)?;
+        Command::Secret(SecretCommand::List { json }) => {
+            let names = api.named_secrets(slot).await?;
             if json {
                 print_json(&names)?;
             } else {
@@ -179,23 +244,8 @@ fn secret_command(command: SecretCommand) -> Result<(), ApiError> {
                 }
             }
         }
-    }
-    Ok(())
-}
-
-fn key_command(command: KeyCommand) -> Result<(), ApiError> {
-    match command {
-        KeyCommand::Init { to_file } => {
-            let id = secrets::init_key(&to_file)?;
-            println!("created master key {id} in {}", to_file.display());
-            println!(
-                "use it with: export QCAT_MASTER_KEY_FILE={}",
-                to_file.display()
-            );
-        }
-        KeyCommand::Rotate => {
-            let mut keys = secrets::load_keys(&KeyOptions::from_process())?;
-            let report = secrets::rotate_key(&mut keys, &ConfigSources::from_process())?;
+        Command::Key(KeyCommand::Rotate) => {
+            let report = api.rotate_master_key(slot).await?;
             println!(
                 "master key rotated: {} -> {} ({} config values and {} named secrets re-encrypted)",
                 report.old_key, report.new_key, report.config_values, report.named_secrets
@@ -204,11 +254,16 @@ fn key_command(command: KeyCommand) -> Result<(), ApiError> {
                 println!("the previous config file is kept as {}", backup.display());
             }
         }
+        other => {
+            return Err(ApiError::internal(&format!(
+                "{other:?} does not act as a console user"
+            )));
+        }
     }
-    Ok(())
+    Ok(ExitCode::SUCCESS)
 }
 
-fn print_json(value: &impl serde::Serialize) -> Result<(), ApiError> {
+pub(crate) fn print_json(value: &impl serde::Serialize) -> Result<(), ApiError> {
     println!(
         "{}",
         serde_json::to_string_pretty(value).map_err(|err| ApiError::internal(&err))?

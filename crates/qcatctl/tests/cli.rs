@@ -233,6 +233,27 @@ fn run_with_stdin(mut command: Command, stdin: &str) -> std::process::Output {
     child.wait_with_output().unwrap()
 }
 
+const ADMIN_PASSWORD: &str = "admin password 1";
+
+/// Creates the first administrator `root` of the store `command`'s environment selects.
+fn create_admin(mut command: Command) {
+    command.args(["user", "add", "--admin", "root"]);
+    let out = run_with_stdin(command, &format!("{ADMIN_PASSWORD}\n"));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// `command` acting as `root`.
+fn as_admin(mut command: Command) -> Command {
+    command
+        .env("QCAT_USER", "root")
+        .env("QCAT_PASSWORD", ADMIN_PASSWORD);
+    command
+}
+
 #[test]
 fn an_encrypted_value_works_in_a_config_file_is_masked_and_tampering_fails_check() {
     let dir = qcat_testkit::temp_data_dir();
@@ -332,13 +353,16 @@ fn key_rotate_reencrypts_the_user_config_file() {
         format!("[jwt]\nsecret_key = \"{}\"\n", value.trim()),
     )
     .unwrap();
-    let out = qcatctl(dir.path())
-        .current_dir(dir.path())
-        .env("QCAT_MASTER_KEY_FILE", &key)
-        .env("QCAT_CONFIG", &config)
-        .args(["key", "rotate"])
-        .output()
-        .unwrap();
+    let rotate = || {
+        let mut command = qcatctl(dir.path());
+        command
+            .current_dir(dir.path())
+            .env("QCAT_MASTER_KEY_FILE", &key)
+            .env("QCAT_CONFIG", &config);
+        command
+    };
+    create_admin(rotate());
+    let out = as_admin(rotate()).args(["key", "rotate"]).output().unwrap();
     assert!(
         out.status.success(),
         "{}",
@@ -371,9 +395,14 @@ fn named_secrets_live_in_the_os_keychain_and_survive_a_restart() {
     // A real Secret Service (gnome-keyring on a private D-Bus), not a mock.
     let keychain = qcat_testkit::SecretService::start();
     let dir = qcat_testkit::temp_data_dir();
-    let mut set = qcatctl(dir.path());
-    set.env("DBUS_SESSION_BUS_ADDRESS", keychain.bus_address())
-        .args(["secret", "set", "smtp_password"]);
+    let with_bus = || {
+        let mut command = qcatctl(dir.path());
+        command.env("DBUS_SESSION_BUS_ADDRESS", keychain.bus_address());
+        command
+    };
+    create_admin(with_bus());
+    let mut set = as_admin(with_bus());
+    set.args(["secret", "set", "smtp_password"]);
     let out = run_with_stdin(set, "mail-hunter2\n");
     assert!(
         out.status.success(),
@@ -383,8 +412,7 @@ fn named_secrets_live_in_the_os_keychain_and_survive_a_restart() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("OS keychain"));
 
     // A second process (a restart) lists it, names only.
-    let out = qcatctl(dir.path())
-        .env("DBUS_SESSION_BUS_ADDRESS", keychain.bus_address())
+    let out = as_admin(with_bus())
         .args(["secret", "list"])
         .output()
         .unwrap();
@@ -431,9 +459,14 @@ fn named_secrets_live_in_the_os_keychain_and_survive_a_restart() {
 #[test]
 fn without_a_keychain_or_key_file_the_error_says_how_to_fix_it() {
     let dir = qcat_testkit::temp_data_dir();
-    let out = qcatctl(dir.path())
+    let without_bus = || {
+        let mut command = qcatctl(dir.path());
+        command.env("DBUS_SESSION_BUS_ADDRESS", "unix:path=/nonexistent/bus");
+        command
+    };
+    create_admin(without_bus());
+    let out = as_admin(without_bus())
         .args(["secret", "list"])
-        .env("DBUS_SESSION_BUS_ADDRESS", "unix:path=/nonexistent/bus")
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(69));

@@ -1,0 +1,532 @@
+//! Sign-in, sessions and the access model through the API.
+//!
+//! Every front end holds a [`SessionSlot`]: the desktop shell one for its window, `qcatctl`
+//! one per run, tests as many as they like. The session token lives in the slot, in the
+//! core's memory, and never crosses IPC. Every entry point starts with [`Api::guard`], which
+//! reads the command's access rule from the registry and returns the proof the domain call
+//! needs (or an audited refusal).
+
+use std::sync::Mutex;
+
+use qcat_access::catalog::{CATALOG, Permission};
+use qcat_access::control::{
+    AccessControl, AccessError, NewUser, Proof, RoleSpec, SessionInfo, SessionToken,
+};
+use qcat_access::roles::Role;
+use qcat_access::users::User;
+use qcat_core::ErrorCode;
+use serde::{Deserialize, Serialize};
+use ts_rs::TS;
+
+use crate::commands::{self, Access};
+use crate::secrets::SecretText;
+use crate::{Api, ApiError};
+
+impl From<AccessError> for ApiError {
+    fn from(err: AccessError) -> Self {
+        match err {
+            AccessError::Storage(_) => {
+                tracing::error!(error = %err, "access store failure");
+                ApiError::new(
+                    ErrorCode::StorageUnavailable,
+                    "the console's store failed; see the storage status and the console's log",
+                )
+            }
+            other => ApiError::new(other.code(), other.to_string()),
+        }
+    }
+}
+
+/// Where a front end keeps its session, and where its calls come from.
+pub struct SessionSlot {
+    source: String,
+    token: Mutex<Option<SessionToken>>,
+}
+
+impl std::fmt::Debug for SessionSlot {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SessionSlot")
+            .field("source", &self.source)
+            .field("signed_in", &self.token().is_some())
+            .finish()
+    }
+}
+
+fn host() -> String {
+    std::fs::read_to_string("/etc/hostname")
+        .ok()
+        .map(|name| name.trim().to_owned())
+        .filter(|name| !name.is_empty())
+        .or_else(|| std::env::var("COMPUTERNAME").ok())
+        .unwrap_or_else(|| "localhost".to_owned())
+}
+
+fn os_user() -> String {
+    std::env::var("USER")
+        .or_else(|_| std::env::var("USERNAME"))
+        .unwrap_or_else(|_| "unknown".to_owned())
+}
+
+impl SessionSlot {
+    /// A slot whose calls are recorded as coming from `source`.
+    pub fn new(source: impl Into<String>) -> Self {
+        Self {
+            source: source.into(),
+            token: Mutex::new(None),
+        }
+    }
+
+    /// The desktop window: `desktop:OSUSER@HOST`.
+    pub fn desktop() -> Self {
+        Self::new(format!("desktop:{}@{}", os_user(), host()))
+    }
+
+    /// A `qcatctl` run: `cli:OSUSER@HOST`.
+    pub fn cli() -> Self {
+        Self::new(format!("cli:{}@{}", os_user(), host()))
+    }
+
+    pub fn source(&self) -> &str {
+        &self.source
+    }
+
+    fn token(&self) -> Option<SessionToken> {
+        self.token
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
+    fn set(&self, token: Option<SessionToken>) {
+        *self
+            .token
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = token;
+    }
+}
+
+// ---- wire types ----
+
+#[derive(Debug, Clone, Serialize, TS)]
+#[serde(rename_all = "camelCase")]
+pub struct SetupStatus {
+    /// No user exists yet: the window shows the first-administrator form.
+    pub needs_first_admin: bool,
+}
+
+#[derive(Debug, Deserialize, TS)]
+#[serde(rename_all = "camelCase")]
+pub struct LoginInput {
+    pub username: String,
+    #[ts(type = "string")]
+    pub password: SecretText,
+}
+
+#[derive(Debug, Deserialize, TS)]
+#[serde(rename_all = "camelCase")]
+pub struct NewUserInput {
+    pub username: String,
+    #[serde(default)]
+    pub display_name: String,
+    #[ts(type = "string")]
+    pub password: SecretText,
+    #[serde(default)]
+    pub roles: Vec<String>,
+}
+
+#[derive(Debug, Deserialize, TS)]
+#[serde(rename_all = "camelCase")]
+pub struct PasswordInput {
+    pub username: String,
+    #[ts(type = "string")]
+    pub password: SecretText,
+}
+
+#[derive(Debug, Clone, Serialize, TS)]
+#[serde(rename_all = "camelCase")]
+pub struct SessionView {
+    pub username: String,
+    pub display_name: String,
+    pub roles: Vec<String>,
+    /// Every permission the user holds, by name (`backup:restore`); the UI shows only the
+    /// screens and actions these allow (the core checks again on every call).
+    pub permissions: Vec<String>,
+    #[ts(type = "number")]
+    pub expires_at_ms: i64,
+    #[ts(type = "number")]
+    pub idle_timeout_secs: u64,
+}
+
+impl From<SessionInfo> for SessionView {
+    fn from(info: SessionInfo) -> Self {
+        Self {
+            username: info.username,
+            display_name: info.display_name,
+            roles: info.roles,
+            permissions: info.permissions,
+            expires_at_ms: info.expires_at_ms,
+            idle_timeout_secs: info.idle_timeout_secs,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, TS)]
+#[serde(rename_all = "camelCase")]
+pub struct UserView {
+    pub username: String,
+    pub display_name: String,
+    pub enabled: bool,
+    #[ts(type = "number")]
+    pub created_at_ms: i64,
+    #[ts(type = "number | null")]
+    pub last_login_ms: Option<i64>,
+    pub roles: Vec<String>,
+}
+
+impl From<User> for UserView {
+    fn from(user: User) -> Self {
+        Self {
+            username: user.username,
+            display_name: user.display_name,
+            enabled: user.enabled,
+            created_at_ms: user.created_at_ms,
+            last_login_ms: user.last_login_ms,
+            roles: user.roles,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, TS)]
+#[serde(rename_all = "camelCase")]
+pub struct PermissionView {
+    pub name: String,
+    pub resource: String,
+    pub action: String,
+    pub summary: String,
+}
+
+#[derive(Debug, Clone, Serialize, TS)]
+#[serde(rename_all = "camelCase")]
+pub struct RoleView {
+    pub name: String,
+    pub description: String,
+    pub builtin: bool,
+    /// The role's own grant patterns.
+    pub grants: Vec<String>,
+    pub parents: Vec<String>,
+    /// Permission names granted directly by a pattern of this role.
+    pub direct: Vec<String>,
+    /// Permission names held only through a parent.
+    pub inherited: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize, TS)]
+#[serde(rename_all = "camelCase")]
+pub struct AccessModel {
+    pub permissions: Vec<PermissionView>,
+    pub roles: Vec<RoleView>,
+    pub users: Vec<UserView>,
+}
+
+#[derive(Debug, Deserialize, TS)]
+#[serde(rename_all = "camelCase")]
+pub struct RoleInput {
+    pub name: String,
+    #[serde(default)]
+    pub description: String,
+    #[serde(default)]
+    pub grants: Vec<String>,
+    #[serde(default)]
+    pub parents: Vec<String>,
+    /// True to create (refused if it exists), false to replace an existing role.
+    pub create: bool,
+}
+
+#[derive(Debug, Clone, Serialize, TS)]
+#[serde(rename_all = "camelCase")]
+pub struct AccessExplanation {
+    pub username: String,
+    pub permission: String,
+    pub allowed: bool,
+    pub enabled: bool,
+    /// From one of the user's roles up through parents to the role holding the grant.
+    pub path: Vec<String>,
+    /// The grant pattern that matched.
+    pub grant: Option<String>,
+}
+
+fn role_view(graph: &qcat_access::roles::RoleGraph, role: &Role) -> RoleView {
+    let names = [role.name.clone()];
+    let held = graph.effective_permissions(&names);
+    let (direct, inherited): (Vec<&Permission>, Vec<&Permission>) = held
+        .into_iter()
+        .partition(|permission| role.grants.iter().any(|grant| grant.matches(permission)));
+    RoleView {
+        name: role.name.clone(),
+        description: role.description.clone(),
+        builtin: role.builtin,
+        grants: role.grants.iter().map(ToString::to_string).collect(),
+        parents: role.parents.iter().cloned().collect(),
+        direct: direct.iter().map(|permission| permission.name()).collect(),
+        inherited: inherited
+            .iter()
+            .map(|permission| permission.name())
+            .collect(),
+    }
+}
+
+impl Api {
+    pub(crate) fn access(&self) -> Result<&AccessControl, ApiError> {
+        self.inner.access.as_ref().map_err(Clone::clone)
+    }
+
+    /// The permission check every entry point starts with: the command's rule comes from the
+    /// registry, so an entry point cannot be checked against the wrong permission.
+    pub async fn guard(&self, slot: &SessionSlot, command: &str) -> Result<Proof, ApiError> {
+        let spec = commands::find(command).ok_or_else(|| {
+            ApiError::internal(&format!("{command} is not in the command registry"))
+        })?;
+        let permission = match spec.access {
+            Access::Public => None,
+            Access::SignedIn => None,
+            Access::Permission(permission) => Some(permission),
+        };
+        Ok(self
+            .access()?
+            .authorize(slot.token().as_ref(), permission, command, slot.source())
+            .await?)
+    }
+
+    pub fn setup_status(&self) -> Result<SetupStatus, ApiError> {
+        Ok(SetupStatus {
+            needs_first_admin: self.access()?.needs_first_admin(),
+        })
+    }
+
+    /// Creates the first administrator of an empty store and signs the slot in as them.
+    pub async fn create_first_admin(
+        &self,
+        slot: &SessionSlot,
+        input: NewUserInput,
+    ) -> Result<SessionView, ApiError> {
+        let access = self.access()?;
+        let password = input.password.0.expose();
+        access
+            .create_first_admin(
+                &input.username,
+                &input.display_name,
+                password,
+                slot.source(),
+            )
+            .await?;
+        self.login(
+            slot,
+            LoginInput {
+                username: input.username,
+                password: input.password,
+            },
+        )
+        .await
+    }
+
+    pub async fn login(
+        &self,
+        slot: &SessionSlot,
+        input: LoginInput,
+    ) -> Result<SessionView, ApiError> {
+        let (token, info) = self
+            .access()?
+            .login(&input.username, input.password.0.expose(), slot.source())
+            .await?;
+        slot.set(Some(token));
+        Ok(info.into())
+    }
+
+    pub async fn logout(&self, slot: &SessionSlot) -> Result<(), ApiError> {
+        self.guard(slot, "logout").await?;
+        if let Some(token) = slot.token() {
+            self.access()?.logout(&token, slot.source()).await?;
+        }
+        slot.set(None);
+        Ok(())
+    }
+
+    /// The slot's signed-in user, or `None` (signed out, expired, disabled).
+    pub fn current_session(&self, slot: &SessionSlot) -> Result<Option<SessionView>, ApiError> {
+        let access = self.access()?;
+        Ok(slot.token().and_then(|token| {
+            access
+                .check(Some(&token), None)
+                .ok()
+                .and_then(|_| access.session(&token))
+                .map(SessionView::from)
+        }))
+    }
+
+    pub async fn change_password(
+        &self,
+        slot: &SessionSlot,
+        input: PasswordInput,
+    ) -> Result<(), ApiError> {
+        let proof = self.guard(slot, "change_password").await?;
+        Ok(self
+            .access()?
+            .set_password(&proof, &input.username, input.password.0.expose())
+            .await?)
+    }
+
+    pub async fn access_model(&self, slot: &SessionSlot) -> Result<AccessModel, ApiError> {
+        let proof = self.guard(slot, "access_model").await?;
+        let access = self.access()?;
+        let graph = access.role_graph();
+        Ok(AccessModel {
+            permissions: CATALOG
+                .iter()
+                .map(|permission| PermissionView {
+                    name: permission.name(),
+                    resource: permission.resource.to_owned(),
+                    action: permission.action.to_owned(),
+                    summary: permission.summary.to_owned(),
+                })
+                .collect(),
+            roles: access
+                .roles(&proof)
+                .iter()
+                .map(|role| role_view(&graph, role))
+                .collect(),
+            users: access
+                .users(&proof)
+                .into_iter()
+                .map(UserView::from)
+                .collect(),
+        })
+    }
+
+    pub async fn explain_access(
+        &self,
+        slot: &SessionSlot,
+        username: &str,
+        permission: &str,
+    ) -> Result<AccessExplanation, ApiError> {
+        let proof = self.guard(slot, "explain_access").await?;
+        let (user, why) = self.access()?.explain(&proof, username, permission)?;
+        Ok(AccessExplanation {
+            username: user.username,
+            permission: permission.to_owned(),
+            allowed: why.is_some(),
+            enabled: user.enabled,
+            path: why.as_ref().map(|why| why.path.clone()).unwrap_or_default(),
+            grant: why.map(|why| why.grant.to_string()),
+        })
+    }
+
+    pub async fn save_role(
+        &self,
+        slot: &SessionSlot,
+        input: RoleInput,
+    ) -> Result<RoleView, ApiError> {
+        let proof = self.guard(slot, "save_role").await?;
+        let access = self.access()?;
+        let spec = RoleSpec {
+            name: input.name.trim().to_owned(),
+            description: input.description,
+            grants: input.grants,
+            parents: input.parents,
+        };
+        let role = access.save_role(&proof, spec, input.create).await?;
+        Ok(role_view(&access.role_graph(), &role))
+    }
+
+    /// Adds one grant to a role (`qcatctl role grant`).
+    pub async fn grant(
+        &self,
+        slot: &SessionSlot,
+        role: &str,
+        pattern: &str,
+    ) -> Result<RoleView, ApiError> {
+        let proof = self.guard(slot, "save_role").await?;
+        let access = self.access()?;
+        let role = access.grant(&proof, role, pattern).await?;
+        Ok(role_view(&access.role_graph(), &role))
+    }
+
+    /// Removes one grant from a role (`qcatctl role revoke`).
+    pub async fn revoke(
+        &self,
+        slot: &SessionSlot,
+        role: &str,
+        pattern: &str,
+    ) -> Result<RoleView, ApiError> {
+        let proof = self.guard(slot, "save_role").await?;
+        let access = self.access()?;
+        let role = access.revoke(&proof, role, pattern).await?;
+        Ok(role_view(&access.role_graph(), &role))
+    }
+
+    /// Makes a role inherit from another (`qcatctl role inherit`).
+    pub async fn inherit(
+        &self,
+        slot: &SessionSlot,
+        role: &str,
+        parent: &str,
+    ) -> Result<RoleView, ApiError> {
+        let proof = self.guard(slot, "save_role").await?;
+        let access = self.access()?;
+        let role = access.inherit(&proof, role, parent).await?;
+        Ok(role_view(&access.role_graph(), &role))
+    }
+
+    pub async fn delete_role(&self, slot: &SessionSlot, name: &str) -> Result<(), ApiError> {
+        let proof = self.guard(slot, "delete_role").await?;
+        Ok(self.access()?.delete_role(&proof, name).await?)
+    }
+
+    pub async fn create_user(
+        &self,
+        slot: &SessionSlot,
+        input: NewUserInput,
+    ) -> Result<UserView, ApiError> {
+        let proof = self.guard(slot, "create_user").await?;
+        let user = self
+            .access()?
+            .create_user(
+                &proof,
+                NewUser {
+                    username: input.username.trim().to_owned(),
+                    display_name: input.display_name,
+                    password: input.password.0.expose().clone(),
+                    roles: input.roles,
+                },
+            )
+            .await?;
+        Ok(user.into())
+    }
+
+    pub async fn set_user_roles(
+        &self,
+        slot: &SessionSlot,
+        username: &str,
+        roles: Vec<String>,
+    ) -> Result<UserView, ApiError> {
+        let proof = self.guard(slot, "set_user_roles").await?;
+        Ok(self
+            .access()?
+            .set_user_roles(&proof, username, roles)
+            .await?
+            .into())
+    }
+
+    pub async fn set_user_enabled(
+        &self,
+        slot: &SessionSlot,
+        username: &str,
+        enabled: bool,
+    ) -> Result<UserView, ApiError> {
+        let proof = self.guard(slot, "set_user_enabled").await?;
+        Ok(self
+            .access()?
+            .set_user_enabled(&proof, username, enabled)
+            .await?
+            .into())
+    }
+}

@@ -1,0 +1,229 @@
+//! The audit trail through the API: paging, counts, verification, export and retention.
+
+use qcat_audit::query::{self, AuditFilter, ExportFormat};
+use qcat_audit::verify::{VerifyError, verify};
+use qcat_audit::{AuditEntry, Outcome};
+use qcat_core::ErrorCode;
+use serde::{Deserialize, Serialize};
+use ts_rs::TS;
+
+use crate::access::SessionSlot;
+use crate::{Api, ApiError};
+
+impl From<qcat_audit::AuditError> for ApiError {
+    fn from(err: qcat_audit::AuditError) -> Self {
+        tracing::error!(error = %err, "audit log failure");
+        ApiError::new(
+            ErrorCode::StorageUnavailable,
+            "the audit log could not be read or written; see the storage status and the console's log",
+        )
+    }
+}
+
+/// Which entries (every field optional).
+#[derive(Debug, Clone, Default, Deserialize, TS)]
+#[serde(rename_all = "camelCase", default)]
+pub struct AuditFilterInput {
+    pub actor: Option<String>,
+    /// Exact, or a prefix ending in `.` or `*`.
+    pub action: Option<String>,
+    pub target: Option<String>,
+    /// `ok`, `denied` or `failed`.
+    pub outcome: Option<String>,
+    #[ts(type = "number | null")]
+    pub since_ms: Option<i64>,
+    #[ts(type = "number | null")]
+    pub until_ms: Option<i64>,
+}
+
+impl AuditFilterInput {
+    pub fn to_filter(&self) -> Result<AuditFilter, ApiError> {
+        let outcome = match self.outcome.as_deref().filter(|text| !text.is_empty()) {
+            None => None,
+            Some(text) => Some(Outcome::parse(text).ok_or_else(|| {
+                ApiError::new(
+                    ErrorCode::InvalidInput,
+                    format!("outcome {text:?}: use ok, denied or failed"),
+                )
+            })?),
+        };
+        Ok(AuditFilter {
+            actor: self.actor.clone(),
+            action: self.action.clone(),
+            target: self.target.clone(),
+            outcome,
+            since_ms: self.since_ms,
+            until_ms: self.until_ms,
+        })
+    }
+}
+
+#[derive(Debug, Clone, Default, Deserialize, TS)]
+#[serde(rename_all = "camelCase", default)]
+pub struct AuditQuery {
+    pub filter: AuditFilterInput,
+    /// Entries with a smaller sequence number than this (the last one of the previous page).
+    #[ts(type = "number | null")]
+    pub before_seq: Option<i64>,
+    /// At most this many (default 200, at most 10 000).
+    pub limit: Option<u32>,
+}
+
+#[derive(Debug, Clone, Serialize, TS)]
+#[serde(rename_all = "camelCase")]
+pub struct AuditEntryView {
+    #[ts(type = "number")]
+    pub seq: i64,
+    #[ts(type = "number")]
+    pub at_ms: i64,
+    pub actor: String,
+    pub action: String,
+    pub target: String,
+    pub source: String,
+    pub outcome: String,
+    pub detail: String,
+    /// JSON text of the state before and after a change.
+    pub before: Option<String>,
+    pub after: Option<String>,
+    pub hash: String,
+}
+
+impl From<AuditEntry> for AuditEntryView {
+    fn from(entry: AuditEntry) -> Self {
+        Self {
+            seq: entry.seq,
+            at_ms: entry.at_ms,
+            actor: entry.actor,
+            action: entry.action,
+            target: entry.target,
+            source: entry.source,
+            outcome: entry.outcome,
+            detail: entry.detail,
+            before: entry.before,
+            after: entry.after,
+            hash: entry.hash,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, TS)]
+#[serde(rename_all = "camelCase")]
+pub struct AuditVerifyReport {
+    pub ok: bool,
+    #[ts(type = "number")]
+    pub entries: u64,
+    #[ts(type = "number | null")]
+    pub first_seq: Option<i64>,
+    #[ts(type = "number | null")]
+    pub last_seq: Option<i64>,
+    #[ts(type = "number | null")]
+    pub checkpoint_seq: Option<i64>,
+    /// The first entry that does not hold.
+    #[ts(type = "number | null")]
+    pub broken_seq: Option<i64>,
+    pub problem: Option<String>,
+}
+
+impl Api {
+    pub async fn audit_page(
+        &self,
+        slot: &SessionSlot,
+        query: AuditQuery,
+    ) -> Result<Vec<AuditEntryView>, ApiError> {
+        self.guard(slot, "audit_page").await?;
+        let filter = query.filter.to_filter()?;
+        let entries = query::page(
+            self.store()?,
+            &filter,
+            query.before_seq,
+            query.limit.unwrap_or(200),
+        )
+        .await?;
+        Ok(entries.into_iter().map(AuditEntryView::from).collect())
+    }
+
+    pub async fn audit_count(
+        &self,
+        slot: &SessionSlot,
+        filter: AuditFilterInput,
+    ) -> Result<i64, ApiError> {
+        self.guard(slot, "audit_count").await?;
+        Ok(query::count(self.store()?, &filter.to_filter()?).await?)
+    }
+
+    /// Writes everything queued, then walks the chain. The run itself is audited.
+    pub async fn audit_verify(&self, slot: &SessionSlot) -> Result<AuditVerifyReport, ApiError> {
+        let proof = self.guard(slot, "audit_verify").await?;
+        let access = self.access()?;
+        access.audit().flush().await?;
+        let report = match verify(self.store()?).await {
+            Ok(verified) => AuditVerifyReport {
+                ok: true,
+                entries: verified.entries,
+                first_seq: verified.first_seq,
+                last_seq: verified.last_seq,
+                checkpoint_seq: verified.checkpoint_seq,
+                broken_seq: None,
+                problem: None,
+            },
+            Err(VerifyError::Broken(broken)) => AuditVerifyReport {
+                ok: false,
+                entries: 0,
+                first_seq: None,
+                last_seq: None,
+                checkpoint_seq: None,
+                broken_seq: Some(broken.seq),
+                problem: Some(broken.to_string()),
+            },
+            Err(VerifyError::Audit(err)) => return Err(err.into()),
+        };
+        let event = proof
+            .event(
+                "audit.verify",
+                "audit:chain",
+                if report.ok {
+                    Outcome::Ok
+                } else {
+                    Outcome::Failed
+                },
+            )
+            .detail(
+                report
+                    .problem
+                    .clone()
+                    .unwrap_or_else(|| format!("{} entries verified", report.entries)),
+            );
+        access.audit().record(event).await?;
+        Ok(report)
+    }
+
+    /// Writes matching entries to `out`; the export is audited before it starts.
+    pub async fn audit_export(
+        &self,
+        slot: &SessionSlot,
+        filter: AuditFilterInput,
+        format: ExportFormat,
+        out: &mut dyn std::io::Write,
+    ) -> Result<u64, ApiError> {
+        let proof = self.guard(slot, "audit_export").await?;
+        let filter_value = filter.to_filter()?;
+        let access = self.access()?;
+        let event = proof
+            .event("audit.export", "audit:log", Outcome::Ok)
+            .detail(format!("{format:?} export, filter {filter_value:?}"));
+        access.audit().record(event).await?;
+        Ok(query::export(self.store()?, &filter_value, format, out).await?)
+    }
+}
+
+/// Parses `csv` or `json`.
+pub fn export_format(text: &str) -> Result<ExportFormat, ApiError> {
+    match text {
+        "csv" => Ok(ExportFormat::Csv),
+        "json" => Ok(ExportFormat::Json),
+        other => Err(ApiError::new(
+            ErrorCode::InvalidInput,
+            format!("--format {other:?}: use csv or json"),
+        )),
+    }
+}

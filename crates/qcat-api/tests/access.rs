@@ -1,0 +1,670 @@
+//! Access control through the API, on SQLite and on a real PostgreSQL: every registered
+//! command is guarded and audited, escalation attempts are refused and audited, sign-in is
+//! throttled, sessions expire, and a change made by one process reaches another within a
+//! second.
+
+use std::time::{Duration, Instant};
+
+use qcat_api::access::{LoginInput, NewUserInput, PasswordInput, RoleInput};
+use qcat_api::audit::{AuditEntryView, AuditFilterInput, AuditQuery};
+use qcat_api::commands::{Access, COMMANDS};
+use qcat_api::logs::{FrontendLog, LogQuery};
+use qcat_api::secrets::{NamedSecretInput, SecretText};
+use qcat_api::{Api, ApiConfig, ApiError, SessionSlot};
+use qcat_core::ErrorCode;
+use qcat_core::config::{Config, ConfigSources, UserFile};
+use qcat_core::paths::DataDir;
+use qcat_core::secret::Secret;
+use qcat_secrets::keys::KeyOptions;
+
+const ADMIN_PASSWORD: &str = "root password 1";
+const USER_PASSWORD: &str = "user password 1";
+
+fn secret(text: &str) -> SecretText {
+    SecretText(Secret::new(text.to_owned()))
+}
+
+/// An API on `database_url` ("" = SQLite in `dir`), with extra `QCAT_` variables.
+async fn open_api(database_url: &str, dir: &std::path::Path, vars: &[(&str, &str)]) -> Api {
+    std::fs::create_dir_all(dir).unwrap();
+    let key = dir.join("master.key");
+    if !key.exists() {
+        qcat_secrets::keys::init_key_file(&key).unwrap();
+    }
+    let mut env = vec![("QCAT_DATABASE__URL".to_owned(), database_url.to_owned())];
+    env.extend(vars.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())));
+    let mut sources = ConfigSources::environment_only(env);
+    // set_setting writes here, never to the platform config folder.
+    sources.user_file = Some(UserFile {
+        path: dir.join("config.toml"),
+        required: false,
+    });
+    Api::open(ApiConfig {
+        keys: KeyOptions {
+            key_file: Some(key),
+            ..KeyOptions::default()
+        },
+        data_dir: DataDir::at(dir),
+        config: Config::load_from(&sources).expect("valid test config"),
+    })
+    .await
+    .unwrap()
+}
+
+/// Runs `suite` against an API on SQLite, then on a fresh PostgreSQL database.
+async fn on_both_backends<F, Fut>(vars: &[(&str, &str)], suite: F)
+where
+    F: Fn(Api, std::path::PathBuf) -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
+    for url in [String::new(), qcat_testkit::test_database_url()] {
+        let dir = qcat_testkit::temp_data_dir();
+        let api = open_api(&url, dir.path(), vars).await;
+        suite(api.clone(), dir.path().to_owned()).await;
+        api.close().await;
+    }
+}
+
+async fn first_admin(api: &Api) -> SessionSlot {
+    let slot = SessionSlot::new("test:admin");
+    api.create_first_admin(
+        &slot,
+        NewUserInput {
+            username: "root".into(),
+            display_name: "Root".into(),
+            password: secret(ADMIN_PASSWORD),
+            roles: vec![],
+        },
+    )
+    .await
+    .unwrap();
+    slot
+}
+
+async fn sign_in(api: &Api, username: &str, password: &str, source: &str) -> SessionSlot {
+    let slot = SessionSlot::new(source);
+    api.login(
+        &slot,
+        LoginInput {
+            username: username.into(),
+            password: secret(password),
+        },
+    )
+    .await
+    .unwrap_or_else(|err| panic!("{username} signs in: {err}"));
+    slot
+}
+
+async fn add_user(api: &Api, admin: &SessionSlot, username: &str, roles: &[&str]) {
+    api.create_user(
+        admin,
+        NewUserInput {
+            username: username.into(),
+            display_name: String::new(),
+            password: secret(USER_PASSWORD),
+            roles: roles.iter().map(|role| (*role).to_owned()).collect(),
+        },
+    )
+    .await
+    .unwrap();
+}
+
+/// The newest audit entries (read as the administrator, after the writer flushed).
+async fn audit_tail(api: &Api, admin: &SessionSlot, limit: u32) -> Vec<AuditEntryView> {
+    api.audit_page(
+        admin,
+        AuditQuery {
+            filter: AuditFilterInput::default(),
+            before_seq: None,
+            limit: Some(limit),
+        },
+    )
+    .await
+    .unwrap()
+}
+
+async fn last_seq(api: &Api, admin: &SessionSlot) -> i64 {
+    audit_tail(api, admin, 1).await.first().map_or(0, |e| e.seq)
+}
+
+/// Calls command `name` as `slot` with arguments that are valid for it (`n` keeps names
+/// unique between calls). Every registered command must have a line here.
+async fn invoke(api: &Api, slot: &SessionSlot, name: &str, n: usize) -> Result<(), ApiError> {
+    match name {
+        "app_info" => {
+            assert!(!api.app_info().version.is_empty());
+            Ok(())
+        }
+        "storage_status" => {
+            api.storage_status().await;
+            Ok(())
+        }
+        "setup_status" => api.setup_status().map(drop),
+        "create_first_admin" => api
+            .create_first_admin(
+                slot,
+                NewUserInput {
+                    username: format!("second{n}"),
+                    display_name: String::new(),
+                    password: secret(USER_PASSWORD),
+                    roles: vec![],
+                },
+            )
+            .await
+            .map(drop),
+        "login" => api
+            .login(
+                slot,
+                LoginInput {
+                    username: "root".into(),
+                    password: secret(ADMIN_PASSWORD),
+                },
+            )
+            .await
+            .map(drop),
+        "logout" => api.logout(slot).await,
+        "current_session" => api.current_session(slot).map(drop),
+        "change_password" => {
+            let username = api
+                .current_session(slot)?
+                .map_or_else(|| "root".to_owned(), |session| session.username);
+            let password = if username == "root" {
+                ADMIN_PASSWORD
+            } else {
+                USER_PASSWORD
+            };
+            api.change_password(
+                slot,
+                PasswordInput {
+                    username,
+                    password: secret(password),
+                },
+            )
+            .await
+        }
+        "config_settings" => api.config_settings(slot).await.map(drop),
+        "set_setting" => api
+            .set_setting(slot, "logging.level", "debug")
+            .await
+            .map(drop),
+        "log_files" => api.log_files(slot).await.map(drop),
+        "log_lines" => match api.log_lines(slot, LogQuery::default()).await {
+            // No log file in a test data dir: reaching the reader is what counts.
+            Err(err) if err.code == ErrorCode::NotFound => Ok(()),
+            other => other.map(drop),
+        },
+        "log_frontend" => {
+            api.log_frontend(
+                slot,
+                &FrontendLog {
+                    level: "info".into(),
+                    message: "from the guard test".into(),
+                    context: None,
+                },
+            )
+            .await
+        }
+        "named_secrets" => api.named_secrets(slot).await.map(drop),
+        "set_named_secret" => {
+            api.set_named_secret(
+                slot,
+                NamedSecretInput {
+                    name: format!("guard_test_{n}"),
+                    value: secret("guarded value"),
+                },
+            )
+            .await
+        }
+        "access_model" => api.access_model(slot).await.map(drop),
+        "explain_access" => api
+            .explain_access(slot, "root", "rbac:edit")
+            .await
+            .map(drop),
+        "save_role" => api
+            .save_role(
+                slot,
+                RoleInput {
+                    name: format!("made-{n}"),
+                    description: String::new(),
+                    grants: vec!["backup:view".into()],
+                    parents: vec![],
+                    create: true,
+                },
+            )
+            .await
+            .map(drop),
+        "delete_role" => api.delete_role(slot, "scratch").await,
+        "create_user" => api
+            .create_user(
+                slot,
+                NewUserInput {
+                    username: format!("made{n}"),
+                    display_name: String::new(),
+                    password: secret(USER_PASSWORD),
+                    roles: vec!["viewer".into()],
+                },
+            )
+            .await
+            .map(drop),
+        "set_user_roles" => api.set_user_roles(slot, "nobody", vec![]).await.map(drop),
+        "set_user_enabled" => api.set_user_enabled(slot, "nobody", true).await.map(drop),
+        "audit_page" => api.audit_page(slot, AuditQuery::default()).await.map(drop),
+        "audit_count" => api
+            .audit_count(slot, AuditFilterInput::default())
+            .await
+            .map(drop),
+        "audit_verify" => api.audit_verify(slot).await.map(drop),
+        "audit_export" => {
+            let mut out = Vec::new();
+            api.audit_export(
+                slot,
+                AuditFilterInput::default(),
+                qcat_audit::query::ExportFormat::Json,
+                &mut out,
+            )
+            .await
+            .map(drop)
+        }
+        "rotate_master_key" => api.rotate_master_key(slot).await.map(drop),
+        other => panic!("no invocation for command {other}: add one to this table"),
+    }
+}
+
+fn is_access_error(err: &ApiError) -> bool {
+    matches!(
+        err.code,
+        ErrorCode::Unauthenticated | ErrorCode::PermissionDenied
+    )
+}
+
+#[tokio::test]
+async fn every_registered_command_is_guarded_and_audited() {
+    on_both_backends(&[], |api, _dir| async move {
+        let admin = first_admin(&api).await;
+        add_user(&api, &admin, "nobody", &[]).await;
+        api.save_role(
+            &admin,
+            RoleInput {
+                name: "scratch".into(),
+                description: String::new(),
+                grants: vec!["alerts:view".into()],
+                parents: vec![],
+                create: true,
+            },
+        )
+        .await
+        .unwrap();
+        let public: Vec<&str> = COMMANDS
+            .iter()
+            .filter(|command| command.access == Access::Public)
+            .map(|command| command.name)
+            .collect();
+        // Callable without a session: only what the sign-in screen and status bar need.
+        assert_eq!(
+            public,
+            [
+                "app_info",
+                "storage_status",
+                "setup_status",
+                "create_first_admin",
+                "login",
+                "current_session"
+            ]
+        );
+        for (n, command) in COMMANDS.iter().enumerate() {
+            if command.access == Access::Public {
+                continue;
+            }
+            // Signed out: refused, and the refusal is in the audit trail.
+            let anonymous = SessionSlot::new("test:anonymous");
+            let err = invoke(&api, &anonymous, command.name, n).await.unwrap_err();
+            assert_eq!(
+                err.code,
+                ErrorCode::Unauthenticated,
+                "{}: {err}",
+                command.name
+            );
+            let denied = &audit_tail(&api, &admin, 1).await[0];
+            assert_eq!(
+                (
+                    denied.action.as_str(),
+                    denied.target.as_str(),
+                    denied.outcome.as_str()
+                ),
+                (
+                    "access.denied",
+                    format!("command:{}", command.name).as_str(),
+                    "denied"
+                ),
+                "the signed-out attempt at {} is audited",
+                command.name
+            );
+            if let Access::Permission(permission) = command.access {
+                // Signed in without the permission: refused and audited under the user's name.
+                let nobody = sign_in(&api, "nobody", USER_PASSWORD, "test:nobody").await;
+                let err = invoke(&api, &nobody, command.name, n).await.unwrap_err();
+                assert_eq!(
+                    err.code,
+                    ErrorCode::PermissionDenied,
+                    "{}: {err}",
+                    command.name
+                );
+                assert!(err.message.contains(permission), "{err}");
+                let denied = &audit_tail(&api, &admin, 1).await[0];
+                assert_eq!(denied.actor, "nobody");
+                assert_eq!(denied.target, format!("command:{}", command.name));
+            }
+            // With the permission: allowed (other errors are fine: only access matters
+            // here), and a change leaves an entry by the caller.
+            let caller = sign_in(&api, "root", ADMIN_PASSWORD, "test:root").await;
+            let before = last_seq(&api, &admin).await;
+            if let Err(err) = invoke(&api, &caller, command.name, n).await {
+                assert!(
+                    !is_access_error(&err),
+                    "{} refused root: {err}",
+                    command.name
+                );
+            }
+            if command.audited {
+                let entries = audit_tail(&api, &admin, 20).await;
+                assert!(
+                    entries.iter().any(|entry| entry.seq > before
+                        && entry.actor == "root"
+                        && entry.action != "access.denied"
+                        && entry.source == "test:root"),
+                    "{} left no audit entry by its caller",
+                    command.name
+                );
+            }
+        }
+        let report = api.audit_verify(&admin).await.unwrap();
+        assert!(report.ok, "{:?}", report.problem);
+    })
+    .await;
+}
+
+/// Asserts `result` is refused with `code` and that the newest entry records the refusal.
+async fn refused(
+    api: &Api,
+    admin: &SessionSlot,
+    result: Result<impl std::fmt::Debug, ApiError>,
+    code: ErrorCode,
+    action: &str,
+) -> String {
+    let err = result.expect_err("an escalation attempt must be refused");
+    assert_eq!(err.code, code, "{err}");
+    let entry = &audit_tail(api, admin, 1).await[0];
+    assert_eq!(entry.action, action, "{entry:?}");
+    assert_eq!(entry.outcome, "denied", "{entry:?}");
+    err.message
+}
+
+#[tokio::test]
+async fn escalation_attempts_are_refused_and_audited() {
+    on_both_backends(&[], |api, _dir| async move {
+        let admin = first_admin(&api).await;
+        // keeper may edit users and roles but holds nothing else beyond an operator.
+        api.save_role(
+            &admin,
+            RoleInput {
+                name: "keeper".into(),
+                description: "edits access".into(),
+                grants: vec!["rbac:*".into()],
+                parents: vec!["operator".into()],
+                create: true,
+            },
+        )
+        .await
+        .unwrap();
+        add_user(&api, &admin, "ops", &["keeper"]).await;
+        add_user(&api, &admin, "plain", &["operator"]).await;
+        let ops = sign_in(&api, "ops", USER_PASSWORD, "test:ops").await;
+        let plain = sign_in(&api, "plain", USER_PASSWORD, "test:plain").await;
+
+        // Granting a permission one lacks.
+        let message = refused(
+            &api,
+            &admin,
+            api.grant(&ops, "keeper", "backup:restore").await,
+            ErrorCode::PermissionDenied,
+            "rbac.role.update",
+        )
+        .await;
+        assert!(
+            message.contains("backup:restore"),
+            "names what is missing: {message}"
+        );
+        // Creating a role that inherits from one more powerful.
+        refused(
+            &api,
+            &admin,
+            api.save_role(
+                &ops,
+                RoleInput {
+                    name: "sneaky".into(),
+                    description: String::new(),
+                    grants: vec![],
+                    parents: vec!["admin".into()],
+                    create: true,
+                },
+            )
+            .await,
+            ErrorCode::PermissionDenied,
+            "rbac.role.create",
+        )
+        .await;
+        // Giving oneself the admin role.
+        refused(
+            &api,
+            &admin,
+            api.set_user_roles(&ops, "ops", vec!["admin".into()]).await,
+            ErrorCode::PermissionDenied,
+            "rbac.user.roles",
+        )
+        .await;
+        // Weakening a role more powerful than oneself.
+        refused(
+            &api,
+            &admin,
+            api.revoke(&ops, "admin", "*").await,
+            ErrorCode::PermissionDenied,
+            "rbac.role.update",
+        )
+        .await;
+        // Editing one's own roles without rbac:edit.
+        refused(
+            &api,
+            &admin,
+            api.set_user_roles(&plain, "plain", vec!["admin".into()])
+                .await,
+            ErrorCode::PermissionDenied,
+            "access.denied",
+        )
+        .await;
+        // A cycle, named.
+        let message = refused(
+            &api,
+            &admin,
+            api.inherit(&admin, "viewer", "operator").await,
+            ErrorCode::Conflict,
+            "rbac.role.update",
+        )
+        .await;
+        assert!(message.contains("viewer → operator → viewer"), "{message}");
+        // Removing the last administrator, by roles or by disabling.
+        refused(
+            &api,
+            &admin,
+            api.set_user_roles(&admin, "root", vec!["viewer".into()])
+                .await,
+            ErrorCode::Conflict,
+            "rbac.user.roles",
+        )
+        .await;
+        refused(
+            &api,
+            &admin,
+            api.set_user_enabled(&admin, "root", false).await,
+            ErrorCode::Conflict,
+            "rbac.user.disable",
+        )
+        .await;
+
+        // None of it happened.
+        let model = api.access_model(&admin).await.unwrap();
+        let ops_user = model.users.iter().find(|u| u.username == "ops").unwrap();
+        assert_eq!(ops_user.roles, ["keeper"]);
+        let keeper = model.roles.iter().find(|r| r.name == "keeper").unwrap();
+        assert!(!keeper.direct.contains(&"backup:restore".to_owned()));
+        assert!(!model.roles.iter().any(|r| r.name == "sneaky"));
+
+        // What ops does hold, ops may hand out: a role within its own permissions.
+        api.save_role(
+            &ops,
+            RoleInput {
+                name: "watcher".into(),
+                description: String::new(),
+                grants: vec!["backup:view".into()],
+                parents: vec!["viewer".into()],
+                create: true,
+            },
+        )
+        .await
+        .expect("granting what one holds is allowed");
+
+        // Passwords never reach the audit trail.
+        let mut export = Vec::new();
+        api.audit_export(
+            &admin,
+            AuditFilterInput::default(),
+            qcat_audit::query::ExportFormat::Json,
+            &mut export,
+        )
+        .await
+        .unwrap();
+        let export = String::from_utf8(export).unwrap();
+        assert!(!export.contains(ADMIN_PASSWORD) && !export.contains(USER_PASSWORD));
+        assert!(api.audit_verify(&admin).await.unwrap().ok);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn failed_sign_ins_are_throttled_per_user_and_per_source() {
+    let vars = [
+        ("QCAT_AUTH__FAILED_LOGIN_LIMIT", "3"),
+        ("QCAT_AUTH__LOCKOUT", "1h"),
+    ];
+    on_both_backends(&vars, |api, _dir| async move {
+        let admin = first_admin(&api).await;
+        add_user(&api, &admin, "alice", &["viewer"]).await;
+        let attacker = SessionSlot::new("test:attacker");
+        let attempt = |slot: &SessionSlot, username: &str, password: &str| {
+            let api = api.clone();
+            let (username, password) = (username.to_owned(), password.to_owned());
+            let slot_source = slot.source().to_owned();
+            async move {
+                api.login(
+                    &SessionSlot::new(slot_source),
+                    LoginInput {
+                        username,
+                        password: secret(&password),
+                    },
+                )
+                .await
+            }
+        };
+        for _ in 0..3 {
+            let err = attempt(&attacker, "alice", "wrong guess 123")
+                .await
+                .unwrap_err();
+            assert_eq!(err.code, ErrorCode::Unauthenticated);
+        }
+        // Locked now: even the right password is refused, without being checked.
+        let err = attempt(&attacker, "alice", USER_PASSWORD)
+            .await
+            .unwrap_err();
+        assert_eq!(err.code, ErrorCode::Throttled, "{err}");
+        // Per user: alice from elsewhere is locked too.
+        let elsewhere = SessionSlot::new("test:laptop");
+        let err = attempt(&elsewhere, "alice", USER_PASSWORD)
+            .await
+            .unwrap_err();
+        assert_eq!(err.code, ErrorCode::Throttled, "{err}");
+        // Per source: the attacker's place cannot try another user either.
+        let err = attempt(&attacker, "root", ADMIN_PASSWORD)
+            .await
+            .unwrap_err();
+        assert_eq!(err.code, ErrorCode::Throttled, "{err}");
+        // Root from its own place is unaffected.
+        sign_in(&api, "root", ADMIN_PASSWORD, "test:desk").await;
+        let denied = api
+            .audit_count(
+                &admin,
+                AuditFilterInput {
+                    action: Some("auth.login".into()),
+                    outcome: Some("denied".into()),
+                    ..AuditFilterInput::default()
+                },
+            )
+            .await
+            .unwrap();
+        assert_eq!(denied, 6, "every failed and throttled attempt is audited");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn an_idle_session_expires() {
+    on_both_backends(
+        &[("QCAT_AUTH__SESSION_IDLE", "300ms")],
+        |api, _dir| async move {
+            let admin = first_admin(&api).await;
+            api.config_settings(&admin)
+                .await
+                .expect("fresh session works");
+            tokio::time::sleep(Duration::from_millis(600)).await;
+            let err = api.config_settings(&admin).await.unwrap_err();
+            assert_eq!(err.code, ErrorCode::Unauthenticated);
+            assert!(err.message.contains("expired"), "{err}");
+            assert!(api.current_session(&admin).unwrap().is_none());
+        },
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn a_change_in_one_process_reaches_another_within_a_second() {
+    // Two consoles on one store: PostgreSQL (NOTIFY) and a shared SQLite file (polling).
+    for url in [String::new(), qcat_testkit::test_database_url()] {
+        let dir = qcat_testkit::temp_data_dir();
+        let one = open_api(&url, dir.path(), &[]).await;
+        let two = open_api(&url, dir.path(), &[]).await;
+        let admin = first_admin(&one).await;
+        add_user(&one, &admin, "ops", &["viewer"]).await;
+        // Sign-in reads the store, so the user created by `one` can sign in at `two`.
+        let ops = sign_in(&two, "ops", USER_PASSWORD, "test:two").await;
+        let err = two
+            .audit_page(&ops, AuditQuery::default())
+            .await
+            .unwrap_err();
+        assert_eq!(err.code, ErrorCode::PermissionDenied);
+
+        one.set_user_roles(&admin, "ops", vec!["auditor".into()])
+            .await
+            .unwrap();
+        let changed = Instant::now();
+        loop {
+            if two.audit_page(&ops, AuditQuery::default()).await.is_ok() {
+                break;
+            }
+            assert!(
+                changed.elapsed() < Duration::from_secs(1),
+                "the grant did not reach the other process within a second"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        one.close().await;
+        two.close().await;
+    }
+}
