@@ -247,6 +247,72 @@ impl App {
         }
     }
 
+    pub async fn click_css(&self, css: &str) {
+        let element = self.element_css(css).await;
+        self.session.click(&element).await.expect("click");
+    }
+
+    /// Chooses `value` in the `<select>` with `data-testid` (clicking the option is the
+    /// W3C way).
+    pub async fn select_option(&self, test_id: &str, value: &str) {
+        self.click_css(&format!(
+            "[data-testid='{test_id}'] option[value='{value}']"
+        ))
+        .await;
+    }
+
+    /// Waits until `test_id`'s attribute `name` is `expected`.
+    pub async fn wait_for_attribute(&self, test_id: &str, name: &str, expected: &str) {
+        let deadline = Instant::now() + UI_TIMEOUT;
+        loop {
+            if self.attribute(test_id, name).await.as_deref() == Some(expected) {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{test_id} never had {name}={expected}"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Whether an element with `data-testid` is on the page now (no waiting).
+    pub async fn exists(&self, test_id: &str) -> bool {
+        self.session
+            .find(&format!("[data-testid='{test_id}']"))
+            .await
+            .expect("find")
+            .is_some()
+    }
+
+    /// Fills the first-administrator form shown on an empty store and waits for the shell.
+    pub async fn create_first_admin(&self, username: &str, password: &str) {
+        self.element("first-admin-form").await;
+        self.type_into("signin-username", username).await;
+        self.type_into("signin-display-name", "First Admin").await;
+        self.type_into("signin-password", password).await;
+        self.type_into("signin-confirm", password).await;
+        self.click("signin-submit").await;
+        self.element("current-user").await;
+    }
+
+    /// Signs in through the sign-in form and waits for the shell.
+    pub async fn sign_in(&self, username: &str, password: &str) {
+        self.element("signin-form").await;
+        self.type_into("signin-username", username).await;
+        self.type_into("signin-password", password).await;
+        self.click("signin-submit").await;
+        self.wait_for_text("current-user", |t| {
+            t.contains(username) || t.contains("First Admin")
+        })
+        .await;
+    }
+
+    pub async fn sign_out(&self) {
+        self.click("sign-out").await;
+        self.element("signin-form").await;
+    }
+
     /// Ends the session and stops every process of the fixture.
     pub async fn close(mut self) {
         let _ = self.session.close().await;

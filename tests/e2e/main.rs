@@ -1,12 +1,17 @@
 //! End-to-end tests of the real app: `qcat-console` in a private Xvfb display, driven by
-//! tauri-driver + WebKitWebDriver. They visit every screen, check what the core reports
-//! (version, data dir, storage backend and health, schema version), switch the language,
-//! and save a screenshot of each screen under `target/e2e-screenshots/`.
+//! tauri-driver + WebKitWebDriver. They create the first administrator, visit every screen,
+//! check what the core reports (version, data dir, storage backend and health, schema
+//! version), switch the language, walk the access-control flow from a new role to a
+//! restricted user and the audit trail, and save a screenshot of each screen under
+//! `target/e2e-screenshots/`.
 
 mod harness;
 mod webdriver;
 
 use harness::App;
+
+const ADMIN_PASSWORD: &str = "e2e admin password";
+const USER_PASSWORD: &str = "e2e user password";
 
 const SCREENS: [&str; 7] = [
     "dashboard",
@@ -25,6 +30,9 @@ async fn every_screen_shows_core_data_and_switches_language() {
         &[("LANG", "en_US.UTF-8"), ("QCAT_LOGGING__LEVEL", "debug")],
     )
     .await;
+    // An empty store asks for the first administrator before anything else.
+    app.screenshot("first-admin").await;
+    app.create_first_admin("root", ADMIN_PASSWORD).await;
 
     // The status bar's values come from the core: the embedded SQLite store it created in
     // the data dir we gave it, probed healthy, migrated to the newest schema.
@@ -89,6 +97,24 @@ async fn every_screen_shows_core_data_and_switches_language() {
                 .await;
             let names = app.text("secret-names").await;
             assert!(!names.contains("e2e-hunter2"));
+        } else if screen == "access" {
+            // The role matrix comes from the core: the built-in roles, admin holding all.
+            app.wait_for_text("role-matrix", |t| {
+                t.contains("operator") && t.contains("backup:restore")
+            })
+            .await;
+            assert_eq!(
+                app.attribute("cell-operator-monitor:view", "data-state")
+                    .await
+                    .as_deref(),
+                Some("inherited"),
+                "operator inherits monitor:view from viewer"
+            );
+            app.element("role-graph").await;
+        } else if screen == "audit" {
+            // The first administrator's creation is the first entry of the trail.
+            app.wait_for_text("audit-list", |t| t.contains("rbac.user.create_first_admin"))
+                .await;
         } else {
             // Unbuilt screens say what will be there instead of showing invented numbers.
             let empty = app.text("empty-state").await;
@@ -147,6 +173,7 @@ async fn team_mode_on_a_chinese_desktop() {
         ],
     )
     .await;
+    app.create_first_admin("root", ADMIN_PASSWORD).await;
     app.wait_for_text("status-backend", |t| t == "PostgreSQL（团队）")
         .await;
     app.wait_for_text("status-health", |t| t == "正常").await;
@@ -157,5 +184,122 @@ async fn team_mode_on_a_chinese_desktop() {
         Some("healthy")
     );
     app.screenshot("dashboard").await;
+    app.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_new_role_reaches_a_new_user_and_the_audit_trail() {
+    let app = App::launch("access", &[("LANG", "en_US.UTF-8")]).await;
+    app.create_first_admin("root", ADMIN_PASSWORD).await;
+    app.sign_out().await;
+    app.sign_in("root", ADMIN_PASSWORD).await;
+
+    // A role inheriting from operator, granted backup:restore in the matrix.
+    app.click("nav-access").await;
+    app.type_into("role-name", "restorer").await;
+    app.type_into("role-description", "restores at 3 a.m.")
+        .await;
+    app.click("new-parent-operator").await;
+    app.click("role-create-submit").await;
+    app.element("role-col-restorer").await;
+    assert_eq!(
+        app.attribute("cell-restorer-backup:run", "data-state")
+            .await
+            .as_deref(),
+        Some("inherited"),
+        "restorer inherits operator's backup:run"
+    );
+    app.click_css("[data-testid='cell-restorer-backup:restore'] button")
+        .await;
+    app.wait_for_attribute("cell-restorer-backup:restore", "data-state", "direct")
+        .await;
+    app.screenshot("roles").await;
+
+    // A new user holding it.
+    app.click("access-tab-users").await;
+    app.type_into("user-name", "rita").await;
+    app.type_into("user-password", USER_PASSWORD).await;
+    app.click("user-new-role-restorer").await;
+    app.click("user-create-submit").await;
+    app.element("user-rita").await;
+    app.screenshot("users").await;
+
+    // Why can rita restore? Through restorer.
+    app.click("access-tab-explain").await;
+    app.select_option("explain-user", "rita").await;
+    app.select_option("explain-permission", "backup:restore")
+        .await;
+    app.click("explain-submit").await;
+    let answer = app
+        .wait_for_text("explain-answer", |t| t.starts_with("Yes"))
+        .await;
+    assert!(answer.contains("restorer"), "{answer}");
+    app.sign_out().await;
+
+    // rita sees exactly the screens her roles allow: no access control, no audit trail,
+    // and no editing of settings or secrets.
+    app.sign_in("rita", USER_PASSWORD).await;
+    for screen in ["dashboard", "alerts", "backups", "logs", "settings"] {
+        assert!(
+            app.exists(&format!("nav-{screen}")).await,
+            "rita sees {screen}"
+        );
+    }
+    for screen in ["access", "audit"] {
+        assert!(
+            !app.exists(&format!("nav-{screen}")).await,
+            "rita must not see {screen}"
+        );
+    }
+    app.click("nav-settings").await;
+    app.wait_for_text("config-layer-logging.level", |t| !t.is_empty())
+        .await;
+    assert!(
+        !app.exists("config-editbtn-logging.level").await,
+        "no config:edit"
+    );
+    assert!(!app.exists("secret-form").await, "no secrets:write");
+    app.screenshot("restricted-user").await;
+    app.sign_out().await;
+
+    // All of it is in the audit viewer.
+    app.sign_in("root", ADMIN_PASSWORD).await;
+    app.click("nav-audit").await;
+    let list = app
+        .wait_for_text("audit-list", |t| t.contains("rbac.user.create"))
+        .await;
+    app.screenshot("audit-list").await;
+    for expected in [
+        "rbac.role.create",
+        "rbac.role.update",
+        "auth.login",
+        "auth.logout",
+        "rbac.user.create",
+        "rita",
+    ] {
+        assert!(
+            list.contains(expected),
+            "{expected} missing from the audit list:\n{list}"
+        );
+    }
+    // The grant's before/after diff.
+    app.type_into("audit-action", "rbac.role.update").await;
+    app.click("audit-apply").await;
+    app.wait_for_text("audit-total", |t| t.ends_with(": 1"))
+        .await;
+    app.click_css("[data-testid='audit-list'] button.row").await;
+    let diff = app
+        .wait_for_text("audit-diff", |t| t.contains("backup:restore"))
+        .await;
+    assert!(diff.contains("grants"), "{diff}");
+    let detail = app.text("audit-detail").await;
+    assert!(
+        detail.contains("role:restorer") && detail.contains("root"),
+        "{detail}"
+    );
+    app.click("audit-verify").await;
+    app.wait_for_text("audit-verify-result", |t| t.contains("holds"))
+        .await;
+    app.screenshot("audit").await;
     app.close().await;
 }

@@ -4,7 +4,9 @@ import { tick } from 'svelte';
 import App from './App.svelte';
 import { mockIPC } from './lib/ipc/testing';
 import { setLanguage } from './lib/i18n/index.svelte';
-import type { AppInfo, StorageStatus } from './lib/ipc';
+import type { AppInfo, SessionView, StorageStatus } from './lib/ipc';
+import { session } from './lib/session/index.svelte';
+import { beforeEach } from 'vitest';
 
 const info: AppInfo = {
   version: '1.2.3',
@@ -26,13 +28,59 @@ const healthy: StorageStatus = {
   error: null,
 };
 
-function mockCore(storage: () => StorageStatus, appInfo: AppInfo = info): void {
-  mockIPC((cmd) => {
+const ALL_PERMISSIONS = [
+  'monitor:view',
+  'alerts:view',
+  'backup:view',
+  'rbac:view',
+  'audit:view',
+  'logs:view',
+  'config:view',
+];
+
+function sessionWith(permissions: string[]): SessionView {
+  return {
+    username: 'ops',
+    displayName: 'Ops',
+    roles: ['custom'],
+    permissions,
+    expiresAtMs: Date.now() + 3_600_000,
+    idleTimeoutSecs: 1800,
+  };
+}
+
+function mockCore(
+  storage: () => StorageStatus,
+  appInfo: AppInfo = info,
+  current: SessionView | null = sessionWith(ALL_PERMISSIONS),
+  needsFirstAdmin = false,
+): string[] {
+  const calls: string[] = [];
+  mockIPC((cmd, args) => {
+    calls.push(cmd);
     if (cmd === 'app_info') return appInfo;
     if (cmd === 'storage_status') return storage();
+    if (cmd === 'setup_status') return { needsFirstAdmin };
+    if (cmd === 'current_session') return current;
+    if (cmd === 'login') {
+      const input = (args as { input: { username: string; password: string } }).input;
+      if (input.password !== 'right password') {
+        throw { code: 'unauthenticated', message: 'invalid username or password' };
+      }
+      return sessionWith(['backup:view']);
+    }
     throw new Error(`unexpected command ${cmd}`);
   });
+  return calls;
 }
+
+beforeEach(() => {
+  // The session is module state: each test starts signed out and unanswered.
+  session.current = null;
+  session.ready = false;
+  session.needsFirstAdmin = false;
+  session.expired = false;
+});
 
 describe('App shell', () => {
   it('shows one navigation entry per screen and the storage status from the core', async () => {
@@ -40,7 +88,7 @@ describe('App shell', () => {
     mockCore(() => healthy);
     render(App);
     for (const id of ['dashboard', 'alerts', 'backups', 'access', 'audit', 'logs', 'settings']) {
-      expect(screen.getByTestId(`nav-${id}`)).toBeTruthy();
+      expect(await screen.findByTestId(`nav-${id}`)).toBeTruthy();
     }
     // The values below come from the mocked core, so the bar renders what the core says.
     expect(await screen.findByText('PostgreSQL (team)')).toBeTruthy();
@@ -67,7 +115,7 @@ describe('App shell', () => {
     setLanguage('zh-CN');
     mockCore(() => healthy);
     render(App);
-    expect(screen.getByTestId('nav-backups').textContent).toContain('备份');
+    expect((await screen.findByTestId('nav-backups')).textContent).toContain('备份');
     expect(await screen.findByText('PostgreSQL（团队）')).toBeTruthy();
     setLanguage('en');
   });
@@ -86,11 +134,41 @@ describe('App shell', () => {
     setLanguage('en');
     mockCore(() => healthy);
     render(App);
+    await screen.findByTestId('nav-backups');
     location.hash = '#/backups';
     await fireEvent(window, new HashChangeEvent('hashchange'));
     await tick();
     expect(screen.getByTestId('page-backups')).toBeTruthy();
     expect(screen.getByTestId('empty-state').textContent).toContain('Recovery points');
     location.hash = '';
+  });
+
+  it('asks for the first administrator on an empty store', async () => {
+    setLanguage('en');
+    mockCore(() => healthy, info, null, true);
+    render(App);
+    expect(await screen.findByTestId('first-admin-form')).toBeTruthy();
+    expect(screen.queryByTestId('nav-dashboard')).toBeNull();
+  });
+
+  it('signs in, shows only the screens the permissions allow, and keeps the password out of the page', async () => {
+    setLanguage('en');
+    mockCore(() => healthy, info, null);
+    render(App);
+    await screen.findByTestId('signin-form');
+    await fireEvent.input(screen.getByTestId('signin-username'), { target: { value: 'ops' } });
+    await fireEvent.input(screen.getByTestId('signin-password'), { target: { value: 'wrong password' } });
+    await fireEvent.submit(screen.getByTestId('signin-form'));
+    // The core's refusal is shown with its code's label; the password field is cleared.
+    expect((await screen.findByTestId('signin-error')).textContent).toContain('Not logged in');
+    expect((screen.getByTestId('signin-password') as HTMLInputElement).value).toBe('');
+    await fireEvent.input(screen.getByTestId('signin-password'), { target: { value: 'right password' } });
+    await fireEvent.submit(screen.getByTestId('signin-form'));
+    // The mocked core grants backup:view only: one screen, and nothing else in the nav.
+    expect(await screen.findByTestId('nav-backups')).toBeTruthy();
+    for (const id of ['dashboard', 'alerts', 'access', 'audit', 'logs', 'settings']) {
+      expect(screen.queryByTestId(`nav-${id}`)).toBeNull();
+    }
+    expect(screen.getByTestId('page-backups')).toBeTruthy();
   });
 });

@@ -10,3 +10,11 @@ afterEach(() => {
   localStorage.clear();
   delete document.documentElement.dataset.theme;
 });
+
+// jsdom has no layout and no ResizeObserver; `bind:clientHeight` needs the constructor.
+// Sizes stay 0 in tests, so components must work with whatever height they are given.
+globalThis.ResizeObserver ??= class {
+  observe(): void {}
+  unobserve(): void {}
+  disconnect(): void {}
+};

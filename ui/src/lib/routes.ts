@@ -14,20 +14,22 @@ export interface Route {
   label: MessageKey;
   icon: string;
   page: Component;
+  /** The permission that shows the screen (the core checks each call again). */
+  permission: string;
 }
 
 export const ROUTES: readonly Route[] = [
-  { id: 'dashboard', label: 'nav.dashboard', icon: '▦', page: DashboardPage },
-  { id: 'alerts', label: 'nav.alerts', icon: '⚠', page: AlertsPage },
-  { id: 'backups', label: 'nav.backups', icon: '⛁', page: BackupsPage },
-  { id: 'access', label: 'nav.access', icon: '⚿', page: AccessPage },
-  { id: 'audit', label: 'nav.audit', icon: '☰', page: AuditPage },
-  { id: 'logs', label: 'nav.logs', icon: '≡', page: LogsPage },
-  { id: 'settings', label: 'nav.settings', icon: '⚙', page: SettingsPage },
+  { id: 'dashboard', label: 'nav.dashboard', icon: '▦', page: DashboardPage, permission: 'monitor:view' },
+  { id: 'alerts', label: 'nav.alerts', icon: '⚠', page: AlertsPage, permission: 'alerts:view' },
+  { id: 'backups', label: 'nav.backups', icon: '⛁', page: BackupsPage, permission: 'backup:view' },
+  { id: 'access', label: 'nav.access', icon: '⚿', page: AccessPage, permission: 'rbac:view' },
+  { id: 'audit', label: 'nav.audit', icon: '☰', page: AuditPage, permission: 'audit:view' },
+  { id: 'logs', label: 'nav.logs', icon: '≡', page: LogsPage, permission: 'logs:view' },
+  { id: 'settings', label: 'nav.settings', icon: '⚙', page: SettingsPage, permission: 'config:view' },
 ];
 
-/** The route a location hash names (`#/alerts`), or the dashboard. */
-export function routeFromHash(hash: string): Route {
+/** The route a location hash names (`#/alerts`), or the first of `allowed`. */
+export function routeFromHash(hash: string, allowed: readonly Route[] = ROUTES): Route | undefined {
   const id = hash.replace(/^#\/?/, '');
-  return ROUTES.find((route) => route.id === id) ?? ROUTES[0]!;
+  return allowed.find((route) => route.id === id) ?? allowed[0];
 }

@@ -1,9 +1,9 @@
 // Generated from crates/qcat-api by `UPDATE_BINDINGS=1 cargo test -p qcat-api`.
 // Do not edit: CI fails when this file differs from what the Rust code generates.
 
-export type ErrorCode = "internal" | "invalid_input" | "invalid_config" | "not_found" | "conflict" | "storage_unavailable" | "storage_schema" | "unauthenticated" | "permission_denied" | "secrets_unavailable";
+export type ErrorCode = "internal" | "invalid_input" | "invalid_config" | "not_found" | "conflict" | "storage_unavailable" | "storage_schema" | "unauthenticated" | "permission_denied" | "secrets_unavailable" | "throttled";
 
-export const ERROR_CODES: readonly ErrorCode[] = ["internal", "invalid_input", "invalid_config", "not_found", "conflict", "storage_unavailable", "storage_schema", "unauthenticated", "permission_denied", "secrets_unavailable"];
+export const ERROR_CODES: readonly ErrorCode[] = ["internal", "invalid_input", "invalid_config", "not_found", "conflict", "storage_unavailable", "storage_schema", "unauthenticated", "permission_denied", "secrets_unavailable", "throttled"];
 
 export type ApiError = { code: ErrorCode, message: string, };
 
@@ -96,12 +96,111 @@ context: string | null, };
 
 export type NamedSecretInput = { name: string, value: string, };
 
+export type SetupStatus = { 
+/**
+ * No user exists yet: the window shows the first-administrator form.
+ */
+needsFirstAdmin: boolean, };
+
+export type LoginInput = { username: string, password: string, };
+
+export type NewUserInput = { username: string, displayName: string, password: string, roles: Array<string>, };
+
+export type PasswordInput = { username: string, password: string, };
+
+export type SessionView = { username: string, displayName: string, roles: Array<string>, 
+/**
+ * Every permission the user holds, by name (`backup:restore`); the UI shows only the
+ * screens and actions these allow (the core checks again on every call).
+ */
+permissions: Array<string>, expiresAtMs: number, idleTimeoutSecs: number, };
+
+export type UserView = { username: string, displayName: string, enabled: boolean, createdAtMs: number, lastLoginMs: number | null, roles: Array<string>, };
+
+export type PermissionView = { name: string, resource: string, action: string, summary: string, };
+
+export type RoleView = { name: string, description: string, builtin: boolean, 
+/**
+ * The role's own grant patterns.
+ */
+grants: Array<string>, parents: Array<string>, 
+/**
+ * Permission names granted directly by a pattern of this role.
+ */
+direct: Array<string>, 
+/**
+ * Permission names held only through a parent.
+ */
+inherited: Array<string>, };
+
+export type AccessModel = { permissions: Array<PermissionView>, roles: Array<RoleView>, users: Array<UserView>, };
+
+export type RoleInput = { name: string, description: string, grants: Array<string>, parents: Array<string>, 
+/**
+ * True to create (refused if it exists), false to replace an existing role.
+ */
+create: boolean, };
+
+export type AccessExplanation = { username: string, permission: string, allowed: boolean, enabled: boolean, 
+/**
+ * From one of the user's roles up through parents to the role holding the grant.
+ */
+path: Array<string>, 
+/**
+ * The grant pattern that matched.
+ */
+grant: string | null, };
+
+export type AuditFilterInput = { actor: string | null, 
+/**
+ * Exact, or a prefix ending in `.` or `*`.
+ */
+action: string | null, target: string | null, 
+/**
+ * `ok`, `denied` or `failed`.
+ */
+outcome: string | null, sinceMs: number | null, untilMs: number | null, };
+
+export type AuditQuery = { filter: AuditFilterInput, 
+/**
+ * Entries with a smaller sequence number than this (the last one of the previous page).
+ */
+beforeSeq: number | null, 
+/**
+ * At most this many (default 200, at most 10 000).
+ */
+limit: number | null, };
+
+export type AuditEntryView = { seq: number, atMs: number, actor: string, action: string, target: string, source: string, outcome: string, detail: string, 
+/**
+ * JSON text of the state before and after a change.
+ */
+before: string | null, after: string | null, hash: string, };
+
+export type AuditVerifyReport = { ok: boolean, entries: number, firstSeq: number | null, lastSeq: number | null, checkpointSeq: number | null, 
+/**
+ * The first entry that does not hold.
+ */
+brokenSeq: number | null, problem: string | null, };
+
 /** Every IPC command, its arguments and what it resolves to. */
 export interface Commands {
   /** Version, data dir (and where it came from), environment and uptime. */
   app_info: { args: Record<string, never>; returns: AppInfo };
   /** Storage backend, location without credentials, health probed now, schema version. */
   storage_status: { args: Record<string, never>; returns: StorageStatus };
+  /** Whether the store has no user yet, so the first administrator must be created. */
+  setup_status: { args: Record<string, never>; returns: SetupStatus };
+  /** Creates the first administrator of an empty store and signs them in; refused once any user exists. */
+  create_first_admin: { args: { input: NewUserInput }; returns: SessionView };
+  /** Signs in (throttled per user and per source); the session stays in the core. */
+  login: { args: { input: LoginInput }; returns: SessionView };
+  /** Ends the session. */
+  logout: { args: Record<string, never>; returns: null };
+  /** The signed-in user, their roles and permissions, or null. */
+  current_session: { args: Record<string, never>; returns: SessionView | null };
+  /** Sets a password: one's own, or another user's with rbac:edit. */
+  change_password: { args: { input: PasswordInput }; returns: null };
   /** The effective configuration: per key the value (secrets masked), the layer it came from and what it shadowed. */
   config_settings: { args: Record<string, never>; returns: ConfigView };
   /** Saves one non-secret setting to the user's config file after validating the whole configuration; applies at restart. */
@@ -116,4 +215,24 @@ export interface Commands {
   named_secrets: { args: Record<string, never>; returns: string[] };
   /** Stores a named secret in the OS keychain (or the server key file's store); write-only. */
   set_named_secret: { args: { input: NamedSecretInput }; returns: null };
+  /** The permission catalog, every role (grants, parents, effective permissions) and every user. */
+  access_model: { args: Record<string, never>; returns: AccessModel };
+  /** Whether a user holds a permission and the path through roles that grants it. */
+  explain_access: { args: { username: string; permission: string }; returns: AccessExplanation };
+  /** Creates or replaces a role; refused if it would grant what the caller lacks or make a cycle. */
+  save_role: { args: { input: RoleInput }; returns: RoleView };
+  /** Deletes a custom role nobody inherits from. */
+  delete_role: { args: { name: string }; returns: null };
+  /** Creates a user with roles the caller could hold themselves. */
+  create_user: { args: { input: NewUserInput }; returns: UserView };
+  /** Replaces a user's roles; the last enabled administrator keeps admin. */
+  set_user_roles: { args: { username: string; roles: string[] }; returns: UserView };
+  /** Enables or disables a user (disabling ends their sessions). */
+  set_user_enabled: { args: { username: string; enabled: boolean }; returns: UserView };
+  /** Audit entries matching a filter, newest first, before a cursor. */
+  audit_page: { args: { query: AuditQuery }; returns: AuditEntryView[] };
+  /** How many audit entries match a filter. */
+  audit_count: { args: { filter: AuditFilterInput }; returns: number };
+  /** Walks the hash chain and names the first entry that was changed, deleted or reordered. */
+  audit_verify: { args: Record<string, never>; returns: AuditVerifyReport };
 }

@@ -2,8 +2,22 @@
 // so the UI can be tested with mocked IPC and the wire format lives in one place.
 import { invoke } from '@tauri-apps/api/core';
 import type {
+  AccessExplanation,
+  AccessModel,
   ApiError,
   AppInfo,
+  AuditEntryView,
+  AuditFilterInput,
+  AuditQuery,
+  AuditVerifyReport,
+  LoginInput,
+  NewUserInput,
+  PasswordInput,
+  RoleInput,
+  RoleView,
+  SessionView,
+  SetupStatus,
+  UserView,
   Commands,
   ConfigView,
   ErrorCode,
@@ -43,6 +57,14 @@ function isApiError(value: unknown): value is ApiError {
   );
 }
 
+let sessionLost: (() => void) | null = null;
+
+/** Called whenever the core answers `unauthenticated` (expired, signed out, disabled), so
+ *  the window can return to the sign-in screen. */
+export function onSessionLost(listener: (() => void) | null): void {
+  sessionLost = listener;
+}
+
 /** Calls a registered command; rejects with an IpcError. */
 export async function call<K extends keyof Commands>(
   command: K,
@@ -51,7 +73,10 @@ export async function call<K extends keyof Commands>(
   try {
     return await invoke<Commands[K]['returns']>(command, args ?? {});
   } catch (raw) {
-    if (isApiError(raw)) throw new IpcError(raw.code, raw.message);
+    if (isApiError(raw)) {
+      if (raw.code === 'unauthenticated' && command !== 'login') sessionLost?.();
+      throw new IpcError(raw.code, raw.message);
+    }
     throw new IpcError('internal', typeof raw === 'string' ? raw : String(raw));
   }
 }
@@ -66,6 +91,24 @@ export const api = {
   logFrontend: (entry: FrontendLog): Promise<null> => call('log_frontend', { entry }),
   namedSecrets: (): Promise<string[]> => call('named_secrets'),
   setNamedSecret: (input: NamedSecretInput): Promise<null> => call('set_named_secret', { input }),
+  setupStatus: (): Promise<SetupStatus> => call('setup_status'),
+  createFirstAdmin: (input: NewUserInput): Promise<SessionView> => call('create_first_admin', { input }),
+  login: (input: LoginInput): Promise<SessionView> => call('login', { input }),
+  logout: (): Promise<null> => call('logout'),
+  currentSession: (): Promise<SessionView | null> => call('current_session'),
+  changePassword: (input: PasswordInput): Promise<null> => call('change_password', { input }),
+  accessModel: (): Promise<AccessModel> => call('access_model'),
+  explainAccess: (username: string, permission: string): Promise<AccessExplanation> =>
+    call('explain_access', { username, permission }),
+  saveRole: (input: RoleInput): Promise<RoleView> => call('save_role', { input }),
+  deleteRole: (name: string): Promise<null> => call('delete_role', { name }),
+  createUser: (input: NewUserInput): Promise<UserView> => call('create_user', { input }),
+  setUserRoles: (username: string, roles: string[]): Promise<UserView> => call('set_user_roles', { username, roles }),
+  setUserEnabled: (username: string, enabled: boolean): Promise<UserView> =>
+    call('set_user_enabled', { username, enabled }),
+  auditPage: (query: AuditQuery): Promise<AuditEntryView[]> => call('audit_page', { query }),
+  auditCount: (filter: AuditFilterInput): Promise<number> => call('audit_count', { filter }),
+  auditVerify: (): Promise<AuditVerifyReport> => call('audit_verify'),
 };
 
 /** Forwards the UI's uncaught errors and rejections into the console's log (target qcat_ui),

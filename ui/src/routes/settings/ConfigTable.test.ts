@@ -1,4 +1,5 @@
-import { describe, expect, it } from 'vitest';
+import { beforeEach, describe, expect, it } from 'vitest';
+import { signInForTest } from '../../lib/session/testing';
 import { fireEvent, render, screen } from '@testing-library/svelte';
 import ConfigTable from './ConfigTable.svelte';
 import { mockIPC } from '../../lib/ipc/testing';
@@ -28,6 +29,8 @@ const view: ConfigView = {
   ],
   warnings: [],
 };
+
+beforeEach(() => signInForTest(['config:view', 'config:edit']));
 
 describe('ConfigTable', () => {
   it('shows each key with its layer and what it overrides', async () => {
@@ -78,5 +81,17 @@ describe('ConfigTable editing', () => {
     expect(calls).toEqual([{ key: 'logging.level', value: 'error' }]);
     // Secrets have no edit button: they are set as named secrets.
     expect(screen.queryByTestId('config-editbtn-database.password')).toBeNull();
+  });
+
+  it('offers no editing to a user without config:edit', async () => {
+    setLanguage('en');
+    signInForTest(['config:view']);
+    mockIPC((cmd) => {
+      if (cmd === 'config_settings') return view;
+      throw new Error(`unexpected ${cmd}`);
+    });
+    render(ConfigTable);
+    await screen.findByText('logging.level');
+    expect(screen.queryByTestId('config-editbtn-logging.level')).toBeNull();
   });
 });

@@ -1,8 +1,11 @@
-import { describe, expect, it } from 'vitest';
+import { beforeEach, describe, expect, it } from 'vitest';
+import { signInForTest } from '../../lib/session/testing';
 import { fireEvent, render, screen } from '@testing-library/svelte';
 import NamedSecrets from './NamedSecrets.svelte';
 import { mockIPC } from '../../lib/ipc/testing';
 import { setLanguage } from '../../lib/i18n/index.svelte';
+
+beforeEach(() => signInForTest(['config:view', 'secrets:write']));
 
 describe('NamedSecrets', () => {
   it('sends the value once, clears the field and lists only names', async () => {
