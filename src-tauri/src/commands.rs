@@ -100,12 +100,8 @@ pub async fn log_lines(
 }
 
 #[tauri::command]
-pub async fn log_frontend(
-    api: State<'_, Api>,
-    slot: Slot<'_>,
-    entry: FrontendLog,
-) -> Result<(), ApiError> {
-    api.log_frontend(&slot, &entry).await
+pub fn log_frontend(api: State<'_, Api>, entry: FrontendLog) -> Result<(), ApiError> {
+    api.log_frontend(&entry)
 }
 
 #[tauri::command]

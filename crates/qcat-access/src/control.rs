@@ -494,7 +494,7 @@ impl AccessControl {
         );
         let store = &self.inner.store;
         let throttle = self.inner.settings.throttle;
-        if let Some(refusal) = throttle::check(store, &throttle, username, source).await? {
+        if let Some(refusal) = throttle::check(store, username, source).await? {
             let err = AccessError::Throttled {
                 subject: refusal.subject,
                 retry_after_secs: refusal.retry_after.as_secs().max(1),

@@ -42,7 +42,6 @@ fn millis(duration: Duration) -> i64 {
 /// Whether the user or the source is locked out now.
 pub async fn check(
     store: &Store,
-    _settings: &ThrottleSettings,
     username: &str,
     source: &str,
 ) -> Result<Option<Refusal>, sqlx::Error> {

@@ -161,8 +161,8 @@ pub const COMMANDS: &[CommandSpec] = &[
     ),
     command(
         "log_frontend",
-        "Records a UI error or warning in the console's log (target qcat_ui).",
-        SignedIn,
+        "Records a UI error or warning in the console's log (target qcat_ui); the window's own reports, so also before sign-in.",
+        Public,
         false,
         "{ entry: FrontendLog }",
         "null",

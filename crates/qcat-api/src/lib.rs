@@ -138,8 +138,7 @@ impl Api {
                 ticks.tick().await;
                 let Some(inner) = weak.upgrade() else { break };
                 let Ok(store) = &inner.store else { break };
-                let cutoff = qcat_audit::AuditEvent::new("-", "", "", "", Outcome::Ok).at_ms
-                    - i64::from(days) * 86_400_000;
+                let cutoff = qcat_audit::now_ms() - i64::from(days) * 86_400_000;
                 match qcat_audit::retention::prune(store, cutoff, "retention").await {
                     Ok(Some(marker)) => tracing::info!(
                         pruned = marker.pruned,

@@ -175,12 +175,8 @@ impl Api {
     }
 
     /// Records a UI error or warning in the console's log, under the target `qcat_ui`.
-    pub async fn log_frontend(
-        &self,
-        slot: &crate::SessionSlot,
-        entry: &FrontendLog,
-    ) -> Result<(), ApiError> {
-        self.guard(slot, "log_frontend").await?;
+    /// Public in the registry: the sign-in screen's errors are reported too.
+    pub fn log_frontend(&self, entry: &FrontendLog) -> Result<(), ApiError> {
         let message: String = entry.message.chars().take(4_000).collect();
         let context = entry.context.as_deref().unwrap_or("");
         match entry.level.as_str() {

@@ -193,17 +193,11 @@ async fn invoke(api: &Api, slot: &SessionSlot, name: &str, n: usize) -> Result<(
             Err(err) if err.code == ErrorCode::NotFound => Ok(()),
             other => other.map(drop),
         },
-        "log_frontend" => {
-            api.log_frontend(
-                slot,
-                &FrontendLog {
-                    level: "info".into(),
-                    message: "from the guard test".into(),
-                    context: None,
-                },
-            )
-            .await
-        }
+        "log_frontend" => api.log_frontend(&FrontendLog {
+            level: "info".into(),
+            message: "from the guard test".into(),
+            context: None,
+        }),
         "named_secrets" => api.named_secrets(slot).await.map(drop),
         "set_named_secret" => {
             api.set_named_secret(
@@ -308,7 +302,8 @@ async fn every_registered_command_is_guarded_and_audited() {
                 "setup_status",
                 "create_first_admin",
                 "login",
-                "current_session"
+                "current_session",
+                "log_frontend"
             ]
         );
         for (n, command) in COMMANDS.iter().enumerate() {

@@ -34,7 +34,8 @@ pub enum AuditError {
     Export(String),
 }
 
-pub(crate) fn now_ms() -> i64 {
+/// Milliseconds since the epoch, the unit of every audit time.
+pub fn now_ms() -> i64 {
     i64::try_from(
         std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)

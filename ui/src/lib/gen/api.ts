@@ -209,7 +209,7 @@ export interface Commands {
   log_files: { args: Record<string, never>; returns: LogFile[] };
   /** Lines of one log file filtered by level, target and text; the newest last. */
   log_lines: { args: { query: LogQuery }; returns: LogLine[] };
-  /** Records a UI error or warning in the console's log (target qcat_ui). */
+  /** Records a UI error or warning in the console's log (target qcat_ui); the window's own reports, so also before sign-in. */
   log_frontend: { args: { entry: FrontendLog }; returns: null };
   /** The names of the named secrets (never their values). */
   named_secrets: { args: Record<string, never>; returns: string[] };
