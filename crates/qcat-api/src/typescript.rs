@@ -28,6 +28,33 @@ pub fn bindings() -> String {
         "export const ERROR_CODES: readonly ErrorCode[] = [{}];\n\n",
         codes.join(", ")
     ));
+    let quoted = |names: Vec<String>| {
+        names
+            .iter()
+            .map(|name| format!("\"{name}\""))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    out.push_str(&format!(
+        "/** Every permission the core checks (the UI has a label for each). */\n\
+         export const PERMISSIONS: readonly string[] = [{}];\n\n",
+        quoted(
+            qcat_access::catalog::CATALOG
+                .iter()
+                .map(|p| p.name())
+                .collect()
+        )
+    ));
+    out.push_str(&format!(
+        "/** The built-in roles (the UI has a description for each). */\n\
+         export const BUILTIN_ROLES: readonly string[] = [{}];\n\n",
+        quoted(
+            qcat_access::roles::RoleGraph::builtin()
+                .roles()
+                .map(|role| role.name.clone())
+                .collect()
+        )
+    ));
     for decl in [
         ApiError::decl(&cfg),
         dto::AppInfo::decl(&cfg),

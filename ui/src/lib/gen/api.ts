@@ -5,6 +5,12 @@ export type ErrorCode = "internal" | "invalid_input" | "invalid_config" | "not_f
 
 export const ERROR_CODES: readonly ErrorCode[] = ["internal", "invalid_input", "invalid_config", "not_found", "conflict", "storage_unavailable", "storage_schema", "unauthenticated", "permission_denied", "secrets_unavailable", "throttled"];
 
+/** Every permission the core checks (the UI has a label for each). */
+export const PERMISSIONS: readonly string[] = ["monitor:view", "alerts:view", "alerts:silence", "alerts:edit", "backup:view", "backup:run", "backup:restore", "backup:edit", "logs:view", "config:view", "config:edit", "secrets:write", "rbac:view", "rbac:edit", "audit:view", "audit:export"];
+
+/** The built-in roles (the UI has a description for each). */
+export const BUILTIN_ROLES: readonly string[] = ["admin", "auditor", "operator", "viewer"];
+
 export type ApiError = { code: ErrorCode, message: string, };
 
 export type AppInfo = { version: string, dataDir: string, dataDirSource: DataDirSource, environment: Environment, uptimeSecs: number, 

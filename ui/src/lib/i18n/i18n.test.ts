@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { catalog, LOCALES, setLanguage, systemLocale, t, i18n } from './index.svelte';
 import { en } from './en';
+import { BUILTIN_ROLES, PERMISSIONS } from '../gen/api';
 
 const placeholders = (text: string): string[] => [...text.matchAll(/\{(\w+)\}/g)].map((m) => m[1]!).sort();
 
@@ -12,6 +13,13 @@ describe('message catalogs', () => {
         expect(catalog(locale)[key]?.trim(), `${locale} ${key}`).toBeTruthy();
       }
     }
+  });
+
+  it('label every permission and built-in role the core defines', () => {
+    // The lists are generated from the Rust catalog, so a new permission without a label
+    // fails here instead of showing English to Chinese users.
+    for (const name of PERMISSIONS) expect(Object.keys(en), name).toContain(`perm.${name}`);
+    for (const name of BUILTIN_ROLES) expect(Object.keys(en), name).toContain(`role.${name}`);
   });
 
   it('use the same placeholders in every locale', () => {

@@ -48,6 +48,12 @@ export function t(key: MessageKey, params: Record<string, string | number> = {})
   );
 }
 
+/** `key` if this build has a message for it (names that come from the core: permissions,
+ *  built-in roles), else `fallback` as the core sent it. */
+export function tOr(key: string, fallback: string): string {
+  return key in CATALOGS[i18n.locale] ? t(key as MessageKey) : fallback;
+}
+
 export function catalog(locale: Locale): Record<MessageKey, string> {
   return CATALOGS[locale];
 }
