@@ -10,6 +10,7 @@
 //! other. Refusals and sign-ins go through the batching writer and are awaited, so nothing
 //! is reported done (or refused) before its entry is durable.
 
+use qcat_core::time::now_ms;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Arc, Mutex, RwLock, Weak};
 use std::time::{Duration, Instant};
@@ -222,6 +223,14 @@ impl CachedUser {
     }
 }
 
+impl Snapshot {
+    fn user(&self, username: &str) -> Result<&CachedUser, AccessError> {
+        self.users
+            .get(username)
+            .ok_or_else(|| AccessError::UnknownUser(username.to_owned()))
+    }
+}
+
 fn bit(permission: &Permission) -> Option<u64> {
     CATALOG
         .iter()
@@ -314,16 +323,6 @@ async fn load_snapshot(store: &Store) -> Result<Snapshot, AccessError> {
     })
 }
 
-pub(crate) fn now_ms() -> i64 {
-    i64::try_from(
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap_or_default()
-            .as_millis(),
-    )
-    .unwrap_or(i64::MAX)
-}
-
 /// The permissions (catalog names) that `patterns` grant.
 fn names_of(patterns: &[Pattern]) -> Vec<String> {
     CATALOG
@@ -398,6 +397,19 @@ impl AccessControl {
 
     pub fn audit(&self) -> &AuditWriter {
         &self.inner.audit
+    }
+
+    /// Commits a change made in `tx` together with its audit entry and the change counter
+    /// other processes watch, then reloads this process's cache.
+    async fn commit_change(
+        &self,
+        mut tx: sqlx::Transaction<'_, sqlx::Any>,
+        event: AuditEvent,
+    ) -> Result<(), AccessError> {
+        bump(&mut tx, self.inner.store.backend(), TOPIC).await?;
+        chain::append(&mut tx, &[event]).await?;
+        tx.commit().await?;
+        self.reload().await
     }
 
     /// Records a refusal durably, then hands the error back for the caller to return.
@@ -704,11 +716,7 @@ impl AccessControl {
     }
 
     pub fn user(&self, username: &str) -> Result<User, AccessError> {
-        self.snapshot()
-            .users
-            .get(username)
-            .map(CachedUser::user)
-            .ok_or_else(|| AccessError::UnknownUser(username.to_owned()))
+        self.snapshot().user(username).map(CachedUser::user)
     }
 
     pub fn roles(&self, _proof: &Proof) -> Vec<Role> {
@@ -730,10 +738,7 @@ impl AccessControl {
             AccessError::Pattern(PatternError::MatchesNothing(permission.to_owned()))
         })?;
         let snapshot = self.snapshot();
-        let user = snapshot
-            .users
-            .get(username)
-            .ok_or_else(|| AccessError::UnknownUser(username.to_owned()))?;
+        let user = snapshot.user(username)?;
         let why = if user.enabled {
             snapshot.graph.explain(&user.roles, permission)
         } else {
@@ -853,10 +858,7 @@ impl AccessControl {
         let store = &self.inner.store;
         let mut tx = store.pool().begin().await?;
         write_role_in(&mut tx, &role).await?;
-        bump(&mut tx, store.backend(), TOPIC).await?;
-        chain::append(&mut tx, &[event]).await?;
-        tx.commit().await?;
-        self.reload().await?;
+        self.commit_change(tx, event).await?;
         Ok(role)
     }
 
@@ -914,71 +916,41 @@ impl AccessControl {
             .bind(name)
             .execute(&mut *tx)
             .await?;
-        bump(&mut tx, store.backend(), TOPIC).await?;
-        chain::append(&mut tx, &[event]).await?;
-        tx.commit().await?;
-        self.reload().await
+        self.commit_change(tx, event).await
     }
 
-    /// Adds one grant to a role.
-    pub async fn grant(
+    /// One change to an existing role (`qcatctl role grant|revoke|inherit`), checked and
+    /// recorded like any [`AccessControl::save_role`].
+    pub async fn edit_role(
         &self,
         proof: &Proof,
         role: &str,
-        pattern: &str,
+        edit: RoleEdit,
     ) -> Result<Role, AccessError> {
-        let mut spec = self.spec_of(proof, role, "rbac.role.update").await?;
-        spec.grants.push(pattern.trim().to_owned());
-        self.save_role(proof, spec, false).await
-    }
-
-    /// Removes one grant from a role.
-    pub async fn revoke(
-        &self,
-        proof: &Proof,
-        role: &str,
-        pattern: &str,
-    ) -> Result<Role, AccessError> {
-        let mut spec = self.spec_of(proof, role, "rbac.role.update").await?;
-        let before = spec.grants.len();
-        spec.grants.retain(|grant| grant != pattern.trim());
-        if spec.grants.len() == before {
-            let event = proof.event("rbac.role.update", format!("role:{role}"), Outcome::Failed);
-            let err = AccessError::Conflict(format!(
-                "role {role:?} has no grant {pattern:?}: see `role show {role}` for its grants"
-            ));
-            return Err(self.refuse(event, err).await);
-        }
-        self.save_role(proof, spec, false).await
-    }
-
-    /// Makes `role` inherit from `parent`.
-    pub async fn inherit(
-        &self,
-        proof: &Proof,
-        role: &str,
-        parent: &str,
-    ) -> Result<Role, AccessError> {
-        let mut spec = self.spec_of(proof, role, "rbac.role.update").await?;
-        spec.parents.push(parent.to_owned());
-        self.save_role(proof, spec, false).await
-    }
-
-    async fn spec_of(
-        &self,
-        proof: &Proof,
-        role: &str,
-        action: &str,
-    ) -> Result<RoleSpec, AccessError> {
-        match self.snapshot().graph.get(role) {
-            Some(role) => Ok(RoleSpec::from(role)),
-            None => {
-                let event = proof.event(action, format!("role:{role}"), Outcome::Failed);
-                Err(self
-                    .refuse(event, RoleError::UnknownRole(role.to_owned()).into())
-                    .await)
+        let action = "rbac.role.update";
+        let refused = |err: AccessError| async {
+            let event = proof.event(action, format!("role:{role}"), Outcome::Failed);
+            self.refuse(event, err).await
+        };
+        let Some(current) = self.snapshot().graph.get(role).map(RoleSpec::from) else {
+            return Err(refused(RoleError::UnknownRole(role.to_owned()).into()).await);
+        };
+        let mut spec = current;
+        match edit {
+            RoleEdit::Grant(pattern) => spec.grants.push(pattern.trim().to_owned()),
+            RoleEdit::Inherit(parent) => spec.parents.push(parent),
+            RoleEdit::Revoke(pattern) => {
+                let before = spec.grants.len();
+                spec.grants.retain(|grant| grant != pattern.trim());
+                if spec.grants.len() == before {
+                    let err = AccessError::Conflict(format!(
+                        "role {role:?} has no grant {pattern:?}: see `role show {role}` for its grants"
+                    ));
+                    return Err(refused(err).await);
+                }
             }
         }
+        self.save_role(proof, spec, false).await
     }
 
     /// Creates a user with roles; the actor must hold everything those roles grant.
@@ -1025,10 +997,7 @@ impl AccessControl {
                 .execute(&mut *tx)
                 .await?;
         }
-        bump(&mut tx, store.backend(), TOPIC).await?;
-        chain::append(&mut tx, &[event]).await?;
-        tx.commit().await?;
-        self.reload().await?;
+        self.commit_change(tx, event).await?;
         self.user(&input.username)
     }
 
@@ -1087,10 +1056,7 @@ impl AccessControl {
         let snapshot = self.snapshot();
         let result = (|| {
             Self::require_rbac_edit(&snapshot, proof)?;
-            let user = snapshot
-                .users
-                .get(username)
-                .ok_or_else(|| AccessError::UnknownUser(username.to_owned()))?;
+            let user = snapshot.user(username)?;
             let current = snapshot.graph.effective_permissions(&user.roles);
             Self::ensure_covers(
                 &snapshot,
@@ -1126,10 +1092,7 @@ impl AccessControl {
                 .execute(&mut *tx)
                 .await?;
         }
-        bump(&mut tx, store.backend(), TOPIC).await?;
-        chain::append(&mut tx, &[event]).await?;
-        tx.commit().await?;
-        self.reload().await?;
+        self.commit_change(tx, event).await?;
         self.user(username)
     }
 
@@ -1149,10 +1112,7 @@ impl AccessControl {
         let snapshot = self.snapshot();
         let result = (|| {
             Self::require_rbac_edit(&snapshot, proof)?;
-            let user = snapshot
-                .users
-                .get(username)
-                .ok_or_else(|| AccessError::UnknownUser(username.to_owned()))?;
+            let user = snapshot.user(username)?;
             let current = snapshot.graph.effective_permissions(&user.roles);
             Self::ensure_covers(
                 &snapshot,
@@ -1178,13 +1138,10 @@ impl AccessControl {
             .bind(&user.id)
             .execute(&mut *tx)
             .await?;
-        bump(&mut tx, store.backend(), TOPIC).await?;
-        chain::append(&mut tx, &[event]).await?;
-        tx.commit().await?;
+        self.commit_change(tx, event).await?;
         if !enabled {
             self.end_sessions_of(username);
         }
-        self.reload().await?;
         self.user(username)
     }
 
@@ -1203,10 +1160,7 @@ impl AccessControl {
         );
         let snapshot = self.snapshot();
         let result = (|| {
-            let user = snapshot
-                .users
-                .get(username)
-                .ok_or_else(|| AccessError::UnknownUser(username.to_owned()))?;
+            let user = snapshot.user(username)?;
             if username != proof.actor {
                 Self::require_rbac_edit(&snapshot, proof)?;
                 let current = snapshot.graph.effective_permissions(&user.roles);
@@ -1232,10 +1186,8 @@ impl AccessControl {
             .bind(&user.id)
             .execute(&mut *tx)
             .await?;
-        bump(&mut tx, store.backend(), TOPIC).await?;
-        chain::append(&mut tx, &[event.detail("password changed")]).await?;
-        tx.commit().await?;
-        self.reload().await
+        self.commit_change(tx, event.detail("password changed"))
+            .await
     }
 }
 
@@ -1280,6 +1232,17 @@ impl From<&Role> for RoleSpec {
             parents: role.parents.iter().cloned().collect(),
         }
     }
+}
+
+/// One change to an existing role.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RoleEdit {
+    /// Add a grant pattern (`backup:restore`, `backup:*`).
+    Grant(String),
+    /// Remove a grant pattern exactly as it is written on the role.
+    Revoke(String),
+    /// Inherit every grant of another role.
+    Inherit(String),
 }
 
 /// A user to create.

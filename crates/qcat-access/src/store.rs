@@ -4,6 +4,7 @@
 //! in-memory graph has accepted the change (cycles and unknown parents are refused there),
 //! so the stored graph is always one the model accepts.
 
+use qcat_core::time::now_ms;
 use std::collections::BTreeSet;
 
 use qcat_store::Store;
@@ -23,16 +24,6 @@ pub enum RoleStoreError {
     },
     #[error("storage query failed: {0}")]
     Query(#[from] sqlx::Error),
-}
-
-fn now_ms() -> i64 {
-    i64::try_from(
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap_or_default()
-            .as_millis(),
-    )
-    .unwrap_or(i64::MAX)
 }
 
 /// Loads every role; seeds the built-in roles into an empty store first.

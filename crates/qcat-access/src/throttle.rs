@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use qcat_store::Store;
 
-use crate::control::now_ms;
+use qcat_core::time::now_ms;
 
 #[derive(Debug, Clone, Copy)]
 pub struct ThrottleSettings {

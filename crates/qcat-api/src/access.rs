@@ -19,8 +19,10 @@ use serde::{Deserialize, Serialize};
 use ts_rs::TS;
 
 use crate::commands::{self, Access};
+
 use crate::secrets::SecretText;
 use crate::{Api, ApiError};
+pub use qcat_access::control::RoleEdit;
 
 impl From<AccessError> for ApiError {
     fn from(err: AccessError) -> Self {
@@ -438,42 +440,16 @@ impl Api {
         Ok(role_view(&access.role_graph(), &role))
     }
 
-    /// Adds one grant to a role (`qcatctl role grant`).
-    pub async fn grant(
+    /// One change to a role (`qcatctl role grant|revoke|inherit`), checked like `save_role`.
+    pub async fn edit_role(
         &self,
         slot: &SessionSlot,
         role: &str,
-        pattern: &str,
+        edit: RoleEdit,
     ) -> Result<RoleView, ApiError> {
         let proof = self.guard(slot, "save_role").await?;
         let access = self.access()?;
-        let role = access.grant(&proof, role, pattern).await?;
-        Ok(role_view(&access.role_graph(), &role))
-    }
-
-    /// Removes one grant from a role (`qcatctl role revoke`).
-    pub async fn revoke(
-        &self,
-        slot: &SessionSlot,
-        role: &str,
-        pattern: &str,
-    ) -> Result<RoleView, ApiError> {
-        let proof = self.guard(slot, "save_role").await?;
-        let access = self.access()?;
-        let role = access.revoke(&proof, role, pattern).await?;
-        Ok(role_view(&access.role_graph(), &role))
-    }
-
-    /// Makes a role inherit from another (`qcatctl role inherit`).
-    pub async fn inherit(
-        &self,
-        slot: &SessionSlot,
-        role: &str,
-        parent: &str,
-    ) -> Result<RoleView, ApiError> {
-        let proof = self.guard(slot, "save_role").await?;
-        let access = self.access()?;
-        let role = access.inherit(&proof, role, parent).await?;
+        let role = access.edit_role(&proof, role, edit).await?;
         Ok(role_view(&access.role_graph(), &role))
     }
 

@@ -5,7 +5,7 @@
 
 use std::time::{Duration, Instant};
 
-use qcat_api::access::{LoginInput, NewUserInput, PasswordInput, RoleInput};
+use qcat_api::access::{LoginInput, NewUserInput, PasswordInput, RoleEdit, RoleInput};
 use qcat_api::audit::{AuditEntryView, AuditFilterInput, AuditQuery};
 use qcat_api::commands::{Access, COMMANDS};
 use qcat_api::logs::{FrontendLog, LogQuery};
@@ -420,7 +420,8 @@ async fn escalation_attempts_are_refused_and_audited() {
         let message = refused(
             &api,
             &admin,
-            api.grant(&ops, "keeper", "backup:restore").await,
+            api.edit_role(&ops, "keeper", RoleEdit::Grant("backup:restore".into()))
+                .await,
             ErrorCode::PermissionDenied,
             "rbac.role.update",
         )
@@ -461,7 +462,8 @@ async fn escalation_attempts_are_refused_and_audited() {
         refused(
             &api,
             &admin,
-            api.revoke(&ops, "admin", "*").await,
+            api.edit_role(&ops, "admin", RoleEdit::Revoke("*".into()))
+                .await,
             ErrorCode::PermissionDenied,
             "rbac.role.update",
         )
@@ -480,7 +482,8 @@ async fn escalation_attempts_are_refused_and_audited() {
         let message = refused(
             &api,
             &admin,
-            api.inherit(&admin, "viewer", "operator").await,
+            api.edit_role(&admin, "viewer", RoleEdit::Inherit("operator".into()))
+                .await,
             ErrorCode::Conflict,
             "rbac.role.update",
         )

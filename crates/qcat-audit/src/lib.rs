@@ -20,6 +20,7 @@ pub mod verify;
 pub mod writer;
 
 pub use event::{AuditEntry, AuditEvent, Outcome};
+pub use qcat_core::time::now_ms;
 pub use writer::{AuditWriter, WriterOptions};
 
 #[derive(Debug, thiserror::Error)]
@@ -32,15 +33,4 @@ pub enum AuditError {
     WriterStopped,
     #[error("the audit export could not be written: {0}")]
     Export(String),
-}
-
-/// Milliseconds since the epoch, the unit of every audit time.
-pub fn now_ms() -> i64 {
-    i64::try_from(
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap_or_default()
-            .as_millis(),
-    )
-    .unwrap_or(i64::MAX)
 }

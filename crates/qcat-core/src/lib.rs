@@ -7,6 +7,7 @@ pub mod config;
 pub mod error;
 pub mod paths;
 pub mod secret;
+pub mod time;
 
 pub use error::ErrorCode;
 

@@ -192,13 +192,7 @@ impl Store {
     }
 
     async fn ensure_instance_row(&self) -> Result<(), StoreError> {
-        let now_ms = i64::try_from(
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .unwrap_or_default()
-                .as_millis(),
-        )
-        .unwrap_or(i64::MAX);
+        let now_ms = qcat_core::time::now_ms();
         sqlx::query(
             "INSERT INTO instance (id, installation_id, created_at_ms) VALUES (1, $1, $2) \
              ON CONFLICT (id) DO NOTHING",

@@ -7,7 +7,7 @@
 use std::io::{BufRead, IsTerminal};
 
 use clap::Subcommand;
-use qcat_api::access::{LoginInput, NewUserInput, PasswordInput, RoleInput, RoleView};
+use qcat_api::access::{LoginInput, NewUserInput, PasswordInput, RoleEdit, RoleInput, RoleView};
 use qcat_api::audit::{AuditFilterInput, AuditQuery, export_format};
 use qcat_api::secrets::SecretText;
 use qcat_api::{Api, ApiError, SessionSlot};
@@ -433,9 +433,17 @@ pub async fn role_command(
             )
             .await?
         }
-        RoleCommand::Grant { role, pattern } => api.grant(slot, &role, &pattern).await?,
-        RoleCommand::Revoke { role, pattern } => api.revoke(slot, &role, &pattern).await?,
-        RoleCommand::Inherit { role, parent } => api.inherit(slot, &role, &parent).await?,
+        RoleCommand::Grant { role, pattern } => {
+            api.edit_role(slot, &role, RoleEdit::Grant(pattern)).await?
+        }
+        RoleCommand::Revoke { role, pattern } => {
+            api.edit_role(slot, &role, RoleEdit::Revoke(pattern))
+                .await?
+        }
+        RoleCommand::Inherit { role, parent } => {
+            api.edit_role(slot, &role, RoleEdit::Inherit(parent))
+                .await?
+        }
         RoleCommand::Delete { name } => {
             api.delete_role(slot, &name).await?;
             eprintln!("deleted role {name}");

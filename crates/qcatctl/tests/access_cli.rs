@@ -2,8 +2,11 @@
 //! passwords from the environment and from standard input, exit codes, and `audit verify`
 //! naming an entry changed behind the console's back.
 
-use std::io::Write;
-use std::process::{Command, Output, Stdio};
+mod common;
+
+use std::process::{Command, Output};
+
+use common::run_with_stdin as run;
 
 const ROOT_PASSWORD: &str = "root password 1";
 const RITA_PASSWORD: &str = "rita password 1";
@@ -16,22 +19,6 @@ fn qcatctl(dir: &std::path::Path) -> Command {
         .env("QCAT_DATA_DIR", dir)
         .env("QCAT_MASTER_KEY_FILE", dir.join("master.key"));
     command
-}
-
-fn run(mut command: Command, stdin: &str) -> Output {
-    let mut child = command
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(stdin.as_bytes())
-        .unwrap();
-    child.wait_with_output().unwrap()
 }
 
 fn as_root(dir: &std::path::Path, args: &[&str]) -> Output {

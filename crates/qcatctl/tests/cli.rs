@@ -1,6 +1,10 @@
 //! `qcatctl` as a user runs it: a real process with its own data dir.
 
+mod common;
+
 use std::process::Command;
+
+use common::run_with_stdin;
 
 fn qcatctl(data_dir: &std::path::Path) -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_qcatctl"));
@@ -214,23 +218,6 @@ fn with_key_file(dir: &std::path::Path) -> (Command, std::path::PathBuf) {
     let mut command = qcatctl(dir);
     command.current_dir(dir).env("QCAT_MASTER_KEY_FILE", &key);
     (command, key)
-}
-
-fn run_with_stdin(mut command: Command, stdin: &str) -> std::process::Output {
-    use std::io::Write;
-    let mut child = command
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(stdin.as_bytes())
-        .unwrap();
-    child.wait_with_output().unwrap()
 }
 
 const ADMIN_PASSWORD: &str = "admin password 1";
