@@ -7,8 +7,9 @@
 //! when they see the counter move (PostgreSQL NOTIFY, or SQLite polling).
 //!
 //! Changes and their audit entries commit in one transaction, so neither exists without the
-//! other. Refusals and sign-ins go through the batching writer and are awaited, so nothing
-//! is reported done (or refused) before its entry is durable.
+//! other. Sign-ins and sign-outs go through the batching writer and are awaited; refusals
+//! are submitted (synced to the local spool first with `async_mode`), so nothing is reported
+//! done, or refused, before its entry is safe.
 
 use qcat_core::time::now_ms;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -412,14 +413,15 @@ impl AccessControl {
         self.reload().await
     }
 
-    /// Records a refusal durably, then hands the error back for the caller to return.
+    /// Records a refusal (synced to the spool with `async_mode`, else stored), then hands
+    /// the error back for the caller to return.
     async fn refuse(&self, event: AuditEvent, err: AccessError) -> AccessError {
         let event = AuditEvent {
             outcome: err.outcome(),
             detail: err.to_string(),
             ..event
         };
-        if let Err(audit_err) = self.inner.audit.record(event).await {
+        if let Err(audit_err) = self.inner.audit.submit(event).await {
             tracing::error!(error = %audit_err, "a refusal could not be audited");
         }
         err

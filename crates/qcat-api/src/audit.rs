@@ -131,6 +131,8 @@ impl Api {
         query: AuditQuery,
     ) -> Result<Vec<AuditEntryView>, ApiError> {
         self.guard(slot, "audit_page").await?;
+        // What was just done (and refused) is visible: queued entries are written first.
+        self.access()?.audit().flush().await?;
         let filter = query.filter.to_filter()?;
         let entries = query::page(
             self.store()?,
@@ -148,6 +150,7 @@ impl Api {
         filter: AuditFilterInput,
     ) -> Result<i64, ApiError> {
         self.guard(slot, "audit_count").await?;
+        self.access()?.audit().flush().await?;
         Ok(query::count(self.store()?, &filter.to_filter()?).await?)
     }
 
@@ -212,6 +215,7 @@ impl Api {
             .event("audit.export", "audit:log", Outcome::Ok)
             .detail(format!("{format:?} export, filter {filter_value:?}"));
         access.audit().record(event).await?;
+        access.audit().flush().await?;
         Ok(query::export(self.store()?, &filter_value, format, out).await?)
     }
 }

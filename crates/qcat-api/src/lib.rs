@@ -110,7 +110,7 @@ impl Api {
             tracing::error!(error = %err, "the store could not be opened");
         }
         let access = match &store {
-            Ok(store) => open_access(store, settings).await,
+            Ok(store) => open_access(store, settings, &config.data_dir).await,
             Err(err) => Err(err.clone()),
         };
         let api = Self {
@@ -292,7 +292,21 @@ impl Api {
     }
 }
 
-async fn open_access(store: &Store, settings: &Config) -> Result<AccessControl, ApiError> {
+async fn open_access(
+    store: &Store,
+    settings: &Config,
+    data_dir: &DataDir,
+) -> Result<AccessControl, ApiError> {
+    // Queued audit events wait in a synced file of the data dir, so a killed console loses
+    // none (the next start stores them).
+    let spool_dir = data_dir.path().join("audit-spool");
+    let spool = match qcat_audit::spool::Spool::open(&spool_dir) {
+        Ok(spool) => Some(spool),
+        Err(err) => {
+            tracing::error!(dir = %spool_dir.display(), error = %err, "no audit spool: queued events are written without one");
+            None
+        }
+    };
     let audit = AuditWriter::start(
         store.clone(),
         WriterOptions {
@@ -300,6 +314,7 @@ async fn open_access(store: &Store, settings: &Config) -> Result<AccessControl, 
             batch_timeout: settings.audit.batch_timeout,
             async_mode: settings.audit.async_mode,
         },
+        spool,
     );
     let auth = &settings.auth;
     let access = AccessControl::open(

@@ -13,7 +13,7 @@ use crate::event::{AuditEntry, AuditEvent};
 /// `prev_hash` of the very first entry.
 pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
 
-/// Rows per INSERT statement: 12 parameters each stays far below both backends' limits.
+/// Rows per INSERT statement: 13 parameters each stays far below both backends' limits.
 const ROWS_PER_STATEMENT: usize = 50;
 
 /// The hash an entry with these fields must have.
@@ -79,8 +79,12 @@ pub async fn append(
         prev_hash = entry.hash.clone();
         entries.push(entry);
     }
-    for chunk in entries.chunks(ROWS_PER_STATEMENT) {
-        insert_rows(tx, chunk).await?;
+    let ids: Vec<Option<&str>> = events.iter().map(|event| event.id.as_deref()).collect();
+    for (chunk, ids) in entries
+        .chunks(ROWS_PER_STATEMENT)
+        .zip(ids.chunks(ROWS_PER_STATEMENT))
+    {
+        insert_rows(tx, chunk, ids).await?;
     }
     sqlx::query("UPDATE audit_head SET seq = $1, hash = $2 WHERE id = 1")
         .bind(seq)
@@ -93,15 +97,19 @@ pub async fn append(
 async fn insert_rows(
     tx: &mut sqlx::Transaction<'_, Any>,
     rows: &[AuditEntry],
+    ids: &[Option<&str>],
 ) -> Result<(), sqlx::Error> {
-    let mut sql = format!("INSERT INTO audit_log ({}) VALUES ", crate::event::COLUMNS);
+    let mut sql = format!(
+        "INSERT INTO audit_log ({}, event_id) VALUES ",
+        crate::event::COLUMNS
+    );
     for index in 0..rows.len() {
-        let base = index * 12;
+        let base = index * 13;
         if index > 0 {
             sql.push(',');
         }
         sql.push('(');
-        for column in 1..=12 {
+        for column in 1..=13 {
             if column > 1 {
                 sql.push(',');
             }
@@ -110,7 +118,7 @@ async fn insert_rows(
         sql.push(')');
     }
     let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
-    for row in rows {
+    for (row, id) in rows.iter().zip(ids) {
         query = query
             .bind(row.seq)
             .bind(row.at_ms)
@@ -123,7 +131,8 @@ async fn insert_rows(
             .bind(&row.before)
             .bind(&row.after)
             .bind(&row.prev_hash)
-            .bind(&row.hash);
+            .bind(&row.hash)
+            .bind(id.map(str::to_owned));
     }
     query.execute(&mut **tx).await?;
     Ok(())

@@ -52,6 +52,8 @@ pub struct AuditEvent {
     pub detail: String,
     pub before: Option<serde_json::Value>,
     pub after: Option<serde_json::Value>,
+    /// Set when the event is spooled, so a replay stores it once.
+    pub id: Option<String>,
 }
 
 impl AuditEvent {
@@ -72,6 +74,7 @@ impl AuditEvent {
             detail: String::new(),
             before: None,
             after: None,
+            id: None,
         }
     }
 

@@ -7,6 +7,8 @@
 //! - [`writer`]: the batching writer for events that are not part of a store transaction
 //!   (sign-ins, denials, config files, secrets); a caller that must not report done before
 //!   its entry is durable awaits [`AuditWriter::record`].
+//! - [`spool`]: the local synced file that queued events wait in, so `async_mode` loses
+//!   nothing when the process is killed.
 //! - [`verify`]: walks the chain and names the first entry that was changed, deleted or
 //!   reordered.
 //! - [`query`]: filtered, keyset-paged reads, counts and CSV/JSON export.
@@ -16,6 +18,7 @@ pub mod chain;
 pub mod event;
 pub mod query;
 pub mod retention;
+pub mod spool;
 pub mod verify;
 pub mod writer;
 

@@ -4,15 +4,23 @@
 //! A batch is written when it holds `batch_size` events, when `batch_timeout` has passed
 //! since its first event, or at once when any event in it has a waiting caller
 //! ([`AuditWriter::record`]): callers that must not report an action done before its entry
-//! is durable get group commit instead of a five-second wait. With `async_mode` off every
-//! event is written that way.
+//! is durable get group commit instead of a five-second wait.
+//!
+//! [`AuditWriter::submit`] is for events a caller need not wait on (refusals): with
+//! `async_mode` it returns once the event is in the local [`Spool`] (synced), and the batch
+//! stores it later; a spool left by a killed process is stored by the next writer to start.
+//! With `async_mode` off, `submit` waits like `record`.
 
 use std::time::Duration;
+
+use std::collections::{BTreeMap, HashSet};
+use std::sync::Arc;
 
 use qcat_store::Store;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::event::AuditEvent;
+use crate::spool::{Spool, SpooledEvent, new_event_id};
 use crate::{AuditError, chain};
 
 /// The `[audit]` settings the writer uses.
@@ -36,7 +44,8 @@ impl Default for WriterOptions {
 type Reply = oneshot::Sender<Result<i64, String>>;
 
 enum Request {
-    Event(Box<AuditEvent>, Option<Reply>),
+    /// An event, who waits for it, and the spool segment holding it.
+    Event(Box<AuditEvent>, Option<Reply>, Option<u64>),
     /// Write everything queued before this, then answer.
     Flush(oneshot::Sender<()>),
 }
@@ -46,24 +55,31 @@ enum Request {
 pub struct AuditWriter {
     sender: mpsc::UnboundedSender<Request>,
     options: WriterOptions,
+    spool: Option<Arc<Spool>>,
 }
 
 /// Attempts per batch before waiting callers are told it failed.
 const ATTEMPTS: u32 = 5;
 
 impl AuditWriter {
-    /// Starts the writer task on the current tokio runtime.
-    pub fn start(store: Store, options: WriterOptions) -> Self {
+    /// Starts the writer task on the current tokio runtime. With a spool, the task first
+    /// stores whatever dead processes left in it.
+    pub fn start(store: Store, options: WriterOptions, spool: Option<Spool>) -> Self {
         let (sender, receiver) = mpsc::unbounded_channel();
-        tokio::spawn(run(store, options, receiver));
-        Self { sender, options }
+        let spool = spool.map(Arc::new);
+        tokio::spawn(run(store, options, receiver, spool.clone()));
+        Self {
+            sender,
+            options,
+            spool,
+        }
     }
 
     /// Appends `event` and returns its sequence number once it is durable.
     pub async fn record(&self, event: AuditEvent) -> Result<i64, AuditError> {
         let (reply, answer) = oneshot::channel();
         self.sender
-            .send(Request::Event(Box::new(event), Some(reply)))
+            .send(Request::Event(Box::new(event), Some(reply), None))
             .map_err(|_| AuditError::WriterStopped)?;
         match answer.await {
             Ok(Ok(seq)) => Ok(seq),
@@ -72,16 +88,29 @@ impl AuditWriter {
         }
     }
 
-    /// Queues `event`; with `async_mode` the caller does not wait for it, otherwise this is
-    /// [`AuditWriter::record`].
-    pub async fn submit(&self, event: AuditEvent) -> Result<(), AuditError> {
-        if self.options.async_mode {
-            self.sender
-                .send(Request::Event(Box::new(event), None))
-                .map_err(|_| AuditError::WriterStopped)
-        } else {
-            self.record(event).await.map(drop)
+    /// Queues `event`. With `async_mode` and a spool it returns once the event is synced
+    /// to the spool; without a spool it returns at once (a crash can lose the event);
+    /// without `async_mode` this is [`AuditWriter::record`].
+    pub async fn submit(&self, mut event: AuditEvent) -> Result<(), AuditError> {
+        if !self.options.async_mode {
+            return self.record(event).await.map(drop);
         }
+        let segment = match &self.spool {
+            Some(spool) => {
+                event.id = Some(new_event_id());
+                let spool = spool.clone();
+                let spooled = SpooledEvent::new(&event);
+                let segment = tokio::task::spawn_blocking(move || spool.append(&spooled))
+                    .await
+                    .map_err(|err| AuditError::NotRecorded(err.to_string()))?
+                    .map_err(|err| AuditError::NotRecorded(format!("spool: {err}")))?;
+                Some(segment)
+            }
+            None => None,
+        };
+        self.sender
+            .send(Request::Event(Box::new(event), None, segment))
+            .map_err(|_| AuditError::WriterStopped)
     }
 
     /// Waits until everything queued so far is written (shutdown, tests, `audit verify`).
@@ -94,7 +123,15 @@ impl AuditWriter {
     }
 }
 
-async fn run(store: Store, options: WriterOptions, mut receiver: mpsc::UnboundedReceiver<Request>) {
+async fn run(
+    store: Store,
+    options: WriterOptions,
+    mut receiver: mpsc::UnboundedReceiver<Request>,
+    spool: Option<Arc<Spool>>,
+) {
+    if let Some(spool) = &spool {
+        replay_orphans(&store, spool).await;
+    }
     let batch_size = options.batch_size.max(1);
     while let Some(first) = receiver.recv().await {
         let mut batch = Vec::with_capacity(batch_size);
@@ -104,9 +141,9 @@ async fn run(store: Store, options: WriterOptions, mut receiver: mpsc::Unbounded
         let mut next = Some(first);
         loop {
             match next.take() {
-                Some(Request::Event(event, reply)) => {
+                Some(Request::Event(event, reply, segment)) => {
                     urgent |= reply.is_some();
-                    batch.push((*event, reply));
+                    batch.push((*event, reply, segment));
                 }
                 Some(Request::Flush(reply)) => {
                     flushes.push(reply);
@@ -133,18 +170,20 @@ async fn run(store: Store, options: WriterOptions, mut receiver: mpsc::Unbounded
                 () = tokio::time::sleep_until(deadline) => break,
             }
         }
-        write_batch(&store, batch).await;
+        write_batch(&store, batch, spool.as_deref()).await;
         for flush in flushes {
             let _ = flush.send(());
         }
     }
 }
 
-async fn write_batch(store: &Store, batch: Vec<(AuditEvent, Option<Reply>)>) {
+type Queued = (AuditEvent, Option<Reply>, Option<u64>);
+
+async fn write_batch(store: &Store, batch: Vec<Queued>, spool: Option<&Spool>) {
     if batch.is_empty() {
         return;
     }
-    let events: Vec<AuditEvent> = batch.iter().map(|(event, _)| event.clone()).collect();
+    let events: Vec<AuditEvent> = batch.iter().map(|(event, ..)| event.clone()).collect();
     let mut delay = Duration::from_millis(100);
     let mut attempt = 1;
     let result = loop {
@@ -161,16 +200,26 @@ async fn write_batch(store: &Store, batch: Vec<(AuditEvent, Option<Reply>)>) {
     };
     match result {
         Ok(seqs) => {
-            for ((_, reply), seq) in batch.into_iter().zip(seqs) {
+            let mut stored: BTreeMap<u64, usize> = BTreeMap::new();
+            for ((_, reply, segment), seq) in batch.into_iter().zip(seqs) {
                 if let Some(reply) = reply {
                     let _ = reply.send(Ok(seq));
+                }
+                if let Some(segment) = segment {
+                    *stored.entry(segment).or_default() += 1;
+                }
+            }
+            if let Some(spool) = spool {
+                for (segment, count) in stored {
+                    spool.stored(segment, count);
                 }
             }
         }
         Err(err) => {
             let actions: Vec<&str> = events.iter().map(|event| event.action.as_str()).collect();
-            tracing::error!(error = %err, ?actions, "audit batch lost after {ATTEMPTS} attempts");
-            for (_, reply) in batch {
+            // Spooled events stay in the spool and are stored by the next writer to start.
+            tracing::error!(error = %err, ?actions, "audit batch not written after {ATTEMPTS} attempts");
+            for (_, reply, _) in batch {
                 if let Some(reply) = reply {
                     let _ = reply.send(Err(err.to_string()));
                 }
@@ -184,4 +233,62 @@ async fn append_committed(store: &Store, events: &[AuditEvent]) -> Result<Vec<i6
     let entries = chain::append(&mut tx, events).await?;
     tx.commit().await?;
     Ok(entries.into_iter().map(|entry| entry.seq).collect())
+}
+
+/// Stores the events of spools whose processes died, each once (an event already in the
+/// log, stored just before its process was killed, is skipped by its id).
+async fn replay_orphans(store: &Store, spool: &Spool) {
+    let orphans = match spool.orphans() {
+        Ok(orphans) => orphans,
+        Err(err) => {
+            tracing::error!(error = %err, "the audit spool could not be read");
+            return;
+        }
+    };
+    for orphan in orphans {
+        match store_missing(store, &orphan.events).await {
+            Ok(stored) => {
+                tracing::info!(
+                    stored,
+                    spooled = orphan.events.len(),
+                    "stored audit events a stopped process had spooled"
+                );
+                if let Err(err) = orphan.remove() {
+                    tracing::warn!(error = %err, "a replayed spool could not be removed");
+                }
+            }
+            Err(err) => {
+                tracing::error!(error = %err, "a spool left by a stopped process could not be stored; kept for the next start")
+            }
+        }
+    }
+}
+
+async fn store_missing(store: &Store, spooled: &[SpooledEvent]) -> Result<usize, sqlx::Error> {
+    let mut tx = store.pool().begin().await?;
+    // Lock the chain first, so the check and the append see the same log.
+    sqlx::query("UPDATE audit_head SET seq = seq WHERE id = 1")
+        .execute(&mut *tx)
+        .await?;
+    let mut present = HashSet::new();
+    for chunk in spooled.chunks(500) {
+        let placeholders: Vec<String> = (1..=chunk.len()).map(|n| format!("${n}")).collect();
+        let sql = format!(
+            "SELECT event_id FROM audit_log WHERE event_id IN ({})",
+            placeholders.join(",")
+        );
+        let mut query = sqlx::query_scalar::<_, String>(sqlx::AssertSqlSafe(sql));
+        for event in chunk {
+            query = query.bind(event.id.clone());
+        }
+        present.extend(query.fetch_all(&mut *tx).await?);
+    }
+    let missing: Vec<AuditEvent> = spooled
+        .iter()
+        .filter(|event| !present.contains(&event.id))
+        .map(SpooledEvent::event)
+        .collect();
+    chain::append(&mut tx, &missing).await?;
+    tx.commit().await?;
+    Ok(missing.len())
 }

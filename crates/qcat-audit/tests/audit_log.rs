@@ -33,7 +33,7 @@ fn event(n: usize) -> AuditEvent {
 }
 
 async fn write(store: &Store, events: usize) {
-    let writer = AuditWriter::start(store.clone(), WriterOptions::default());
+    let writer = AuditWriter::start(store.clone(), WriterOptions::default(), None);
     for n in 1..=events {
         writer.submit(event(n)).await.unwrap();
     }
@@ -77,6 +77,7 @@ async fn record_returns_only_after_the_entry_is_durable_without_waiting_for_the_
                 batch_timeout: Duration::from_secs(3600),
                 ..WriterOptions::default()
             },
+            None,
         );
         // With an hour-long batch timeout this would hang if record waited for a full batch.
         let seq = tokio::time::timeout(Duration::from_secs(10), writer.record(event(1)))
@@ -176,7 +177,7 @@ async fn retention_leaves_a_chain_that_still_verifies_and_a_forged_cut_does_not(
         write(&store, 30).await;
         // Everything written so far is older than a cutoff in the future.
         let cutoff = qcat_audit::now_ms() + 1;
-        let writer = AuditWriter::start(store.clone(), WriterOptions::default());
+        let writer = AuditWriter::start(store.clone(), WriterOptions::default(), None);
         tokio::time::sleep(Duration::from_millis(5)).await;
         let marker = prune(&store, cutoff, "test").await.unwrap().unwrap();
         assert_eq!(marker.up_to_seq, 30);

@@ -10,7 +10,7 @@ mod keychain;
 mod postgres;
 
 pub use keychain::SecretService;
-pub use postgres::{PostgresServer, test_database_url};
+pub use postgres::{PostgresServer, durable_database_url, test_database_url};
 
 /// A fresh, empty data dir that is deleted when dropped. Tests pass its path explicitly and
 /// never resolve the user's real data dir.

@@ -21,11 +21,20 @@ pub struct PostgresServer {
 }
 
 static SERVER: OnceLock<PostgresServer> = OnceLock::new();
+static DURABLE_SERVER: OnceLock<PostgresServer> = OnceLock::new();
 static DATABASE_COUNTER: AtomicU32 = AtomicU32::new(0);
 
 /// A URL to a new, empty database on the shared test server, unique to the caller.
 pub fn test_database_url() -> String {
     PostgresServer::shared().create_database()
+}
+
+/// A URL to a new database on a private cluster that syncs to disk like a production
+/// server (the shared test server runs with `fsync=off` for speed). For benchmarks.
+pub fn durable_database_url() -> String {
+    DURABLE_SERVER
+        .get_or_init(|| PostgresServer::start_private_cluster(true))
+        .create_database()
 }
 
 impl PostgresServer {
@@ -34,7 +43,7 @@ impl PostgresServer {
     pub fn shared() -> &'static PostgresServer {
         SERVER.get_or_init(|| match std::env::var(SERVER_URL_ENV) {
             Ok(url) if !url.is_empty() => Self::from_url(&url),
-            _ => Self::start_private_cluster(),
+            _ => Self::start_private_cluster(false),
         })
     }
 
@@ -52,7 +61,7 @@ impl PostgresServer {
         }
     }
 
-    fn start_private_cluster() -> Self {
+    fn start_private_cluster(durable: bool) -> Self {
         let bin = postgres_bin_dir();
         let dir = tempfile::Builder::new()
             .prefix("qcat-test-pg-")
@@ -72,8 +81,9 @@ impl PostgresServer {
             .args(["-U", "postgres", "--auth=trust", "--no-sync", "-E", "UTF8"]));
         let port = free_port();
         let options = format!(
-            "-p {port} -k {} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200",
-            dir.display()
+            "-p {port} -k {} -c listen_addresses=127.0.0.1 -c fsync={} -c max_connections=200",
+            dir.display(),
+            if durable { "on" } else { "off" }
         );
         run(as_postgres(as_root, &bin.join("pg_ctl"))
             .arg("-D")
