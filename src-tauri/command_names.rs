@@ -28,4 +28,5 @@ pub const COMMAND_NAMES: &[&str] = &[
     "audit_page",
     "audit_count",
     "audit_verify",
+    "audit_export_file",
 ];

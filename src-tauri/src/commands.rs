@@ -5,7 +5,9 @@ use qcat_api::access::{
     AccessExplanation, AccessModel, LoginInput, NewUserInput, PasswordInput, RoleInput, RoleView,
     SessionView, SetupStatus, UserView,
 };
-use qcat_api::audit::{AuditEntryView, AuditFilterInput, AuditQuery, AuditVerifyReport};
+use qcat_api::audit::{
+    AuditEntryView, AuditExportInput, AuditFilterInput, AuditQuery, AuditVerifyReport, ExportedFile,
+};
 use qcat_api::config::SettingChange;
 use qcat_api::dto::{AppInfo, ConfigView, StorageStatus};
 use qcat_api::logs::{FrontendLog, LogFile, LogLine, LogQuery};
@@ -204,4 +206,13 @@ pub async fn audit_verify(
     slot: Slot<'_>,
 ) -> Result<AuditVerifyReport, ApiError> {
     api.audit_verify(&slot).await
+}
+
+#[tauri::command]
+pub async fn audit_export_file(
+    api: State<'_, Api>,
+    slot: Slot<'_>,
+    input: AuditExportInput,
+) -> Result<ExportedFile, ApiError> {
+    api.audit_export_file(&slot, input).await
 }

@@ -50,6 +50,7 @@ pub fn run() {
             commands::audit_page,
             commands::audit_count,
             commands::audit_verify,
+            commands::audit_export_file,
         ])
         .build(tauri::generate_context!())
         .expect("the Tauri app could not be built")

@@ -297,6 +297,23 @@ async fn a_new_role_reaches_a_new_user_and_the_audit_trail() {
         detail.contains("role:restorer") && detail.contains("root"),
         "{detail}"
     );
+    // Export what the filter shows; the file lands in the data dir's exports folder.
+    app.click("audit-export-csv").await;
+    let exported = app
+        .wait_for_text("audit-exported", |t| t.contains("exports"))
+        .await;
+    let path = exported
+        .split(" to ")
+        .last()
+        .expect("the message names the file")
+        .trim();
+    let csv = std::fs::read_to_string(path).expect("the export exists");
+    assert_eq!(
+        csv.lines().count(),
+        2,
+        "a header and the one filtered entry: {csv}"
+    );
+    assert!(csv.contains("rbac.role.update") && csv.contains("backup:restore"));
     app.click("audit-verify").await;
     app.wait_for_text("audit-verify-result", |t| t.contains("holds"))
         .await;

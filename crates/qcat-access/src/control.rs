@@ -1149,17 +1149,40 @@ impl AccessControl {
 
     /// Sets a password: one's own (any signed-in user), or another's with `rbac:edit` over
     /// a user whose permissions the actor holds.
+    ///
+    /// Changing one's own password needs the current one (`current`), so an unattended
+    /// session cannot be used to take the account over.
     pub async fn set_password(
         &self,
         proof: &Proof,
         username: &str,
         password: &str,
+        current: Option<&str>,
     ) -> Result<(), AccessError> {
         let event = proof.event(
             "rbac.user.password",
             format!("user:{username}"),
             Outcome::Ok,
         );
+        if username == proof.actor {
+            let stored: Option<String> =
+                sqlx::query_scalar("SELECT password_hash FROM users WHERE username = $1")
+                    .bind(username)
+                    .fetch_optional(self.inner.store.pool())
+                    .await?;
+            let (stored, current) = (stored.unwrap_or_default(), current.unwrap_or("").to_owned());
+            let matches =
+                tokio::task::spawn_blocking(move || users::verify_password(&stored, &current))
+                    .await
+                    .unwrap_or(false);
+            if !matches {
+                let err = AccessError::Escalation(
+                    "the current password is wrong: enter your current password to change it"
+                        .into(),
+                );
+                return Err(self.refuse(event, err).await);
+            }
+        }
         let snapshot = self.snapshot();
         let result = (|| {
             let user = snapshot.user(username)?;

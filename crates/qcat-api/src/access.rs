@@ -141,8 +141,13 @@ pub struct NewUserInput {
 #[serde(rename_all = "camelCase")]
 pub struct PasswordInput {
     pub username: String,
+    /// The new password.
     #[ts(type = "string")]
     pub password: SecretText,
+    /// The caller's current password: required to change one's own.
+    #[ts(type = "string | null")]
+    #[serde(default)]
+    pub current_password: Option<SecretText>,
 }
 
 #[derive(Debug, Clone, Serialize, TS)]
@@ -374,7 +379,15 @@ impl Api {
         let proof = self.guard(slot, "change_password").await?;
         Ok(self
             .access()?
-            .set_password(&proof, &input.username, input.password.0.expose())
+            .set_password(
+                &proof,
+                &input.username,
+                input.password.0.expose(),
+                input
+                    .current_password
+                    .as_ref()
+                    .map(|current| current.0.expose().as_str()),
+            )
             .await?)
     }
 

@@ -7,6 +7,8 @@ use qcat_core::ErrorCode;
 use serde::{Deserialize, Serialize};
 use ts_rs::TS;
 
+use qcat_access::control::Proof;
+
 use crate::access::SessionSlot;
 use crate::{Api, ApiError};
 
@@ -206,9 +208,19 @@ impl Api {
         slot: &SessionSlot,
         filter: AuditFilterInput,
         format: ExportFormat,
-        out: &mut dyn std::io::Write,
+        out: &mut (dyn std::io::Write + Send),
     ) -> Result<u64, ApiError> {
         let proof = self.guard(slot, "audit_export").await?;
+        self.export_as(&proof, filter, format, out).await
+    }
+
+    async fn export_as(
+        &self,
+        proof: &Proof,
+        filter: AuditFilterInput,
+        format: ExportFormat,
+        out: &mut (dyn std::io::Write + Send),
+    ) -> Result<u64, ApiError> {
         let filter_value = filter.to_filter()?;
         let access = self.access()?;
         let event = proof
@@ -217,6 +229,72 @@ impl Api {
         access.audit().record(event).await?;
         access.audit().flush().await?;
         Ok(query::export(self.store()?, &filter_value, format, out).await?)
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, TS)]
+#[serde(rename_all = "camelCase")]
+pub struct AuditExportInput {
+    pub filter: AuditFilterInput,
+    /// `csv` or `json`.
+    pub format: String,
+}
+
+#[derive(Debug, Clone, Serialize, TS)]
+#[serde(rename_all = "camelCase")]
+pub struct ExportedFile {
+    /// Where the file was written (the data dir's `exports` folder).
+    pub path: String,
+    #[ts(type = "number")]
+    pub entries: u64,
+}
+
+impl Api {
+    /// Writes matching entries to a new file in `<data dir>/exports/` (named by the time,
+    /// complete or absent: written under a temporary name, then renamed).
+    pub async fn audit_export_file(
+        &self,
+        slot: &SessionSlot,
+        input: AuditExportInput,
+    ) -> Result<ExportedFile, ApiError> {
+        let proof = self.guard(slot, "audit_export_file").await?;
+        let format = export_format(&input.format)?;
+        let dir = self.inner.config.data_dir.path().join("exports");
+        let stamp = humantime::format_rfc3339_seconds(std::time::SystemTime::now())
+            .to_string()
+            .replace(':', "");
+        let extension = match format {
+            ExportFormat::Csv => "csv",
+            ExportFormat::Json => "json",
+        };
+        let path = dir.join(format!("qcat-audit-{stamp}.{extension}"));
+        let partial = path.with_extension(format!("{extension}.part"));
+        let io_error = |err: std::io::Error| {
+            ApiError::new(
+                ErrorCode::Internal,
+                format!("cannot write {}: {err}", partial.display()),
+            )
+        };
+        std::fs::create_dir_all(&dir).map_err(io_error)?;
+        let file = std::fs::File::create(&partial).map_err(io_error)?;
+        let mut out = std::io::BufWriter::new(file);
+        let written = self.export_as(&proof, input.filter, format, &mut out).await;
+        let finished = written.and_then(|entries| {
+            let file = out.into_inner().map_err(|err| io_error(err.into_error()))?;
+            file.sync_all().map_err(io_error)?;
+            std::fs::rename(&partial, &path).map_err(io_error)?;
+            Ok(entries)
+        });
+        match finished {
+            Ok(entries) => Ok(ExportedFile {
+                path: path.display().to_string(),
+                entries,
+            }),
+            Err(err) => {
+                let _ = std::fs::remove_file(&partial);
+                Err(err)
+            }
+        }
     }
 }
 

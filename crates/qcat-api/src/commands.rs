@@ -263,6 +263,14 @@ pub const COMMANDS: &[CommandSpec] = &[
         NO_ARGS,
         "AuditVerifyReport",
     ),
+    command(
+        "audit_export_file",
+        "Writes matching audit entries as CSV or JSON to a new file in the data dir's exports folder.",
+        Permission("audit:export"),
+        true,
+        "{ input: AuditExportInput }",
+        "ExportedFile",
+    ),
     cli_only(command(
         "audit_export",
         "Writes matching audit entries as CSV or JSON.",

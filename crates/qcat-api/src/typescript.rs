@@ -92,6 +92,8 @@ pub fn bindings() -> String {
         crate::audit::AuditQuery::decl(&cfg),
         crate::audit::AuditEntryView::decl(&cfg),
         crate::audit::AuditVerifyReport::decl(&cfg),
+        crate::audit::AuditExportInput::decl(&cfg),
+        crate::audit::ExportedFile::decl(&cfg),
     ] {
         out.push_str("export ");
         out.push_str(&decl);

@@ -178,6 +178,7 @@ async fn invoke(api: &Api, slot: &SessionSlot, name: &str, n: usize) -> Result<(
                 PasswordInput {
                     username,
                     password: secret(password),
+                    current_password: Some(secret(password)),
                 },
             )
             .await
@@ -260,6 +261,24 @@ async fn invoke(api: &Api, slot: &SessionSlot, name: &str, n: usize) -> Result<(
             .map(drop)
         }
         "rotate_master_key" => api.rotate_master_key(slot).await.map(drop),
+        "audit_export_file" => {
+            let file = api
+                .audit_export_file(
+                    slot,
+                    qcat_api::audit::AuditExportInput {
+                        filter: AuditFilterInput::default(),
+                        format: "csv".into(),
+                    },
+                )
+                .await?;
+            let text = std::fs::read_to_string(&file.path).unwrap();
+            assert_eq!(
+                text.lines().count() as u64,
+                file.entries + 1,
+                "a header and one line per entry"
+            );
+            Ok(())
+        }
         other => panic!("no invocation for command {other}: add one to this table"),
     }
 }
@@ -543,6 +562,50 @@ async fn escalation_attempts_are_refused_and_audited() {
         let export = String::from_utf8(export).unwrap();
         assert!(!export.contains(ADMIN_PASSWORD) && !export.contains(USER_PASSWORD));
         assert!(api.audit_verify(&admin).await.unwrap().ok);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn changing_ones_own_password_needs_the_current_one() {
+    on_both_backends(&[], |api, _dir| async move {
+        let admin = first_admin(&api).await;
+        add_user(&api, &admin, "rita", &["viewer"]).await;
+        let rita = sign_in(&api, "rita", USER_PASSWORD, "test:rita").await;
+        let change = |current: Option<&str>| PasswordInput {
+            username: "rita".into(),
+            password: secret("a brand new password"),
+            current_password: current.map(secret),
+        };
+        // An unattended session is not enough to take the account over.
+        for current in [None, Some("not the password")] {
+            let err = api
+                .change_password(&rita, change(current))
+                .await
+                .unwrap_err();
+            assert_eq!(err.code, ErrorCode::PermissionDenied, "{err}");
+            let entry = &audit_tail(&api, &admin, 1).await[0];
+            assert_eq!(
+                (entry.action.as_str(), entry.outcome.as_str()),
+                ("rbac.user.password", "denied")
+            );
+        }
+        api.change_password(&rita, change(Some(USER_PASSWORD)))
+            .await
+            .unwrap();
+        sign_in(&api, "rita", "a brand new password", "test:rita").await;
+        // An administrator resets another user's password without knowing it.
+        api.change_password(
+            &admin,
+            PasswordInput {
+                username: "rita".into(),
+                password: secret(USER_PASSWORD),
+                current_password: None,
+            },
+        )
+        .await
+        .unwrap();
+        sign_in(&api, "rita", USER_PASSWORD, "test:rita").await;
     })
     .await;
 }

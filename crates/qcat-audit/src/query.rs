@@ -164,13 +164,13 @@ pub async fn export(
     store: &Store,
     filter: &AuditFilter,
     format: ExportFormat,
-    out: &mut dyn std::io::Write,
+    out: &mut (dyn std::io::Write + Send),
 ) -> Result<u64, AuditError> {
     let fail = |err: &dyn std::fmt::Display| AuditError::Export(err.to_string());
     let mut written = 0u64;
     enum Sink<'a> {
-        Csv(Box<csv::Writer<&'a mut dyn std::io::Write>>),
-        Json(&'a mut dyn std::io::Write),
+        Csv(Box<csv::Writer<&'a mut (dyn std::io::Write + Send)>>),
+        Json(&'a mut (dyn std::io::Write + Send)),
     }
     let mut sink = match format {
         ExportFormat::Csv => {

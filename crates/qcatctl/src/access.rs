@@ -216,8 +216,13 @@ fn secret(text: String) -> SecretText {
     SecretText(Secret::new(text))
 }
 
-/// Signs the slot in as the acting user (`--user` / `QCAT_USER`).
-pub async fn sign_in(api: &Api, slot: &SessionSlot, user: Option<&str>) -> Result<(), ApiError> {
+/// Signs the slot in as the acting user (`--user` / `QCAT_USER`); returns the password
+/// used, which is also the current password when they change their own.
+pub async fn sign_in(
+    api: &Api,
+    slot: &SessionSlot,
+    user: Option<&str>,
+) -> Result<Secret<String>, ApiError> {
     let Some(username) = user.filter(|name| !name.is_empty()) else {
         return Err(ApiError::new(
             ErrorCode::Unauthenticated,
@@ -240,11 +245,11 @@ pub async fn sign_in(api: &Api, slot: &SessionSlot, user: Option<&str>) -> Resul
         slot,
         LoginInput {
             username: username.to_owned(),
-            password: secret(password),
+            password: secret(password.clone()),
         },
     )
-    .await
-    .map(drop)
+    .await?;
+    Ok(Secret::new(password))
 }
 
 fn ms_text(ms: Option<i64>) -> String {
@@ -287,7 +292,7 @@ pub async fn user_command(
         eprintln!("created the first administrator {name}");
         return Ok(());
     }
-    sign_in(api, slot, user).await?;
+    let acting_password = sign_in(api, slot, user).await?;
     match command {
         UserCommand::Add {
             name,
@@ -346,6 +351,7 @@ pub async fn user_command(
                 PasswordInput {
                     username: name.clone(),
                     password: secret(password),
+                    current_password: Some(SecretText(acting_password)),
                 },
             )
             .await?;
@@ -524,8 +530,7 @@ pub async fn audit_command(
         }
         AuditCommand::Export { filter, format } => {
             let format = export_format(&format)?;
-            let stdout = std::io::stdout();
-            let mut out = std::io::BufWriter::new(stdout.lock());
+            let mut out = std::io::BufWriter::new(std::io::stdout());
             let written = api
                 .audit_export(slot, filter.input()?, format, &mut out)
                 .await?;

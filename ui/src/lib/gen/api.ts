@@ -112,7 +112,15 @@ export type LoginInput = { username: string, password: string, };
 
 export type NewUserInput = { username: string, displayName: string, password: string, roles: Array<string>, };
 
-export type PasswordInput = { username: string, password: string, };
+export type PasswordInput = { username: string, 
+/**
+ * The new password.
+ */
+password: string, 
+/**
+ * The caller's current password: required to change one's own.
+ */
+currentPassword: string | null, };
 
 export type SessionView = { username: string, displayName: string, roles: Array<string>, 
 /**
@@ -189,6 +197,18 @@ export type AuditVerifyReport = { ok: boolean, entries: number, firstSeq: number
  */
 brokenSeq: number | null, problem: string | null, };
 
+export type AuditExportInput = { filter: AuditFilterInput, 
+/**
+ * `csv` or `json`.
+ */
+format: string, };
+
+export type ExportedFile = { 
+/**
+ * Where the file was written (the data dir's `exports` folder).
+ */
+path: string, entries: number, };
+
 /** Every IPC command, its arguments and what it resolves to. */
 export interface Commands {
   /** Version, data dir (and where it came from), environment and uptime. */
@@ -241,4 +261,6 @@ export interface Commands {
   audit_count: { args: { filter: AuditFilterInput }; returns: number };
   /** Walks the hash chain and names the first entry that was changed, deleted or reordered. */
   audit_verify: { args: Record<string, never>; returns: AuditVerifyReport };
+  /** Writes matching audit entries as CSV or JSON to a new file in the data dir's exports folder. */
+  audit_export_file: { args: { input: AuditExportInput }; returns: ExportedFile };
 }

@@ -198,6 +198,14 @@ export const en = {
   'role.operator': 'Runs and verifies backups, silences alerts',
   'role.auditor': 'Reads and exports the audit trail and the access model',
   'role.admin': 'Everything',
+  'password.title': 'Change password',
+  'password.current': 'Current password',
+  'password.new': 'New password',
+  'password.submit': 'Change password',
+  'password.changed': 'Your password was changed.',
+  'audit.exportCsv': 'Export CSV',
+  'audit.exportJson': 'Export JSON',
+  'audit.exported': 'Exported {n} entries (the current filter) to {path}',
 } as const;
 
 export type MessageKey = keyof typeof en;

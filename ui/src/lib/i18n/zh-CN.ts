@@ -200,4 +200,12 @@ export const zhCN: Record<MessageKey, string> = {
   'role.operator': '执行和校验备份，静默告警',
   'role.auditor': '查看并导出审计记录与权限模型',
   'role.admin': '全部权限',
+  'password.title': '修改密码',
+  'password.current': '当前密码',
+  'password.new': '新密码',
+  'password.submit': '修改密码',
+  'password.changed': '密码已修改。',
+  'audit.exportCsv': '导出 CSV',
+  'audit.exportJson': '导出 JSON',
+  'audit.exported': '已按当前筛选导出 {n} 条记录到 {path}',
 };

@@ -7,6 +7,8 @@ import type {
   ApiError,
   AppInfo,
   AuditEntryView,
+  AuditExportInput,
+  ExportedFile,
   AuditFilterInput,
   AuditQuery,
   AuditVerifyReport,
@@ -109,6 +111,7 @@ export const api = {
   auditPage: (query: AuditQuery): Promise<AuditEntryView[]> => call('audit_page', { query }),
   auditCount: (filter: AuditFilterInput): Promise<number> => call('audit_count', { filter }),
   auditVerify: (): Promise<AuditVerifyReport> => call('audit_verify'),
+  auditExportFile: (input: AuditExportInput): Promise<ExportedFile> => call('audit_export_file', { input }),
 };
 
 /** Forwards the UI's uncaught errors and rejections into the console's log (target qcat_ui),
