@@ -298,9 +298,9 @@ fn shell_ms(runs: usize, script: &str) -> f64 {
 async fn over_a_million(store: &Store, total: usize, scratch: &std::path::Path) {
     let started = Instant::now();
     fill(store, total).await;
-    eprintln!(
-        "  ({} entries in the log after {:.1} s of filling)",
-        total,
+    println!(
+        "-- {total} entries in the {} audit log (filled in {:.1} s)",
+        store.backend(),
         started.elapsed().as_secs_f64()
     );
     let file = scratch.join(format!("audit-{}.json", store.backend()));

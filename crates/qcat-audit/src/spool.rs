@@ -269,6 +269,18 @@ impl Spool {
     }
 }
 
+impl Drop for Spool {
+    /// A spool with nothing outstanding leaves no files behind; otherwise they stay for the
+    /// next writer to store.
+    fn drop(&mut self) {
+        let current = self.lock_current();
+        if current.outstanding.values().all(|left| *left == 0) {
+            let _ = std::fs::remove_file(segment_path(&self.dir, &self.owner, current.segment));
+            let _ = std::fs::remove_file(self.dir.join(format!("{}.lock", self.owner)));
+        }
+    }
+}
+
 /// A dead process's spool.
 pub struct Orphan {
     pub events: Vec<SpooledEvent>,

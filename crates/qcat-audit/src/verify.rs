@@ -66,21 +66,39 @@ pub async fn verify(store: &Store) -> Result<Verified, VerifyError> {
     let mut count = 0u64;
     // Prune markers found in the chain: (up_to, hash) pairs retention wrote.
     let mut markers: Vec<(i64, String)> = Vec::new();
-    let mut after = 0i64;
-    loop {
-        let rows: Vec<EntryRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-            "SELECT {COLUMNS} FROM audit_log WHERE seq > $1 ORDER BY seq LIMIT $2"
-        )))
-        .bind(after)
-        .bind(PAGE)
-        .fetch_all(pool)
-        .await?;
+    // Pages are read ahead by a task while the previous page is hashed on blocking
+    // threads; entries appended after the head was read are not part of this check.
+    let (pages, mut next_page) = tokio::sync::mpsc::channel(2);
+    let reader = store.clone();
+    tokio::spawn(async move {
+        let mut after = 0i64;
+        loop {
+            let rows: Result<Vec<EntryRow>, sqlx::Error> = sqlx::query_as(sqlx::AssertSqlSafe(
+                format!("SELECT {COLUMNS} FROM audit_log WHERE seq > $1 AND seq <= $2 ORDER BY seq LIMIT $3"),
+            ))
+            .bind(after)
+            .bind(head_seq)
+            .bind(PAGE)
+            .fetch_all(reader.pool())
+            .await;
+            let done = match &rows {
+                Ok(rows) => rows.last().map(|row| after = row.0).is_none(),
+                Err(_) => true,
+            };
+            if pages.send(rows).await.is_err() || done {
+                break;
+            }
+        }
+    });
+    while let Some(rows) = next_page.recv().await {
+        let rows = rows?;
         if rows.is_empty() {
             break;
         }
-        for row in rows {
-            let entry = AuditEntry::from(row);
-            after = entry.seq;
+        let (entries, intact) = tokio::task::spawn_blocking(move || hash_page(rows))
+            .await
+            .map_err(|err| AuditError::NotRecorded(format!("verification stopped: {err}")))?;
+        for (entry, intact) in entries.into_iter().zip(intact) {
             match expected_seq {
                 None => {
                     first_seq = Some(entry.seq);
@@ -114,7 +132,7 @@ pub async fn verify(store: &Store) -> Result<Verified, VerifyError> {
                     "does not follow the entry before it (reordered, inserted or the one before was replaced)",
                 ));
             }
-            if entry_hash(&entry) != entry.hash {
+            if !intact {
                 return Err(broken(
                     entry.seq,
                     "its contents were changed after it was written",
@@ -150,6 +168,22 @@ pub async fn verify(store: &Store) -> Result<Verified, VerifyError> {
         }
         _ => {}
     }
+    // Rows beyond the head are either appended since the walk started (the head has moved
+    // on with them) or slipped in without extending the chain.
+    let (beyond, now_head): (Option<i64>, i64) = (
+        sqlx::query_scalar("SELECT MAX(seq) FROM audit_log")
+            .fetch_one(pool)
+            .await?,
+        sqlx::query_scalar("SELECT seq FROM audit_head WHERE id = 1")
+            .fetch_one(pool)
+            .await?,
+    );
+    if let Some(max) = beyond.filter(|max| *max > now_head) {
+        return Err(broken(
+            now_head + 1,
+            format!("entries up to {max} lie beyond the chain's head (inserted?)"),
+        ));
+    }
     if let Some(cut) = checkpoint_seq
         && !markers.iter().any(|(up_to, hash)| {
             *up_to == cut
@@ -171,4 +205,25 @@ pub async fn verify(store: &Store) -> Result<Verified, VerifyError> {
         last_seq,
         checkpoint_seq,
     })
+}
+
+/// The page's entries and, for each, whether its stored hash is the hash of its fields:
+/// computed on two threads (the expensive part of a verification).
+fn hash_page(rows: Vec<EntryRow>) -> (Vec<AuditEntry>, Vec<bool>) {
+    let entries: Vec<AuditEntry> = rows.into_iter().map(AuditEntry::from).collect();
+    let check = |chunk: &[AuditEntry]| -> Vec<bool> {
+        chunk
+            .iter()
+            .map(|entry| entry_hash(entry) == entry.hash)
+            .collect()
+    };
+    let (front, back) = entries.split_at(entries.len() / 2);
+    let intact = std::thread::scope(|scope| {
+        let front = scope.spawn(|| check(front));
+        let mut back = check(back);
+        let mut intact = front.join().expect("hashing does not panic");
+        intact.append(&mut back);
+        intact
+    });
+    (entries, intact)
 }

@@ -154,6 +154,24 @@ async fn a_deleted_entry_is_named() {
 }
 
 #[tokio::test]
+async fn an_entry_slipped_in_after_the_head_is_named() {
+    on_both_backends(|store| async move {
+        write(&store, 5).await;
+        // A copy of entry 5 as entry 6, without moving the chain's head.
+        sqlx::query(
+            "INSERT INTO audit_log (seq, at_ms, actor, action, target, source, result, detail, \
+             before_json, after_json, prev_hash, hash) SELECT 6, at_ms, actor, action, target, \
+             source, result, detail, before_json, after_json, hash, hash FROM audit_log WHERE seq = 5",
+        )
+        .execute(store.pool())
+        .await
+        .unwrap();
+        assert_eq!(broken_at(verify(&store).await), 6);
+    })
+    .await;
+}
+
+#[tokio::test]
 async fn reordered_entries_are_named() {
     on_both_backends(|store| async move {
         write(&store, 20).await;
