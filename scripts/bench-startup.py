@@ -3,7 +3,9 @@
 
 Both release binaries are started the same way (private Xvfb display, tauri-driver +
 WebKitWebDriver) and timed from the new-session request until the window is usable:
-for qcat-console, the status bar shows the storage probed healthy (data from the core);
+for qcat-console, the first-administrator form of a fresh store is shown (it appears once
+the core has answered app_info, setup_status and current_session, after opening and
+migrating the store and loading users and roles);
 for the empty window, its page's element exists. Memory is the proportional set size (PSS,
 shared pages divided among sharers) summed over the app and its WebKit processes, read
 5 s after the window is usable. Prints medians of N runs and the ratios.
@@ -105,7 +107,7 @@ def one_run(binary, ready_css, ready_text):
                             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, start_new_session=True)
     display = ":" + xvfb.stdout.readline().decode().strip()
     port, native = free_port(), free_port()
-    env = dict(os.environ, DISPLAY=display, QCAT_DATA_DIR=data, NO_AT_BRIDGE="1",
+    env = dict(os.environ, DISPLAY=display, QCAT_DATA_DIR=data, NO_AT_BRIDGE="1", LANG="en_US.UTF-8",
                QCAT_MASTER_KEY_FILE=key_file,
                XDG_DATA_HOME=f"{data}/xdg-data", XDG_CONFIG_HOME=f"{data}/xdg-config",
                XDG_CACHE_HOME=f"{data}/xdg-cache")
@@ -164,7 +166,7 @@ def main():
     target = os.environ.get("CARGO_TARGET_DIR", os.path.join(ROOT, "target"))
     apps = {
         "qcat-console": (os.path.join(target, "release", "qcat-console"),
-                         "[data-testid='status-health']", "healthy"),
+                         "[data-testid='signin-submit']", "Create and sign in"),
         "empty Tauri window": (os.path.join(target, "release", "empty-window"), "#ready", "ready"),
     }
     results = {}

@@ -833,6 +833,7 @@ impl AccessControl {
             };
             let mut graph = snapshot.graph.clone();
             graph.insert(role.clone())?;
+            Self::ensure_administrable(&snapshot, &graph, None)?;
             let names = [spec.name.clone()];
             if before.is_some() {
                 let held_before = snapshot.graph.effective_permissions(&names);
@@ -886,6 +887,9 @@ impl AccessControl {
                     children.join(", ")
                 )));
             }
+            let mut without = snapshot.graph.clone();
+            without.remove(name);
+            Self::ensure_administrable(&snapshot, &without, None)?;
             let held = snapshot.graph.effective_permissions(&[name.to_owned()]);
             Self::ensure_covers(
                 &snapshot,
@@ -1024,27 +1028,39 @@ impl AccessControl {
         )
     }
 
-    /// Refuses a change that would leave no enabled user with the admin role.
-    fn ensure_admin_remains(
+    /// Refuses a change after which no enabled user holds the admin role, or nobody can
+    /// edit users and roles any more (which nothing inside the console could undo).
+    /// `graph` is the role graph after the change; `changed` a user's roles and enabled
+    /// flag after it.
+    fn ensure_administrable(
         snapshot: &Snapshot,
-        username: &str,
-        roles_after: &[String],
-        enabled_after: bool,
+        graph: &RoleGraph,
+        changed: Option<(&str, &[String], bool)>,
     ) -> Result<(), AccessError> {
-        let remains = snapshot.users.values().any(|user| {
-            if user.username == username {
-                enabled_after && roles_after.iter().any(|role| role == ADMIN_ROLE)
-            } else {
-                user.enabled && user.roles.iter().any(|role| role == ADMIN_ROLE)
-            }
+        let edit = find("rbac:edit").expect("rbac:edit is in the catalog");
+        let after = snapshot.users.values().map(|user| match changed {
+            Some((name, roles, enabled)) if name == user.username => (name, roles, enabled),
+            _ => (user.username.as_str(), user.roles.as_slice(), user.enabled),
         });
-        if remains {
-            Ok(())
-        } else {
-            Err(AccessError::LastAdmin(format!(
-                "{username} is the last enabled administrator: give another user the admin role first"
-            )))
+        let (mut admin_holder, mut editor) = (false, false);
+        for (_, roles, enabled) in after {
+            if enabled {
+                admin_holder |= roles.iter().any(|role| role == ADMIN_ROLE);
+                editor |= graph.effective_permissions(roles).contains(&edit);
+            }
         }
+        let subject = changed.map_or("this change", |(name, ..)| name);
+        if !admin_holder {
+            return Err(AccessError::LastAdmin(format!(
+                "{subject} would leave no enabled administrator: give another user the admin role first"
+            )));
+        }
+        if !editor {
+            return Err(AccessError::LastAdmin(
+                "after this change nobody could edit users and roles: keep rbac:edit with at least one enabled user".into(),
+            ));
+        }
+        Ok(())
     }
 
     /// Replaces a user's roles. The actor must hold everything the user holds now and will.
@@ -1067,7 +1083,11 @@ impl AccessControl {
                 &current,
             )?;
             self.check_assignable(&snapshot, proof, &roles, username)?;
-            Self::ensure_admin_remains(&snapshot, username, &roles, user.enabled)?;
+            Self::ensure_administrable(
+                &snapshot,
+                &snapshot.graph,
+                Some((username, &roles, user.enabled)),
+            )?;
             Ok(user.clone())
         })();
         let user = match result {
@@ -1122,7 +1142,11 @@ impl AccessControl {
                 &format!("{action} {username}"),
                 &current,
             )?;
-            Self::ensure_admin_remains(&snapshot, username, &user.roles, enabled)?;
+            Self::ensure_administrable(
+                &snapshot,
+                &snapshot.graph,
+                Some((username, &user.roles, enabled)),
+            )?;
             Ok(user.clone())
         })();
         let user = match result {

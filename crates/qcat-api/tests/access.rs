@@ -527,6 +527,29 @@ async fn escalation_attempts_are_refused_and_audited() {
         )
         .await;
 
+        // Taking rbac:edit from everyone who has it (here: admin's `*`) would leave nobody
+        // able to manage access.
+        let message = refused(
+            &api,
+            &admin,
+            api.edit_role(&admin, "keeper", RoleEdit::Revoke("rbac:*".into()))
+                .await
+                .and(
+                    api.edit_role(&admin, "admin", RoleEdit::Revoke("*".into()))
+                        .await,
+                ),
+            ErrorCode::Conflict,
+            "rbac.role.update",
+        )
+        .await;
+        assert!(
+            message.contains("nobody could edit users and roles"),
+            "{message}"
+        );
+        api.edit_role(&admin, "keeper", RoleEdit::Grant("rbac:*".into()))
+            .await
+            .unwrap();
+
         // None of it happened.
         let model = api.access_model(&admin).await.unwrap();
         let ops_user = model.users.iter().find(|u| u.username == "ops").unwrap();
