@@ -31,6 +31,7 @@ async fn every_screen_shows_core_data_and_switches_language() {
     )
     .await;
     // An empty store asks for the first administrator before anything else.
+    app.element("first-admin-form").await;
     app.screenshot("first-admin").await;
     app.create_first_admin("root", ADMIN_PASSWORD).await;
 
