@@ -31,7 +31,10 @@ async fn every_screen_shows_core_data_and_switches_language() {
     )
     .await;
     // An empty store asks for the first administrator before anything else.
-    app.element("first-admin-form").await;
+    app.wait_for_text("first-admin-form", |t| !t.is_empty())
+        .await;
+    // A fresh window's first paint lags its DOM; the screenshot would be blank.
+    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
     app.screenshot("first-admin").await;
     app.create_first_admin("root", ADMIN_PASSWORD).await;
 
