@@ -149,18 +149,22 @@ async fn insert_links(
     role: &Role,
 ) -> Result<(), sqlx::Error> {
     for grant in &role.grants {
-        sqlx::query("INSERT INTO role_grants (role, pattern) VALUES ($1, $2)")
-            .bind(&role.name)
-            .bind(grant.to_string())
-            .execute(&mut **tx)
-            .await?;
+        sqlx::query(
+            "INSERT INTO role_grants (role, pattern) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+        )
+        .bind(&role.name)
+        .bind(grant.to_string())
+        .execute(&mut **tx)
+        .await?;
     }
     for parent in &role.parents {
-        sqlx::query("INSERT INTO role_parents (role, parent) VALUES ($1, $2)")
-            .bind(&role.name)
-            .bind(parent)
-            .execute(&mut **tx)
-            .await?;
+        sqlx::query(
+            "INSERT INTO role_parents (role, parent) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+        )
+        .bind(&role.name)
+        .bind(parent)
+        .execute(&mut **tx)
+        .await?;
     }
     Ok(())
 }

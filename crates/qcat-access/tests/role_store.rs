@@ -73,3 +73,36 @@ async fn a_cycle_is_refused_before_anything_is_written() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn two_consoles_seeding_an_empty_store_at_once_both_succeed() {
+    // Team mode: two consoles start on a new PostgreSQL at the same moment.
+    let store = qcat_store::testing::open_postgres().await;
+    let graphs = join_all((0..8).map(|_| {
+        let store = store.clone();
+        tokio::spawn(async move { load_graph(&store).await })
+    }))
+    .await;
+    let first = graphs[0].clone();
+    assert_eq!(first.roles().count(), 4);
+    assert!(
+        graphs.iter().all(|graph| *graph == first),
+        "all see the same built-in roles"
+    );
+    store.close().await;
+}
+
+/// Awaits spawned tasks in order; each must succeed.
+async fn join_all<T: std::fmt::Debug>(
+    tasks: impl Iterator<Item = tokio::task::JoinHandle<Result<T, RoleStoreError>>>,
+) -> Vec<T> {
+    let mut out = Vec::new();
+    for task in tasks.collect::<Vec<_>>() {
+        out.push(
+            task.await
+                .unwrap()
+                .expect("seeding concurrently does not fail"),
+        );
+    }
+    out
+}

@@ -127,6 +127,9 @@ pub enum AuditCommand {
         /// At most this many entries.
         #[arg(long, default_value_t = 100)]
         limit: u32,
+        /// Only entries older than this sequence number (the last one of the previous page).
+        #[arg(long, value_name = "SEQ")]
+        before: Option<i64>,
         #[arg(long)]
         json: bool,
     },
@@ -498,6 +501,7 @@ pub async fn audit_command(
         AuditCommand::Query {
             filter,
             limit,
+            before,
             json,
         } => {
             let entries = api
@@ -505,7 +509,7 @@ pub async fn audit_command(
                     slot,
                     AuditQuery {
                         filter: filter.input()?,
-                        before_seq: None,
+                        before_seq: before,
                         limit: Some(limit),
                     },
                 )
