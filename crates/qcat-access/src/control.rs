@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 use qcat_audit::{AuditEvent, AuditWriter, Outcome, chain};
 use qcat_core::ErrorCode;
 use qcat_store::Store;
-use qcat_store::changes::bump;
+use qcat_store::changes::{bump, bump_from};
 
 use crate::catalog::{CATALOG, Pattern, PatternError, Permission, find};
 use crate::roles::{Explanation, Role, RoleError, RoleGraph};
@@ -402,12 +402,24 @@ impl AccessControl {
 
     /// Commits a change made in `tx` together with its audit entry and the change counter
     /// other processes watch, then reloads this process's cache.
+    ///
+    /// `based_on` is the version of the users and roles the change was checked against; if
+    /// another console changed them since, nothing is written (a lost update, or a check
+    /// against stale grants, is worse than asking the user to look again).
     async fn commit_change(
         &self,
         mut tx: sqlx::Transaction<'_, sqlx::Any>,
         event: AuditEvent,
+        based_on: i64,
     ) -> Result<(), AccessError> {
-        bump(&mut tx, self.inner.store.backend(), TOPIC).await?;
+        if !bump_from(&mut tx, self.inner.store.backend(), TOPIC, based_on).await? {
+            drop(tx);
+            self.reload().await?;
+            let err = AccessError::Conflict(
+                "users or roles were changed meanwhile (by another console); the view is up to date now: check and try again".into(),
+            );
+            return Err(self.refuse(event, err).await);
+        }
         chain::append(&mut tx, &[event]).await?;
         tx.commit().await?;
         self.reload().await
@@ -861,7 +873,7 @@ impl AccessControl {
         let store = &self.inner.store;
         let mut tx = store.pool().begin().await?;
         write_role_in(&mut tx, &role).await?;
-        self.commit_change(tx, event).await?;
+        self.commit_change(tx, event, snapshot.version).await?;
         Ok(role)
     }
 
@@ -922,7 +934,7 @@ impl AccessControl {
             .bind(name)
             .execute(&mut *tx)
             .await?;
-        self.commit_change(tx, event).await
+        self.commit_change(tx, event, snapshot.version).await
     }
 
     /// One change to an existing role (`qcatctl role grant|revoke|inherit`), checked and
@@ -1003,7 +1015,7 @@ impl AccessControl {
                 .execute(&mut *tx)
                 .await?;
         }
-        self.commit_change(tx, event).await?;
+        self.commit_change(tx, event, snapshot.version).await?;
         self.user(&input.username)
     }
 
@@ -1114,7 +1126,7 @@ impl AccessControl {
                 .execute(&mut *tx)
                 .await?;
         }
-        self.commit_change(tx, event).await?;
+        self.commit_change(tx, event, snapshot.version).await?;
         self.user(username)
     }
 
@@ -1164,7 +1176,7 @@ impl AccessControl {
             .bind(&user.id)
             .execute(&mut *tx)
             .await?;
-        self.commit_change(tx, event).await?;
+        self.commit_change(tx, event, snapshot.version).await?;
         if !enabled {
             self.end_sessions_of(username);
         }
@@ -1235,7 +1247,7 @@ impl AccessControl {
             .bind(&user.id)
             .execute(&mut *tx)
             .await?;
-        self.commit_change(tx, event.detail("password changed"))
+        self.commit_change(tx, event.detail("password changed"), snapshot.version)
             .await
     }
 }

@@ -752,3 +752,74 @@ async fn a_change_in_one_process_reaches_another_within_a_second() {
         two.close().await;
     }
 }
+
+#[tokio::test]
+async fn concurrent_edits_from_two_consoles_never_lose_an_update() {
+    // Two consoles on one SQLite file (polling makes each console's view of the other's
+    // change stale for a moment): they grant different permissions to the same role right
+    // after each other. An edit either lands on top of the other or is refused as a
+    // conflict and succeeds when retried; the role never ends up missing one of them.
+    let dir = qcat_testkit::temp_data_dir();
+    let one = open_api("", dir.path(), &[]).await;
+    let two = open_api("", dir.path(), &[]).await;
+    let admin_one = first_admin(&one).await;
+    let admin_two = sign_in(&two, "root", ADMIN_PASSWORD, "test:two").await;
+    one.save_role(
+        &admin_one,
+        RoleInput {
+            name: "shared".into(),
+            description: String::new(),
+            grants: vec![],
+            parents: vec![],
+            create: true,
+        },
+    )
+    .await
+    .unwrap();
+    tokio::time::sleep(Duration::from_millis(600)).await; // both see the new role
+    let mut conflicts = 0;
+    for (first, second) in [
+        ("backup:view", "backup:run"),
+        ("alerts:view", "alerts:silence"),
+        ("logs:view", "config:view"),
+    ] {
+        for (api, slot, permission) in [(&one, &admin_one, first), (&two, &admin_two, second)] {
+            let grant = || api.edit_role(slot, "shared", RoleEdit::Grant(permission.into()));
+            if let Err(err) = grant().await {
+                // Its view was stale: refused, and the view reloaded for the retry.
+                assert_eq!(err.code, ErrorCode::Conflict, "{err}");
+                assert!(err.message.contains("changed meanwhile"), "{err}");
+                conflicts += 1;
+                grant()
+                    .await
+                    .expect("the retry, on the reloaded view, succeeds");
+            }
+        }
+        // `two` wrote last and reloaded after its commit: its view is the store's.
+        let role = two
+            .access_model(&admin_two)
+            .await
+            .unwrap()
+            .roles
+            .into_iter()
+            .find(|role| role.name == "shared")
+            .unwrap();
+        assert!(
+            role.grants.contains(&first.to_owned()) && role.grants.contains(&second.to_owned()),
+            "an update was lost: {:?}",
+            role.grants
+        );
+    }
+    // Each refused attempt is in the trail (counting through each console writes what it
+    // has queued first).
+    let refused = AuditFilterInput {
+        action: Some("rbac.role.update".into()),
+        outcome: Some("failed".into()),
+        ..AuditFilterInput::default()
+    };
+    one.audit_count(&admin_one, refused.clone()).await.unwrap();
+    let failed = two.audit_count(&admin_two, refused).await.unwrap();
+    assert_eq!(failed, conflicts);
+    one.close().await;
+    two.close().await;
+}

@@ -42,6 +42,35 @@ pub async fn bump(
     Ok(())
 }
 
+/// Marks `topic` changed only if it is still at `expected` (the version the writer's
+/// decision was based on); returns false, changing nothing, when another writer got there
+/// first. Optimistic concurrency: the caller rolls back and reports the conflict.
+pub async fn bump_from(
+    tx: &mut sqlx::Transaction<'_, Any>,
+    backend: Backend,
+    topic: &str,
+    expected: i64,
+) -> Result<bool, sqlx::Error> {
+    let changed = sqlx::query(
+        "INSERT INTO change_counters (topic, version) VALUES ($1, $2 + 1) \
+         ON CONFLICT (topic) DO UPDATE SET version = change_counters.version + 1 \
+         WHERE change_counters.version = $2",
+    )
+    .bind(topic)
+    .bind(expected)
+    .execute(&mut **tx)
+    .await?
+    .rows_affected()
+        == 1;
+    if changed && backend == Backend::Postgres {
+        sqlx::query("SELECT pg_notify($1, '')")
+            .bind(channel(topic))
+            .execute(&mut **tx)
+            .await?;
+    }
+    Ok(changed)
+}
+
 /// PostgreSQL channel names are identifiers; topics are short lowercase words.
 fn channel(topic: &str) -> String {
     format!("qcat_{topic}")
