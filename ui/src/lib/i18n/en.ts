@@ -206,6 +206,9 @@ export const en = {
   'audit.exportCsv': 'Export CSV',
   'audit.exportJson': 'Export JSON',
   'audit.exported': 'Exported {n} entries (the current filter) to {path}',
+  'audit.outcome.ok': 'ok',
+  'audit.outcome.denied': 'denied',
+  'audit.outcome.failed': 'failed',
 } as const;
 
 export type MessageKey = keyof typeof en;

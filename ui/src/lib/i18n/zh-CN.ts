@@ -208,4 +208,7 @@ export const zhCN: Record<MessageKey, string> = {
   'audit.exportCsv': '导出 CSV',
   'audit.exportJson': '导出 JSON',
   'audit.exported': '已按当前筛选导出 {n} 条记录到 {path}',
+  'audit.outcome.ok': '成功',
+  'audit.outcome.denied': '拒绝',
+  'audit.outcome.failed': '失败',
 };
