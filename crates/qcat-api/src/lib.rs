@@ -73,6 +73,10 @@ struct Inner {
 
 /// How often retention prunes the audit log.
 const RETENTION_EVERY: Duration = Duration::from_secs(3600);
+/// The hash chain is checked this long after start (so short-lived `qcatctl` runs never
+/// do it) and then every hour.
+const VERIFY_FIRST: Duration = Duration::from_secs(300);
+const VERIFY_EVERY: Duration = Duration::from_secs(3600);
 
 impl Api {
     /// Creates the data dir and opens (creating and migrating) the configured store.
@@ -124,6 +128,7 @@ impl Api {
             }),
         };
         api.start_retention();
+        api.start_scheduled_verify();
         Ok(api)
     }
 
@@ -150,6 +155,54 @@ impl Api {
                 }
             }
         });
+    }
+
+    /// Checks the hash chain in the background: tampering shows up in the log and, as a
+    /// failed `audit.verify` entry, in the trail itself without anyone asking.
+    fn start_scheduled_verify(&self) {
+        let weak = Arc::downgrade(&self.inner);
+        tokio::spawn(async move {
+            let start = tokio::time::Instant::now() + VERIFY_FIRST;
+            let mut ticks = tokio::time::interval_at(start, VERIFY_EVERY);
+            loop {
+                ticks.tick().await;
+                let Some(inner) = weak.upgrade() else { break };
+                let api = Api { inner };
+                api.scheduled_verify().await;
+            }
+        });
+    }
+
+    /// One scheduled check; a broken chain is logged and recorded.
+    async fn scheduled_verify(&self) {
+        let (Ok(store), Ok(access)) = (&self.inner.store, &self.inner.access) else {
+            return;
+        };
+        if let Err(err) = access.audit().flush().await {
+            tracing::warn!(error = %err, "queued audit entries not written before verification");
+        }
+        match qcat_audit::verify::verify(store).await {
+            Ok(verified) => {
+                tracing::info!(entries = verified.entries, "audit chain verified");
+            }
+            Err(qcat_audit::verify::VerifyError::Broken(broken)) => {
+                tracing::error!(seq = broken.seq, problem = %broken.problem, "AUDIT CHAIN BROKEN");
+                let event = qcat_audit::AuditEvent::new(
+                    "-",
+                    "audit.verify",
+                    "audit:chain",
+                    "scheduled",
+                    Outcome::Failed,
+                )
+                .detail(broken.to_string());
+                if let Err(err) = access.audit().record(event).await {
+                    tracing::error!(error = %err, "the broken chain could not be recorded");
+                }
+            }
+            Err(qcat_audit::verify::VerifyError::Audit(err)) => {
+                tracing::warn!(error = %err, "scheduled audit verification could not run");
+            }
+        }
     }
 
     /// The store, or the error explaining why there is none.
@@ -342,4 +395,67 @@ async fn open_access(
 /// user asked for, so it is read from the variables rather than from `setlocale`.
 fn system_locale() -> Option<String> {
     sys_locale::get_locale().map(|tag| tag.replace('_', "-"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_scheduled_check_records_a_broken_chain_in_the_trail() {
+        let dir = qcat_testkit::temp_data_dir();
+        let key = dir.path().join("master.key");
+        qcat_secrets::keys::init_key_file(&key).unwrap();
+        let api =
+            Api::open(ApiConfig {
+                data_dir: DataDir::at(dir.path()),
+                config: Config::load_from(&qcat_core::config::ConfigSources::environment_only(
+                    Vec::<(String, String)>::new(),
+                ))
+                .unwrap(),
+                keys: KeyOptions {
+                    key_file: Some(key),
+                    ..KeyOptions::default()
+                },
+            })
+            .await
+            .unwrap();
+        let store = api.store().unwrap().clone();
+        let access = api.access().unwrap().clone();
+        for n in 0..3 {
+            access
+                .audit()
+                .record(qcat_audit::AuditEvent::new(
+                    "-",
+                    "test.event",
+                    format!("n:{n}"),
+                    "test",
+                    Outcome::Ok,
+                ))
+                .await
+                .unwrap();
+        }
+        // A healthy chain leaves no trace in the trail.
+        api.scheduled_verify().await;
+        let failures = || async {
+            let rows: Vec<(String, String)> = sqlx::query_as(
+                "SELECT result, detail FROM audit_log WHERE action = 'audit.verify'",
+            )
+            .fetch_all(store.pool())
+            .await
+            .unwrap();
+            rows
+        };
+        assert!(failures().await.is_empty());
+        sqlx::query("UPDATE audit_log SET target = 'n:9' WHERE seq = 2")
+            .execute(store.pool())
+            .await
+            .unwrap();
+        api.scheduled_verify().await;
+        let recorded = failures().await;
+        assert_eq!(recorded.len(), 1, "the broken chain is recorded once");
+        assert_eq!(recorded[0].0, "failed");
+        assert!(recorded[0].1.contains("audit entry 2"), "{}", recorded[0].1);
+        api.close().await;
+    }
 }
