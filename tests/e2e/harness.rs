@@ -276,6 +276,20 @@ impl App {
         }
     }
 
+    /// Scrolls the element with `data-testid` to `top` pixels, as a user dragging its
+    /// scrollbar would.
+    pub async fn scroll_to(&self, test_id: &str, top: u64) {
+        self.element(test_id).await;
+        self.session
+            .execute(
+                "const el = document.querySelector(`[data-testid='${arguments[0]}']`); \
+                 el.scrollTop = arguments[1]; return el.scrollTop;",
+                vec![serde_json::json!(test_id), serde_json::json!(top)],
+            )
+            .await
+            .expect("scroll");
+    }
+
     /// Whether an element with `data-testid` is on the page now (no waiting).
     pub async fn exists(&self, test_id: &str) -> bool {
         self.session

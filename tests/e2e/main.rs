@@ -324,3 +324,62 @@ async fn a_new_role_reaches_a_new_user_and_the_audit_trail() {
     app.screenshot("audit").await;
     app.close().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_audit_viewer_pages_through_a_hundred_thousand_entries() {
+    const ENTRIES: usize = 100_000;
+    let app = App::launch("audit-100k", &[("LANG", "en_US.UTF-8")]).await;
+    app.create_first_admin("root", ADMIN_PASSWORD).await;
+    // 100 000 more entries in the app's own store, chained like any others.
+    let store = qcat_store::Store::open(
+        &qcat_store::StoreTarget::Sqlite(app.data_dir.path().join("qcat.sqlite3")),
+        &qcat_store::StoreOptions::default(),
+    )
+    .await
+    .unwrap();
+    for chunk in (0..ENTRIES).collect::<Vec<_>>().chunks(10_000) {
+        let events: Vec<qcat_audit::AuditEvent> = chunk
+            .iter()
+            .map(|n| {
+                qcat_audit::AuditEvent::new(
+                    "loadgen",
+                    "test.event",
+                    format!("item:{n}"),
+                    "e2e",
+                    qcat_audit::Outcome::Ok,
+                )
+            })
+            .collect();
+        let mut tx = store.pool().begin().await.unwrap();
+        qcat_audit::chain::append(&mut tx, &events).await.unwrap();
+        tx.commit().await.unwrap();
+    }
+    store.close().await;
+
+    app.click("nav-audit").await;
+    let total = app
+        .wait_for_text("audit-total", |t| {
+            t.rsplit(": ")
+                .next()
+                .and_then(|n| n.parse::<usize>().ok())
+                .is_some_and(|n| n > ENTRIES)
+        })
+        .await;
+    let total: i64 = total.rsplit(": ").next().unwrap().parse().unwrap();
+    // The newest entry is row 0; row i holds sequence number total - i.
+    app.element(&format!("audit-row-{total}")).await;
+    for row in [60_000_i64, 99_000, 1_000] {
+        let started = std::time::Instant::now();
+        app.scroll_to("audit-list", u64::try_from(row * 30).unwrap())
+            .await;
+        app.element(&format!("audit-row-{}", total - row)).await;
+        println!(
+            "audit viewer: row {row} of {total} shown {} ms after the scroll",
+            started.elapsed().as_millis()
+        );
+    }
+    // Let the paint catch up with the DOM before the picture.
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    app.screenshot("deep-scroll").await;
+    app.close().await;
+}

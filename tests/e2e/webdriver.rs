@@ -161,6 +161,16 @@ impl Session {
         Ok(value.as_str().map(str::to_owned))
     }
 
+    /// Runs `script` in the page (W3C "execute script"), with `args` as `arguments`.
+    pub async fn execute(&self, script: &str, args: Vec<Value>) -> Result<Value, WebDriverError> {
+        self.send(
+            reqwest::Method::POST,
+            &self.session_path("/execute/sync"),
+            Some(json!({ "script": script, "args": args })),
+        )
+        .await
+    }
+
     /// A PNG of the window.
     pub async fn screenshot(&self) -> Result<Vec<u8>, WebDriverError> {
         let value = self
