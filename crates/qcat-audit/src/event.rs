@@ -33,8 +33,8 @@ impl Outcome {
     }
 }
 
-/// One audited event, before it is in the chain.
-#[derive(Debug, Clone, PartialEq)]
+/// One audited event, before it is in the chain (serialized as is into the spool).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AuditEvent {
     /// When it happened (ms since the epoch); set when the event is made.
     pub at_ms: i64,

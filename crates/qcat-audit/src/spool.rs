@@ -16,60 +16,10 @@ use std::io::{BufRead, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
-use serde::{Deserialize, Serialize};
-
-use crate::event::{AuditEvent, Outcome};
+use crate::event::AuditEvent;
 
 /// A segment is closed and a new one started beyond this size.
 const SEGMENT_BYTES: u64 = 4 * 1024 * 1024;
-
-/// An event as spooled: the event and the id that makes replay idempotent.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct SpooledEvent {
-    pub id: String,
-    pub at_ms: i64,
-    pub actor: String,
-    pub action: String,
-    pub target: String,
-    pub source: String,
-    pub outcome: Outcome,
-    pub detail: String,
-    pub before: Option<serde_json::Value>,
-    pub after: Option<serde_json::Value>,
-}
-
-impl SpooledEvent {
-    /// The spooled form of `event`, which must have its id set.
-    pub fn new(event: &AuditEvent) -> Self {
-        Self {
-            id: event.id.clone().unwrap_or_default(),
-            at_ms: event.at_ms,
-            actor: event.actor.clone(),
-            action: event.action.clone(),
-            target: event.target.clone(),
-            source: event.source.clone(),
-            outcome: event.outcome,
-            detail: event.detail.clone(),
-            before: event.before.clone(),
-            after: event.after.clone(),
-        }
-    }
-
-    pub fn event(&self) -> AuditEvent {
-        AuditEvent {
-            at_ms: self.at_ms,
-            actor: self.actor.clone(),
-            action: self.action.clone(),
-            target: self.target.clone(),
-            source: self.source.clone(),
-            outcome: self.outcome,
-            detail: self.detail.clone(),
-            before: self.before.clone(),
-            after: self.after.clone(),
-            id: Some(self.id.clone()),
-        }
-    }
-}
 
 struct Current {
     segment: u64,
@@ -162,9 +112,9 @@ impl Spool {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    /// Appends `event` and returns, once it is synced, the segment it is in. Blocking
-    /// (fsync); concurrent callers share syncs.
-    pub fn append(&self, event: &SpooledEvent) -> std::io::Result<u64> {
+    /// Appends `event` (which carries its id) and returns, once it is synced, the segment
+    /// it is in. Blocking (fsync); concurrent callers share syncs.
+    pub fn append(&self, event: &AuditEvent) -> std::io::Result<u64> {
         let mut line = serde_json::to_vec(event).map_err(std::io::Error::other)?;
         line.push(b'\n');
         let (segment, ticket) = {
@@ -283,7 +233,7 @@ impl Drop for Spool {
 
 /// A dead process's spool.
 pub struct Orphan {
-    pub events: Vec<SpooledEvent>,
+    pub events: Vec<AuditEvent>,
     files: Vec<PathBuf>,
     /// Held while the orphan is replayed, so two new writers do not both take it.
     _lock: File,
@@ -301,7 +251,7 @@ impl Orphan {
 
 /// The events of one segment. A torn last line (the process died mid-write, before the
 /// append returned) is skipped: that event was never reported submitted.
-fn read_segment(path: &Path) -> std::io::Result<Vec<SpooledEvent>> {
+fn read_segment(path: &Path) -> std::io::Result<Vec<AuditEvent>> {
     let reader = std::io::BufReader::new(File::open(path)?);
     let mut events = Vec::new();
     for line in reader.lines() {

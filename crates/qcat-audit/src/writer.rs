@@ -20,7 +20,7 @@ use qcat_store::Store;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::event::AuditEvent;
-use crate::spool::{Spool, SpooledEvent, new_event_id};
+use crate::spool::{Spool, new_event_id};
 use crate::{AuditError, chain};
 
 /// The `[audit]` settings the writer uses.
@@ -99,7 +99,7 @@ impl AuditWriter {
             Some(spool) => {
                 event.id = Some(new_event_id());
                 let spool = spool.clone();
-                let spooled = SpooledEvent::new(&event);
+                let spooled = event.clone();
                 let segment = tokio::task::spawn_blocking(move || spool.append(&spooled))
                     .await
                     .map_err(|err| AuditError::NotRecorded(err.to_string()))?
@@ -264,7 +264,7 @@ async fn replay_orphans(store: &Store, spool: &Spool) {
     }
 }
 
-async fn store_missing(store: &Store, spooled: &[SpooledEvent]) -> Result<usize, sqlx::Error> {
+async fn store_missing(store: &Store, spooled: &[AuditEvent]) -> Result<usize, sqlx::Error> {
     let mut tx = store.pool().begin().await?;
     // Lock the chain first, so the check and the append see the same log.
     sqlx::query("UPDATE audit_head SET seq = seq WHERE id = 1")
@@ -279,14 +279,14 @@ async fn store_missing(store: &Store, spooled: &[SpooledEvent]) -> Result<usize,
         );
         let mut query = sqlx::query_scalar::<_, String>(sqlx::AssertSqlSafe(sql));
         for event in chunk {
-            query = query.bind(event.id.clone());
+            query = query.bind(event.id.clone().unwrap_or_default());
         }
         present.extend(query.fetch_all(&mut *tx).await?);
     }
     let missing: Vec<AuditEvent> = spooled
         .iter()
-        .filter(|event| !present.contains(&event.id))
-        .map(SpooledEvent::event)
+        .filter(|event| event.id.as_ref().is_none_or(|id| !present.contains(id)))
+        .cloned()
         .collect();
     chain::append(&mut tx, &missing).await?;
     tx.commit().await?;

@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use qcat_audit::query::{AuditFilter, count};
-use qcat_audit::spool::{Spool, SpooledEvent, new_event_id};
+use qcat_audit::spool::{Spool, new_event_id};
 use qcat_audit::verify::verify;
 use qcat_audit::{AuditEvent, AuditWriter, Outcome, WriterOptions, chain};
 use qcat_store::testing::on_both_backends;
@@ -76,7 +76,7 @@ async fn a_dead_processes_spool_is_stored_once_by_the_next_writer() {
             // killed after a batch committed but before the spool was told).
             let spool = Spool::open(dir.path()).unwrap();
             for event in &events {
-                spool.append(&SpooledEvent::new(event)).unwrap();
+                spool.append(event).unwrap();
             }
             let mut tx = store.pool().begin().await.unwrap();
             chain::append(&mut tx, &events[..10]).await.unwrap();
@@ -112,7 +112,7 @@ async fn a_dead_processes_spool_is_stored_once_by_the_next_writer() {
 fn a_live_processes_spool_is_left_alone() {
     let dir = qcat_testkit::temp_data_dir();
     let live = Spool::open(dir.path()).unwrap();
-    live.append(&SpooledEvent::new(&event(1))).unwrap();
+    live.append(&event(1)).unwrap();
     let other = Spool::open(dir.path()).unwrap();
     assert!(
         other.orphans().unwrap().is_empty(),

@@ -50,6 +50,17 @@ export function toIpcError(err: unknown): IpcError {
   return err instanceof IpcError ? err : new IpcError('internal', String(err));
 }
 
+/** Runs `action`; resolves to the error it failed with, or null when it succeeded. For
+ *  screens that show the last failure: `failure = await attempt(() => api.x())`. */
+export async function attempt(action: () => Promise<unknown>): Promise<IpcError | null> {
+  try {
+    await action();
+    return null;
+  } catch (err) {
+    return toIpcError(err);
+  }
+}
+
 function isApiError(value: unknown): value is ApiError {
   if (typeof value !== 'object' || value === null) return false;
   const candidate = value as Record<string, unknown>;
