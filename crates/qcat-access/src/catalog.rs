@@ -57,7 +57,11 @@ pub const CATALOG: &[Permission] = &[
 
 /// Looks a permission up by its `resource:action` name.
 pub fn find(name: &str) -> Option<&'static Permission> {
-    CATALOG.iter().find(|permission| permission.name() == name)
+    // On every permission check: compare the parts, no String per catalog entry.
+    let (resource, action) = name.split_once(':')?;
+    CATALOG
+        .iter()
+        .find(|permission| permission.resource == resource && permission.action == action)
 }
 
 /// A grant pattern: `resource:action` where either side may be `*`, or `*` for everything.

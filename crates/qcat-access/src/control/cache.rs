@@ -58,12 +58,13 @@ pub(super) fn bit(permission: &Permission) -> Option<u64> {
         .map(|index| 1u64 << index)
 }
 
-pub(super) fn permission_bits(graph: &RoleGraph, roles: &[String]) -> u64 {
-    graph
-        .effective_permissions(roles)
-        .into_iter()
-        .filter_map(bit)
-        .fold(0, |bits, bit| bits | bit)
+/// The catalog permissions `grants` match, as a bit set.
+pub(super) fn permission_bits(grants: &[Pattern]) -> u64 {
+    CATALOG
+        .iter()
+        .enumerate()
+        .filter(|(_, permission)| grants.iter().any(|grant| grant.matches(permission)))
+        .fold(0, |bits, (index, _)| bits | (1u64 << index))
 }
 
 /// What the cache holds: the role graph and every user, as of one change-counter version.
@@ -100,9 +101,10 @@ pub(super) async fn load_snapshot(store: &Store) -> Result<Snapshot, AccessError
         .map(
             |(id, username, display_name, enabled, created_at_ms, last_login_ms)| {
                 let roles = roles_of.remove(&id).unwrap_or_default();
+                let grants = graph.effective_grants(&roles);
                 let user = CachedUser {
-                    grants: graph.effective_grants(&roles),
-                    permissions: permission_bits(&graph, &roles),
+                    permissions: permission_bits(&grants),
+                    grants,
                     id,
                     username: username.clone(),
                     display_name,
