@@ -298,6 +298,77 @@ impl Api {
     }
 }
 
+/// Audit maintenance starts this long after the API opens (short-lived `qcatctl` runs
+/// never do it) and repeats at this interval.
+const MAINTENANCE_FIRST: std::time::Duration = std::time::Duration::from_secs(300);
+const MAINTENANCE_EVERY: std::time::Duration = std::time::Duration::from_secs(3600);
+
+impl Api {
+    /// For as long as the API is alive: prune entries older than `audit.retention_days`,
+    /// then check the hash chain; a break is logged and recorded in the trail itself.
+    pub(crate) fn start_audit_maintenance(&self) {
+        let weak = std::sync::Arc::downgrade(&self.inner);
+        tokio::spawn(async move {
+            let start = tokio::time::Instant::now() + MAINTENANCE_FIRST;
+            let mut ticks = tokio::time::interval_at(start, MAINTENANCE_EVERY);
+            loop {
+                ticks.tick().await;
+                let Some(inner) = weak.upgrade() else { break };
+                let api = Api { inner };
+                api.prune_old_entries().await;
+                api.scheduled_verify().await;
+            }
+        });
+    }
+
+    async fn prune_old_entries(&self) {
+        let Ok(store) = self.store() else { return };
+        let days = self.inner.config.config.config.audit.retention_days;
+        let cutoff = qcat_audit::now_ms() - i64::from(days) * 86_400_000;
+        match qcat_audit::retention::prune(store, cutoff, "retention").await {
+            Ok(Some(marker)) => tracing::info!(
+                pruned = marker.pruned,
+                up_to = marker.up_to_seq,
+                "audit retention pruned old entries"
+            ),
+            Ok(None) => {}
+            Err(err) => tracing::warn!(error = %err, "audit retention failed"),
+        }
+    }
+
+    /// One scheduled check; a broken chain is logged and recorded.
+    pub(crate) async fn scheduled_verify(&self) {
+        let (Ok(store), Ok(access)) = (self.store(), self.access()) else {
+            return;
+        };
+        if let Err(err) = access.audit().flush().await {
+            tracing::warn!(error = %err, "queued audit entries not written before verification");
+        }
+        match verify(store).await {
+            Ok(verified) => {
+                tracing::info!(entries = verified.entries, "audit chain verified");
+            }
+            Err(VerifyError::Broken(broken)) => {
+                tracing::error!(seq = broken.seq, problem = %broken.problem, "AUDIT CHAIN BROKEN");
+                let event = qcat_audit::AuditEvent::new(
+                    "-",
+                    "audit.verify",
+                    "audit:chain",
+                    "scheduled",
+                    Outcome::Failed,
+                )
+                .detail(broken.to_string());
+                if let Err(err) = access.audit().record(event).await {
+                    tracing::error!(error = %err, "the broken chain could not be recorded");
+                }
+            }
+            Err(VerifyError::Audit(err)) => {
+                tracing::warn!(error = %err, "scheduled audit verification could not run");
+            }
+        }
+    }
+}
+
 /// Parses `csv` or `json`.
 pub fn export_format(text: &str) -> Result<ExportFormat, ApiError> {
     match text {

@@ -71,13 +71,6 @@ struct Inner {
     opened_at: Instant,
 }
 
-/// How often retention prunes the audit log.
-const RETENTION_EVERY: Duration = Duration::from_secs(3600);
-/// The hash chain is checked this long after start (so short-lived `qcatctl` runs never
-/// do it) and then every hour.
-const VERIFY_FIRST: Duration = Duration::from_secs(300);
-const VERIFY_EVERY: Duration = Duration::from_secs(3600);
-
 impl Api {
     /// Creates the data dir and opens (creating and migrating) the configured store.
     /// Fails only when the data dir cannot be created; storage problems are reported by
@@ -127,86 +120,12 @@ impl Api {
                 opened_at: Instant::now(),
             }),
         };
-        api.start_retention();
-        api.start_scheduled_verify();
+        api.start_audit_maintenance();
         Ok(api)
     }
 
-    /// Prunes audit entries older than `audit.retention_days` now and every hour, for as
-    /// long as the API is alive.
-    fn start_retention(&self) {
-        let weak = Arc::downgrade(&self.inner);
-        let days = self.inner.config.config.config.audit.retention_days;
-        tokio::spawn(async move {
-            let mut ticks = tokio::time::interval(RETENTION_EVERY);
-            loop {
-                ticks.tick().await;
-                let Some(inner) = weak.upgrade() else { break };
-                let Ok(store) = &inner.store else { break };
-                let cutoff = qcat_audit::now_ms() - i64::from(days) * 86_400_000;
-                match qcat_audit::retention::prune(store, cutoff, "retention").await {
-                    Ok(Some(marker)) => tracing::info!(
-                        pruned = marker.pruned,
-                        up_to = marker.up_to_seq,
-                        "audit retention pruned old entries"
-                    ),
-                    Ok(None) => {}
-                    Err(err) => tracing::warn!(error = %err, "audit retention failed"),
-                }
-            }
-        });
-    }
-
-    /// Checks the hash chain in the background: tampering shows up in the log and, as a
-    /// failed `audit.verify` entry, in the trail itself without anyone asking.
-    fn start_scheduled_verify(&self) {
-        let weak = Arc::downgrade(&self.inner);
-        tokio::spawn(async move {
-            let start = tokio::time::Instant::now() + VERIFY_FIRST;
-            let mut ticks = tokio::time::interval_at(start, VERIFY_EVERY);
-            loop {
-                ticks.tick().await;
-                let Some(inner) = weak.upgrade() else { break };
-                let api = Api { inner };
-                api.scheduled_verify().await;
-            }
-        });
-    }
-
-    /// One scheduled check; a broken chain is logged and recorded.
-    async fn scheduled_verify(&self) {
-        let (Ok(store), Ok(access)) = (&self.inner.store, &self.inner.access) else {
-            return;
-        };
-        if let Err(err) = access.audit().flush().await {
-            tracing::warn!(error = %err, "queued audit entries not written before verification");
-        }
-        match qcat_audit::verify::verify(store).await {
-            Ok(verified) => {
-                tracing::info!(entries = verified.entries, "audit chain verified");
-            }
-            Err(qcat_audit::verify::VerifyError::Broken(broken)) => {
-                tracing::error!(seq = broken.seq, problem = %broken.problem, "AUDIT CHAIN BROKEN");
-                let event = qcat_audit::AuditEvent::new(
-                    "-",
-                    "audit.verify",
-                    "audit:chain",
-                    "scheduled",
-                    Outcome::Failed,
-                )
-                .detail(broken.to_string());
-                if let Err(err) = access.audit().record(event).await {
-                    tracing::error!(error = %err, "the broken chain could not be recorded");
-                }
-            }
-            Err(qcat_audit::verify::VerifyError::Audit(err)) => {
-                tracing::warn!(error = %err, "scheduled audit verification could not run");
-            }
-        }
-    }
-
     /// The store, or the error explaining why there is none.
-    fn store(&self) -> Result<&Store, ApiError> {
+    pub(crate) fn store(&self) -> Result<&Store, ApiError> {
         self.inner.store.as_ref().map_err(Clone::clone)
     }
 
