@@ -64,9 +64,8 @@ pub fn check_display_name(display_name: &str) -> Result<(), UserInputError> {
 
 /// An argon2id PHC string (salted; the crate's recommended cost: 19 MiB, 2 passes).
 pub fn hash_password(password: &str) -> String {
-    let mut bytes = [0u8; 16];
-    getrandom::fill(&mut bytes).expect("the OS random source is available");
-    let salt = SaltString::encode_b64(&bytes).expect("16 bytes is a valid salt length");
+    let salt = SaltString::encode_b64(&qcat_core::random::bytes::<16>())
+        .expect("16 bytes is a valid salt length");
     Argon2::default()
         .hash_password(password.as_bytes(), &salt)
         .expect("argon2 with default parameters accepts any password")

@@ -51,15 +51,9 @@ impl std::fmt::Debug for Spool {
     }
 }
 
-fn random_hex(bytes: usize) -> String {
-    let mut buffer = vec![0u8; bytes];
-    getrandom::fill(&mut buffer).expect("the OS random source is available");
-    hex::encode(buffer)
-}
-
 /// A new event id.
 pub fn new_event_id() -> String {
-    random_hex(16)
+    qcat_core::random::hex_id(16)
 }
 
 fn segment_path(dir: &Path, owner: &str, segment: u64) -> PathBuf {
@@ -74,7 +68,7 @@ impl Spool {
     /// Creates `dir` if needed and a spool owned by this process.
     pub fn open(dir: &Path) -> std::io::Result<Self> {
         std::fs::create_dir_all(dir)?;
-        let owner = random_hex(8);
+        let owner = qcat_core::random::hex_id(8);
         let lock = OpenOptions::new()
             .create(true)
             .truncate(false)

@@ -6,6 +6,7 @@ pub mod atomic_file;
 pub mod config;
 pub mod error;
 pub mod paths;
+pub mod random;
 pub mod secret;
 pub mod time;
 

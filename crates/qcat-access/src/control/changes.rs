@@ -516,9 +516,7 @@ pub(super) async fn insert_user(
     display_name: &str,
     hash: &str,
 ) -> Result<String, sqlx::Error> {
-    let mut bytes = [0u8; 16];
-    getrandom::fill(&mut bytes).expect("the OS random source is available");
-    let id = hex::encode(bytes);
+    let id = qcat_core::random::hex_id(16);
     sqlx::query(
         "INSERT INTO users (id, username, display_name, password_hash, enabled, created_at_ms) \
          VALUES ($1, $2, $3, $4, 1, $5)",

@@ -28,9 +28,7 @@ impl std::fmt::Debug for SessionToken {
 
 impl SessionToken {
     fn generate() -> Self {
-        let mut bytes = [0u8; 32];
-        getrandom::fill(&mut bytes).expect("the OS random source is available");
-        Self(hex::encode(bytes))
+        Self(qcat_core::random::hex_id(32))
     }
 }
 
