@@ -6,7 +6,7 @@ mod common;
 
 use std::process::{Command, Output};
 
-use common::run_with_stdin as run;
+use common::{run_with_stdin as run, succeeded};
 
 const ROOT_PASSWORD: &str = "root password 1";
 const RITA_PASSWORD: &str = "rita password 1";
@@ -30,30 +30,22 @@ fn as_root(dir: &std::path::Path, args: &[&str]) -> Output {
     run(command, "")
 }
 
-fn ok(out: &Output) -> String {
-    assert!(
-        out.status.success(),
-        "exit {:?}: {}",
-        out.status.code(),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout.clone()).unwrap()
-}
-
 #[test]
 fn an_operator_sets_up_access_and_audit_verify_catches_tampering() {
     let dir = qcat_testkit::temp_data_dir();
     let key = dir.path().join("master.key");
-    ok(&qcatctl(dir.path())
-        .args(["key", "init", "--to-file"])
-        .arg(&key)
-        .output()
-        .unwrap());
+    succeeded(
+        &qcatctl(dir.path())
+            .args(["key", "init", "--to-file"])
+            .arg(&key)
+            .output()
+            .unwrap(),
+    );
 
     // The first administrator needs no sign-in; the password comes from standard input.
     let mut add = qcatctl(dir.path());
     add.args(["user", "add", "--admin", "root"]);
-    ok(&run(add, &format!("{ROOT_PASSWORD}\n")));
+    succeeded(&run(add, &format!("{ROOT_PASSWORD}\n")));
     // After that, commands need a user.
     let out = run(
         {
@@ -66,7 +58,7 @@ fn an_operator_sets_up_access_and_audit_verify_catches_tampering() {
     assert_eq!(out.status.code(), Some(77), "unauthenticated exit code");
     assert!(String::from_utf8_lossy(&out.stderr).contains("--user"));
 
-    ok(&as_root(
+    succeeded(&as_root(
         dir.path(),
         &[
             "role",
@@ -83,14 +75,14 @@ fn an_operator_sets_up_access_and_audit_verify_catches_tampering() {
     add.args([
         "--user", "root", "user", "add", "rita", "--role", "restorer",
     ]);
-    ok(&run(add, &format!("{ROOT_PASSWORD}\n{RITA_PASSWORD}\n")));
+    succeeded(&run(add, &format!("{ROOT_PASSWORD}\n{RITA_PASSWORD}\n")));
 
-    let yes = ok(&as_root(
+    let yes = succeeded(&as_root(
         dir.path(),
         &["access", "explain", "rita", "backup:restore"],
     ));
     assert!(yes.starts_with("yes") && yes.contains("restorer"), "{yes}");
-    let no = ok(&as_root(
+    let no = succeeded(&as_root(
         dir.path(),
         &["access", "explain", "rita", "audit:view"],
     ));
@@ -114,7 +106,7 @@ fn an_operator_sets_up_access_and_audit_verify_catches_tampering() {
     assert_eq!(run(wrong, "").status.code(), Some(77));
 
     // The trail, filtered and exported.
-    let json = ok(&as_root(
+    let json = succeeded(&as_root(
         dir.path(),
         &["audit", "query", "--user", "rita", "--json"],
     ));
@@ -126,7 +118,7 @@ fn an_operator_sets_up_access_and_audit_verify_catches_tampering() {
             .any(|e| e["action"] == "access.denied" && e["target"] == "command:save_role"),
         "rita's refused grant is recorded: {json}"
     );
-    let denied = ok(&as_root(
+    let denied = succeeded(&as_root(
         dir.path(),
         &["audit", "query", "--result", "denied", "--since", "1h"],
     ));
@@ -134,16 +126,16 @@ fn an_operator_sets_up_access_and_audit_verify_catches_tampering() {
         denied.contains("auth.login"),
         "the wrong password: {denied}"
     );
-    let csv = ok(&as_root(
+    let csv = succeeded(&as_root(
         dir.path(),
         &["audit", "export", "--format", "csv"],
     ));
     assert!(csv.starts_with("seq,at_ms,actor,action,target"), "{csv}");
     assert!(csv.contains("rbac.role.create"));
     assert!(!csv.contains(ROOT_PASSWORD) && !csv.contains(RITA_PASSWORD));
-    assert!(ok(&as_root(dir.path(), &["audit", "verify"])).contains("audit chain ok"));
+    assert!(succeeded(&as_root(dir.path(), &["audit", "verify"])).contains("audit chain ok"));
 
-    let created = ok(&as_root(
+    let created = succeeded(&as_root(
         dir.path(),
         &["audit", "query", "--action", "rbac.role.create", "--json"],
     ));

@@ -4,7 +4,7 @@ mod common;
 
 use std::process::Command;
 
-use common::run_with_stdin;
+use common::{assert_exit, run_with_stdin, succeeded};
 
 fn qcatctl(data_dir: &std::path::Path) -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_qcatctl"));
@@ -48,11 +48,7 @@ fn status_reports_data_dir_backend_and_schema_version() {
         .args(["status", "--json"])
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    succeeded(&out);
     let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     // QCAT_DATA_DIR decides where the data goes, and status says so.
     assert_eq!(json["app"]["dataDir"], dir.path().display().to_string());
@@ -75,11 +71,7 @@ fn status_text_names_the_postgres_backend_in_team_mode() {
         .env("QCAT_DATABASE__URL", &url)
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    succeeded(&out);
     let text = String::from_utf8(out.stdout).unwrap();
     assert!(text.contains("storage         postgres"), "{text}");
     assert!(text.contains("health          healthy"), "{text}");
@@ -126,11 +118,7 @@ fn config_show_reports_the_environment_as_the_source_of_an_override() {
         .env("QCAT_LOGGING__LEVEL", "debug")
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    succeeded(&out);
     let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let level = json["settings"]
         .as_array()
@@ -153,11 +141,7 @@ fn config_show_text_filters_by_section_and_masks_secrets() {
         .env("QCAT_DATABASE_PASSWORD", "hunter2")
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    succeeded(&out);
     let text = String::from_utf8(out.stdout).unwrap();
     assert!(text.contains("database.password"), "{text}");
     assert!(text.contains("<redacted>"), "{text}");
@@ -192,12 +176,7 @@ fn config_check_exits_1_and_lists_every_problem_with_file_and_line() {
     let good = dir.path().join("good.toml");
     std::fs::write(&good, "[logging]\nlevel = \"warn\"\n").unwrap();
     let out = config_check(dir.path(), &good, &[]);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_exit(&out, 0);
 }
 
 /// `qcatctl` with a fresh 0600 key file (a server without a keychain).
@@ -209,11 +188,7 @@ fn with_key_file(dir: &std::path::Path) -> (Command, std::path::PathBuf) {
             .arg(&key)
             .output()
             .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        succeeded(&out);
     }
     let mut command = qcatctl(dir);
     command.current_dir(dir).env("QCAT_MASTER_KEY_FILE", &key);
@@ -226,11 +201,7 @@ const ADMIN_PASSWORD: &str = "admin password 1";
 fn create_admin(mut command: Command) {
     command.args(["user", "add", "--admin", "root"]);
     let out = run_with_stdin(command, &format!("{ADMIN_PASSWORD}\n"));
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    succeeded(&out);
 }
 
 /// `command` acting as `root`.
@@ -247,11 +218,7 @@ fn an_encrypted_value_works_in_a_config_file_is_masked_and_tampering_fails_check
     let (mut encrypt, key) = with_key_file(dir.path());
     encrypt.args(["secret", "encrypt", "--key", "database.password"]);
     let out = run_with_stdin(encrypt, "s3cret");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    succeeded(&out);
     let value = String::from_utf8(out.stdout).unwrap().trim().to_owned();
     assert!(value.starts_with("ENC:v1:"), "{value}");
 
@@ -274,12 +241,7 @@ fn an_encrypted_value_works_in_a_config_file_is_masked_and_tampering_fails_check
         &config,
         &[("QCAT_MASTER_KEY_FILE", key.as_ref())],
     );
-    assert_eq!(
-        check.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&check.stderr)
-    );
+    assert_exit(&check, 0);
 
     // Flip one character of the ciphertext: authentication fails, check exits 1 naming the key.
     let body_start = value.rfind(':').unwrap() + 1;
@@ -350,11 +312,7 @@ fn key_rotate_reencrypts_the_user_config_file() {
     };
     create_admin(rotate());
     let out = as_admin(rotate()).args(["key", "rotate"]).output().unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    succeeded(&out);
     let rewritten = std::fs::read_to_string(&config).unwrap();
     assert_ne!(
         rewritten.trim(),
@@ -369,12 +327,7 @@ fn key_rotate_reencrypts_the_user_config_file() {
         &config,
         &[("QCAT_MASTER_KEY_FILE", key.as_ref())],
     );
-    assert_eq!(
-        check.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&check.stderr)
-    );
+    assert_exit(&check, 0);
 }
 
 #[test]
@@ -391,11 +344,7 @@ fn named_secrets_live_in_the_os_keychain_and_survive_a_restart() {
     let mut set = as_admin(with_bus());
     set.args(["secret", "set", "smtp_password"]);
     let out = run_with_stdin(set, "mail-hunter2\n");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    succeeded(&out);
     assert!(String::from_utf8_lossy(&out.stderr).contains("OS keychain"));
 
     // A second process (a restart) lists it, names only.
@@ -403,11 +352,7 @@ fn named_secrets_live_in_the_os_keychain_and_survive_a_restart() {
         .args(["secret", "list"])
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    succeeded(&out);
     let listed = String::from_utf8(out.stdout).unwrap();
     assert_eq!(listed.trim(), "smtp_password");
     assert!(!listed.contains("hunter2"));
@@ -430,12 +375,7 @@ fn named_secrets_live_in_the_os_keychain_and_survive_a_restart() {
         &config,
         &[("DBUS_SESSION_BUS_ADDRESS", keychain.bus_address().as_ref())],
     );
-    assert_eq!(
-        check.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&check.stderr)
-    );
+    assert_exit(&check, 0);
     // Nothing lands in the keyring's files in plaintext.
     for entry in std::fs::read_dir(keychain.data_dir().join("keyrings")).unwrap() {
         let bytes = std::fs::read(entry.unwrap().path()).unwrap();
