@@ -4,11 +4,27 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 status=0
 
-# 1. The domain crates never depend on Tauri (or GTK/WebKit through it).
+# 1. The domain crates never depend on Tauri (or GTK/WebKit through it). A `cargo tree`
+#    that fails is a failed check, not a clean one.
 for manifest in crates/*/Cargo.toml; do
   crate="$(basename "$(dirname "$manifest")")"
-  if cargo tree -p "$crate" -e normal --prefix none --locked 2>/dev/null | grep -qE '^(tauri|gtk|webkit2gtk|wry) '; then
+  if ! tree="$(cargo tree -p "$crate" -e normal --prefix none --locked)"; then
+    echo "architecture: cargo tree failed for $crate" >&2
+    status=1
+    continue
+  fi
+  if grep -qE '^(tauri|gtk|webkit2gtk|wry) ' <<<"$tree"; then
     echo "architecture: $crate depends on tauri/gtk/webkit" >&2
+    status=1
+  fi
+done
+
+# 1b. Front ends reach the domain only through qcat-api: qcatctl and the shell name no other
+#     qcat crate as a dependency.
+for manifest in crates/qcatctl/Cargo.toml Cargo.toml; do
+  direct="$(sed -n '/^\[dependencies\]/,/^\[/p' "$manifest" | grep -oE '^qcat-[a-z-]+' | grep -vx 'qcat-api' || true)"
+  if [ -n "$direct" ]; then
+    echo "architecture: $manifest depends on $direct directly; go through qcat-api" >&2
     status=1
   fi
 done

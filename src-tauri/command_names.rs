@@ -21,6 +21,7 @@ pub const COMMAND_NAMES: &[&str] = &[
     "access_model",
     "explain_access",
     "save_role",
+    "edit_role",
     "delete_role",
     "create_user",
     "set_user_roles",

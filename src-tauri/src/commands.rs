@@ -2,8 +2,8 @@
 //! HTTP or file I/O here, and no permission logic: `Api` checks every call.
 
 use qcat_api::access::{
-    AccessExplanation, AccessModel, LoginInput, NewUserInput, PasswordInput, RoleInput, RoleView,
-    SessionView, SetupStatus, UserView,
+    AccessExplanation, AccessModel, LoginInput, NewUserInput, PasswordInput, RoleChange, RoleInput,
+    RoleView, SessionView, SetupStatus, UserView,
 };
 use qcat_api::audit::{
     AuditEntryView, AuditExportInput, AuditFilterInput, AuditQuery, AuditVerifyReport, ExportedFile,
@@ -145,12 +145,24 @@ pub async fn save_role(
 }
 
 #[tauri::command]
+pub async fn edit_role(
+    api: State<'_, Api>,
+    slot: Slot<'_>,
+    role: String,
+    change: RoleChange,
+    seen_version: Option<i64>,
+) -> Result<RoleView, ApiError> {
+    api.edit_role(&slot, &role, change, seen_version).await
+}
+
+#[tauri::command]
 pub async fn delete_role(
     api: State<'_, Api>,
     slot: Slot<'_>,
     name: String,
+    seen_version: Option<i64>,
 ) -> Result<(), ApiError> {
-    api.delete_role(&slot, &name).await
+    api.delete_role(&slot, &name, seen_version).await
 }
 
 #[tauri::command]
@@ -168,8 +180,10 @@ pub async fn set_user_roles(
     slot: Slot<'_>,
     username: String,
     roles: Vec<String>,
+    seen_version: Option<i64>,
 ) -> Result<UserView, ApiError> {
-    api.set_user_roles(&slot, &username, roles).await
+    api.set_user_roles(&slot, &username, roles, seen_version)
+        .await
 }
 
 #[tauri::command]
@@ -178,8 +192,10 @@ pub async fn set_user_enabled(
     slot: Slot<'_>,
     username: String,
     enabled: bool,
+    seen_version: Option<i64>,
 ) -> Result<UserView, ApiError> {
-    api.set_user_enabled(&slot, &username, enabled).await
+    api.set_user_enabled(&slot, &username, enabled, seen_version)
+        .await
 }
 
 #[tauri::command]

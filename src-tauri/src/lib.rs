@@ -43,6 +43,7 @@ pub fn run() {
             commands::access_model,
             commands::explain_access,
             commands::save_role,
+            commands::edit_role,
             commands::delete_role,
             commands::create_user,
             commands::set_user_roles,

@@ -64,11 +64,7 @@ async fn permission_checks(store: &Store) {
     let settings = AuthSettings {
         session_idle: Duration::from_secs(3600),
         session_max: Duration::from_secs(3600),
-        throttle: ThrottleSettings {
-            limit: 5,
-            window: Duration::from_secs(900),
-            lockout: Duration::from_secs(60),
-        },
+        throttle: ThrottleSettings::uniform(5, Duration::from_secs(900), Duration::from_secs(60)),
     };
     let access = AccessControl::open(store.clone(), writer, settings)
         .await
@@ -78,7 +74,7 @@ async fn permission_checks(store: &Store) {
         .await
         .unwrap();
     let (root, _) = access
-        .login("root", "bench password", "bench")
+        .login("root", "bench password", "bench", "bench")
         .await
         .unwrap();
     let proof = access
@@ -95,6 +91,7 @@ async fn permission_checks(store: &Store) {
                 parents: vec!["operator".into()],
             },
             true,
+            None,
         )
         .await
         .unwrap();
@@ -111,7 +108,7 @@ async fn permission_checks(store: &Store) {
         .await
         .unwrap();
     let (rita, _) = access
-        .login("rita", "bench password", "bench")
+        .login("rita", "bench password", "bench", "bench")
         .await
         .unwrap();
     let permission = find("backup:view").unwrap(); // inherited two levels up

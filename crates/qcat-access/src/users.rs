@@ -5,6 +5,11 @@ use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, Salt
 
 /// Shortest password accepted.
 pub const MIN_PASSWORD_CHARS: usize = 10;
+/// Longest password accepted: far beyond any passphrase, far below what would let a caller
+/// make the console hash megabytes per attempt.
+pub const MAX_PASSWORD_CHARS: usize = 256;
+/// Longest display name accepted.
+pub const MAX_DISPLAY_NAME_CHARS: usize = 100;
 
 /// A user as shown (never with the hash).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -26,8 +31,24 @@ pub enum UserInputError {
     Username(String),
     #[error("password is too short: use at least {MIN_PASSWORD_CHARS} characters")]
     PasswordTooShort,
-    #[error("display name is too long: use at most 100 characters")]
+    #[error("password is too long: use at most {MAX_PASSWORD_CHARS} characters")]
+    PasswordTooLong,
+    #[error(
+        "password is only spaces: use at least {MIN_PASSWORD_CHARS} characters that are not all blank"
+    )]
+    PasswordBlank,
+    #[error(
+        "password contains a control character (such as NUL, a tab or a line break): use printable characters only"
+    )]
+    PasswordControl,
+    #[error(
+        "display name is not valid: use at most {MAX_DISPLAY_NAME_CHARS} printable characters (no control characters or line breaks)"
+    )]
     DisplayName,
+    #[error(
+        "description is not valid: use at most 200 printable characters (no line breaks or control characters)"
+    )]
+    RoleDescription,
 }
 
 pub fn check_username(username: &str) -> Result<(), UserInputError> {
@@ -47,19 +68,34 @@ pub fn check_username(username: &str) -> Result<(), UserInputError> {
 }
 
 pub fn check_password(password: &str) -> Result<(), UserInputError> {
-    if password.chars().count() < MIN_PASSWORD_CHARS {
+    let chars = password.chars().count();
+    if chars < MIN_PASSWORD_CHARS {
         Err(UserInputError::PasswordTooShort)
+    } else if chars > MAX_PASSWORD_CHARS {
+        Err(UserInputError::PasswordTooLong)
+    } else if password.chars().any(char::is_control) {
+        Err(UserInputError::PasswordControl)
+    } else if password.trim().is_empty() {
+        Err(UserInputError::PasswordBlank)
     } else {
         Ok(())
     }
 }
 
 pub fn check_display_name(display_name: &str) -> Result<(), UserInputError> {
-    if display_name.chars().count() > 100 {
+    if display_name.chars().count() > MAX_DISPLAY_NAME_CHARS
+        || qcat_core::text::has_control(display_name)
+    {
         Err(UserInputError::DisplayName)
     } else {
         Ok(())
     }
+}
+
+/// Whether a sign-in password could be one this console accepted: longer ones are refused
+/// without hashing, so nobody can make every attempt cost megabytes of work.
+pub fn plausible_password(password: &str) -> bool {
+    password.len() <= MAX_PASSWORD_CHARS * 4
 }
 
 /// An argon2id PHC string (salted; the crate's recommended cost: 19 MiB, 2 passes).
@@ -81,11 +117,25 @@ pub fn verify_password(hash: &str, password: &str) -> bool {
     })
 }
 
-/// A hash of a random password, verified against when the username does not exist, so an
-/// unknown name takes as long to refuse as a wrong password.
-pub fn decoy_hash() -> &'static str {
-    static DECOY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-    DECOY.get_or_init(|| hash_password("decoy password that matches nothing"))
+/// An argon2id hash with the same parameters as every stored hash, verified against when
+/// the username does not exist, so an unknown name costs exactly what a wrong password does.
+/// A constant: built on first use it would make each process's first unknown name cost a
+/// hash more than a known one (a test checks its parameters match [`hash_password`]'s).
+pub const DECOY_HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$cWNhdC1kZWNveS1zYWx0IQ$Hovq6yagfDjckp/Ey1v4KMsB2EKK3JwPnHojYAkiTz0";
+
+/// [`hash_password`] off the async workers (argon2 takes tens of milliseconds by design).
+pub async fn hash_password_blocking(password: &str) -> Result<String, tokio::task::JoinError> {
+    let password = password.to_owned();
+    tokio::task::spawn_blocking(move || hash_password(&password)).await
+}
+
+/// [`verify_password`] off the async workers.
+pub async fn verify_password_blocking(
+    hash: String,
+    password: &str,
+) -> Result<bool, tokio::task::JoinError> {
+    let password = password.to_owned();
+    tokio::task::spawn_blocking(move || verify_password(&hash, &password)).await
 }
 
 #[cfg(test)]
@@ -116,5 +166,37 @@ mod tests {
             UserInputError::PasswordTooShort
         );
         assert!(check_password("long enough!").is_ok());
+        // Ten blanks or ten NULs are ten characters, and no password.
+        assert_eq!(
+            check_password(&" ".repeat(10)).unwrap_err(),
+            UserInputError::PasswordBlank
+        );
+        assert_eq!(
+            check_password(&"\0".repeat(10)).unwrap_err(),
+            UserInputError::PasswordControl
+        );
+        assert_eq!(
+            check_password(&"x".repeat(MAX_PASSWORD_CHARS + 1)).unwrap_err(),
+            UserInputError::PasswordTooLong
+        );
+        assert!(check_password(&"é".repeat(MAX_PASSWORD_CHARS)).is_ok());
+        assert!(check_display_name("Rita \u{1b}[2J").is_err());
+    }
+
+    #[test]
+    fn the_decoy_hash_costs_what_a_stored_hash_costs() {
+        // Same algorithm, version and cost parameters as hash_password, or an unknown name
+        // would be refused faster (or slower) than a wrong password.
+        let stored = hash_password("some password");
+        let params = |hash: &str| {
+            let parsed = PasswordHash::new(hash).unwrap();
+            (
+                parsed.algorithm.to_string(),
+                parsed.version,
+                parsed.params.to_string(),
+            )
+        };
+        assert_eq!(params(DECOY_HASH), params(&stored));
+        assert!(!verify_password(DECOY_HASH, "some password"));
     }
 }

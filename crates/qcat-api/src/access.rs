@@ -22,16 +22,28 @@ use crate::commands::{self, Access};
 
 use crate::secrets::SecretText;
 use crate::{Api, ApiError};
-pub use qcat_access::control::RoleEdit;
+use qcat_access::control::RoleEdit;
 
 impl From<AccessError> for ApiError {
     fn from(err: AccessError) -> Self {
         match err {
-            AccessError::Storage(_) => {
-                tracing::error!(error = %err, "access store failure");
+            AccessError::Storage(err) => ApiError::store_failure(&err),
+            AccessError::Store(err) => ApiError::storage_ref(&err),
+            AccessError::Audit(err) => ApiError::from(err),
+            AccessError::Internal(message) => ApiError::internal(&message),
+            AccessError::BadStoredGrant(message) => {
+                tracing::error!(problem = %message, "the stored role graph is damaged");
+                ApiError::new(ErrorCode::StorageUnavailable, message)
+            }
+            AccessError::Unrecorded { refusal, audit } => {
+                let inner = ApiError::from(*refusal);
+                let audit = ApiError::from(audit);
                 ApiError::new(
-                    ErrorCode::StorageUnavailable,
-                    "the console's store failed; see the storage status and the console's log",
+                    inner.code,
+                    format!(
+                        "{} (and this refusal could not be written to the audit trail: {})",
+                        inner.message, audit.message
+                    ),
                 )
             }
             other => ApiError::new(other.code(), other.to_string()),
@@ -41,7 +53,10 @@ impl From<AccessError> for ApiError {
 
 /// Where a front end keeps its session, and where its calls come from.
 pub struct SessionSlot {
+    /// What the audit trail records as "from where".
     source: String,
+    /// What sign-in throttling counts per: the source without what changes every run.
+    place: String,
     token: Mutex<Option<SessionToken>>,
 }
 
@@ -54,43 +69,45 @@ impl std::fmt::Debug for SessionSlot {
     }
 }
 
-fn host() -> String {
-    std::fs::read_to_string("/etc/hostname")
-        .ok()
-        .map(|name| name.trim().to_owned())
-        .filter(|name| !name.is_empty())
-        .or_else(|| std::env::var("COMPUTERNAME").ok())
-        .unwrap_or_else(|| "localhost".to_owned())
-}
-
-fn os_user() -> String {
-    std::env::var("USER")
-        .or_else(|_| std::env::var("LOGNAME"))
-        .or_else(|_| std::env::var("USERNAME"))
-        .unwrap_or_else(|_| "unknown".to_owned())
-}
-
 impl SessionSlot {
-    /// A slot whose calls are recorded as coming from `source`.
+    /// A slot whose calls are recorded as coming from `source` and throttled per `source`
+    /// (tests, and network entry points that know the remote address).
     pub fn new(source: impl Into<String>) -> Self {
+        let source = source.into();
         Self {
-            source: source.into(),
+            place: source.clone(),
+            source,
             token: Mutex::new(None),
         }
     }
 
-    /// The desktop window: `desktop:OSUSER@HOST`.
+    /// The desktop window of this OS user: `desktop:uid=1000(alice)@host pid=42`.
     pub fn desktop() -> Self {
-        Self::new(format!("desktop:{}@{}", os_user(), host()))
+        Self::local("desktop")
     }
 
-    /// A `qcatctl` run: `cli:OSUSER@HOST`.
+    /// A `qcatctl` run: `cli:uid=1000(alice)@host pid=42`.
     pub fn cli() -> Self {
-        Self::new(format!("cli:{}@{}", os_user(), host()))
+        Self::local("cli")
+    }
+
+    /// From the OS, never the environment (`$USER` is whatever the caller says it is).
+    fn local(front_end: &str) -> Self {
+        let me = crate::origin::LocalProcess::current();
+        Self {
+            source: format!("{front_end}:{}", me.label()),
+            place: format!("local:{}", me.place()),
+            token: Mutex::new(None),
+        }
     }
 
     pub fn source(&self) -> &str {
         &self.source
+    }
+
+    /// What sign-in throttling counts this slot's attempts against.
+    pub fn place(&self) -> &str {
+        &self.place
     }
 
     fn token(&self) -> Option<SessionToken> {
@@ -231,6 +248,10 @@ pub struct RoleView {
 #[derive(Debug, Clone, Serialize, TS)]
 #[serde(rename_all = "camelCase")]
 pub struct AccessModel {
+    /// The version of users and roles this model shows; changes made from it send it back
+    /// (`seenVersion`) so a change on a stale view is refused instead of undoing another's.
+    #[ts(type = "number")]
+    pub version: i64,
     pub permissions: Vec<PermissionView>,
     pub roles: Vec<RoleView>,
     pub users: Vec<UserView>,
@@ -248,6 +269,39 @@ pub struct RoleInput {
     pub parents: Vec<String>,
     /// True to create (refused if it exists), false to replace an existing role.
     pub create: bool,
+    /// The `AccessModel.version` the caller's view showed; a replace made on an older view is
+    /// refused as a conflict.
+    #[ts(type = "number | null")]
+    #[serde(default)]
+    pub seen_version: Option<i64>,
+}
+
+/// One change to a role, as the window and `qcatctl` send it.
+#[derive(Debug, Clone, Deserialize, TS)]
+#[serde(rename_all = "camelCase", tag = "kind", content = "value")]
+pub enum RoleChange {
+    /// Add a grant pattern (`backup:restore`, `backup:*`).
+    Grant(String),
+    /// Remove a grant pattern as written on the role.
+    Revoke(String),
+    /// Inherit from another role.
+    Inherit(String),
+    /// Stop inheriting from a parent.
+    Uninherit(String),
+    /// Replace the description.
+    Describe(String),
+}
+
+impl From<RoleChange> for RoleEdit {
+    fn from(change: RoleChange) -> Self {
+        match change {
+            RoleChange::Grant(pattern) => RoleEdit::Grant(pattern),
+            RoleChange::Revoke(pattern) => RoleEdit::Revoke(pattern),
+            RoleChange::Inherit(parent) => RoleEdit::Inherit(parent),
+            RoleChange::Uninherit(parent) => RoleEdit::Uninherit(parent),
+            RoleChange::Describe(text) => RoleEdit::Describe(text),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, TS)]
@@ -345,7 +399,12 @@ impl Api {
     ) -> Result<SessionView, ApiError> {
         let (token, info) = self
             .access()?
-            .login(&input.username, input.password.0.expose(), slot.source())
+            .login(
+                &input.username,
+                input.password.0.expose(),
+                slot.source(),
+                slot.place(),
+            )
             .await?;
         slot.set(Some(token));
         Ok(info.into())
@@ -395,8 +454,9 @@ impl Api {
     pub async fn access_model(&self, slot: &SessionSlot) -> Result<AccessModel, ApiError> {
         let proof = self.guard(slot, "access_model").await?;
         let access = self.access()?;
-        let graph = access.role_graph();
+        let (version, graph) = access.versioned_role_graph();
         Ok(AccessModel {
+            version,
             permissions: CATALOG
                 .iter()
                 .map(|permission| PermissionView {
@@ -437,6 +497,7 @@ impl Api {
         })
     }
 
+    /// Creates a role, or replaces one (`create: false`) as of the version the caller saw.
     pub async fn save_role(
         &self,
         slot: &SessionSlot,
@@ -450,26 +511,37 @@ impl Api {
             grants: input.grants,
             parents: input.parents,
         };
-        let role = access.save_role(&proof, spec, input.create).await?;
+        let role = access
+            .save_role(&proof, spec, input.create, input.seen_version)
+            .await?;
         Ok(role_view(&access.role_graph(), &role))
     }
 
-    /// One change to a role (`qcatctl role grant|revoke|inherit`), checked like `save_role`.
+    /// One change to a role: grant or revoke one pattern, add or remove one parent, or a new
+    /// description. With `seen` (the window's `AccessModel.version`) a change made on a
+    /// stale view is refused as a conflict; without (`qcatctl role grant`), it is applied
+    /// to the role as it is then.
     pub async fn edit_role(
         &self,
         slot: &SessionSlot,
         role: &str,
-        edit: RoleEdit,
+        change: RoleChange,
+        seen: Option<i64>,
     ) -> Result<RoleView, ApiError> {
-        let proof = self.guard(slot, "save_role").await?;
+        let proof = self.guard(slot, "edit_role").await?;
         let access = self.access()?;
-        let role = access.edit_role(&proof, role, edit).await?;
+        let role = access.edit_role(&proof, role, change.into(), seen).await?;
         Ok(role_view(&access.role_graph(), &role))
     }
 
-    pub async fn delete_role(&self, slot: &SessionSlot, name: &str) -> Result<(), ApiError> {
+    pub async fn delete_role(
+        &self,
+        slot: &SessionSlot,
+        name: &str,
+        seen: Option<i64>,
+    ) -> Result<(), ApiError> {
         let proof = self.guard(slot, "delete_role").await?;
-        Ok(self.access()?.delete_role(&proof, name).await?)
+        Ok(self.access()?.delete_role(&proof, name, seen).await?)
     }
 
     pub async fn create_user(
@@ -493,16 +565,18 @@ impl Api {
         Ok(user.into())
     }
 
+    /// Sets one user's roles, as of the version the caller saw (`None`: as they are now).
     pub async fn set_user_roles(
         &self,
         slot: &SessionSlot,
         username: &str,
         roles: Vec<String>,
+        seen: Option<i64>,
     ) -> Result<UserView, ApiError> {
         let proof = self.guard(slot, "set_user_roles").await?;
         Ok(self
             .access()?
-            .set_user_roles(&proof, username, roles)
+            .set_user_roles(&proof, username, roles, seen)
             .await?
             .into())
     }
@@ -512,11 +586,12 @@ impl Api {
         slot: &SessionSlot,
         username: &str,
         enabled: bool,
+        seen: Option<i64>,
     ) -> Result<UserView, ApiError> {
         let proof = self.guard(slot, "set_user_enabled").await?;
         Ok(self
             .access()?
-            .set_user_enabled(&proof, username, enabled)
+            .set_user_enabled(&proof, username, enabled, seen)
             .await?
             .into())
     }

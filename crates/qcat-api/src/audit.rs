@@ -4,6 +4,7 @@ use qcat_audit::query::{self, AuditFilter, ExportFormat};
 use qcat_audit::verify::{VerifyError, verify};
 use qcat_audit::{AuditEntry, Outcome};
 use qcat_core::ErrorCode;
+use qcat_core::text::{escape_controls, escape_json_controls};
 use serde::{Deserialize, Serialize};
 use ts_rs::TS;
 
@@ -14,10 +15,16 @@ use crate::{Api, ApiError};
 
 impl From<qcat_audit::AuditError> for ApiError {
     fn from(err: qcat_audit::AuditError) -> Self {
-        tracing::error!(error = %err, "audit log failure");
+        tracing::error!(error = %err, chain = %crate::error::chain(&err), "audit log failure");
+        let cause = match &err {
+            qcat_audit::AuditError::Query(query) => {
+                qcat_store::fault::describe(query, "the console's store")
+            }
+            other => other.to_string(),
+        };
         ApiError::new(
             ErrorCode::StorageUnavailable,
-            "the audit log could not be read or written; see the storage status and the console's log",
+            format!("the audit trail could not be read or written: {cause}"),
         )
     }
 }
@@ -90,19 +97,27 @@ pub struct AuditEntryView {
     pub hash: String,
 }
 
+/// Entries are shown with display controls escaped (`\e`, `\n`, `\u{202e}`): a sign-in
+/// name is chosen by whoever types it, and raw it could forge a line in a terminal or flip
+/// text in the window. What is stored is what was sent.
 impl From<AuditEntry> for AuditEntryView {
     fn from(entry: AuditEntry) -> Self {
+        let text = |text: String| match escape_controls(&text) {
+            std::borrow::Cow::Borrowed(_) => text,
+            std::borrow::Cow::Owned(escaped) => escaped,
+        };
+        let json = |json: Option<String>| json.map(|json| escape_json_controls(&json).into_owned());
         Self {
             seq: entry.seq,
             at_ms: entry.at_ms,
-            actor: entry.actor,
-            action: entry.action,
-            target: entry.target,
-            source: entry.source,
-            outcome: entry.outcome,
-            detail: entry.detail,
-            before: entry.before,
-            after: entry.after,
+            actor: text(entry.actor),
+            action: text(entry.action),
+            target: text(entry.target),
+            source: text(entry.source),
+            outcome: text(entry.outcome),
+            detail: text(entry.detail),
+            before: json(entry.before),
+            after: json(entry.after),
             hash: entry.hash,
         }
     }
@@ -211,24 +226,40 @@ impl Api {
         out: &mut (dyn std::io::Write + Send),
     ) -> Result<u64, ApiError> {
         let proof = self.guard(slot, "audit_export").await?;
-        self.export_as(&proof, filter, format, out).await
+        let filter_value = filter.to_filter()?;
+        let result = query::export(self.store()?, &filter_value, format, out)
+            .await
+            .map_err(ApiError::from);
+        self.record_export(&proof, format, &filter_value, &result, "standard output")
+            .await?;
+        result
     }
 
-    async fn export_as(
+    /// The export's entry, written once it is known whether the export was written: `ok`
+    /// with the count, or `failed` with why (a full disk, a closed pipe).
+    async fn record_export(
         &self,
         proof: &Proof,
-        filter: AuditFilterInput,
         format: ExportFormat,
-        out: &mut (dyn std::io::Write + Send),
-    ) -> Result<u64, ApiError> {
-        let filter_value = filter.to_filter()?;
-        let access = self.access()?;
-        let event = proof
-            .event("audit.export", "audit:log", Outcome::Ok)
-            .detail(format!("{format:?} export, filter {filter_value:?}"));
-        access.audit().record(event).await?;
-        access.audit().flush().await?;
-        Ok(query::export(self.store()?, &filter_value, format, out).await?)
+        filter: &AuditFilter,
+        result: &Result<u64, ApiError>,
+        to: &str,
+    ) -> Result<(), ApiError> {
+        let event = match result {
+            Ok(entries) => proof
+                .event("audit.export", "audit:log", Outcome::Ok)
+                .detail(format!(
+                    "{format:?} export of {entries} entries to {to}, filter {filter:?}"
+                )),
+            Err(err) => proof
+                .event("audit.export", "audit:log", Outcome::Failed)
+                .detail(format!(
+                    "{format:?} export to {to} failed: {}; filter {filter:?}",
+                    err.message
+                )),
+        };
+        self.access()?.audit().record(event).await?;
+        Ok(())
     }
 }
 
@@ -275,26 +306,33 @@ impl Api {
                 format!("cannot write {}: {err}", partial.display()),
             )
         };
-        std::fs::create_dir_all(&dir).map_err(io_error)?;
-        let file = std::fs::File::create(&partial).map_err(io_error)?;
-        let mut out = std::io::BufWriter::new(file);
-        let written = self.export_as(&proof, input.filter, format, &mut out).await;
-        let finished = written.and_then(|entries| {
+        let filter = input.filter.to_filter()?;
+        let finished = async {
+            qcat_core::private_files::create_dir(&dir).map_err(io_error)?;
+            let file = qcat_core::private_files::open_append(&partial).map_err(io_error)?;
+            let mut out = std::io::BufWriter::new(file);
+            let entries = query::export(self.store()?, &filter, format, &mut out).await?;
             let file = out.into_inner().map_err(|err| io_error(err.into_error()))?;
             file.sync_all().map_err(io_error)?;
             std::fs::rename(&partial, &path).map_err(io_error)?;
             Ok(entries)
-        });
-        match finished {
-            Ok(entries) => Ok(ExportedFile {
-                path: path.display().to_string(),
-                entries,
-            }),
-            Err(err) => {
-                let _ = std::fs::remove_file(&partial);
-                Err(err)
-            }
         }
+        .await;
+        if finished.is_err() {
+            let _ = std::fs::remove_file(&partial);
+        }
+        self.record_export(
+            &proof,
+            format,
+            &filter,
+            &finished,
+            &path.display().to_string(),
+        )
+        .await?;
+        Ok(ExportedFile {
+            path: path.display().to_string(),
+            entries: finished?,
+        })
     }
 }
 

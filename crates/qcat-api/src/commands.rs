@@ -201,18 +201,26 @@ pub const COMMANDS: &[CommandSpec] = &[
     ),
     command(
         "save_role",
-        "Creates or replaces a role; refused if it would grant what the caller lacks or make a cycle.",
+        "Creates a role, or replaces one as of the version the caller saw; refused if it would grant what the caller lacks or make a cycle.",
         Permission("rbac:edit"),
         true,
         "{ input: RoleInput }",
         "RoleView",
     ),
     command(
-        "delete_role",
-        "Deletes a custom role nobody inherits from.",
+        "edit_role",
+        "One change to a role (grant, revoke, inherit, uninherit, describe) as of the version the caller saw.",
         Permission("rbac:edit"),
         true,
-        "{ name: string }",
+        "{ role: string; change: RoleChange; seenVersion: number | null }",
+        "RoleView",
+    ),
+    command(
+        "delete_role",
+        "Deletes a custom role nobody inherits from, as of the version the caller saw.",
+        Permission("rbac:edit"),
+        true,
+        "{ name: string; seenVersion: number | null }",
         "null",
     ),
     command(
@@ -228,7 +236,7 @@ pub const COMMANDS: &[CommandSpec] = &[
         "Replaces a user's roles; the last enabled administrator keeps admin.",
         Permission("rbac:edit"),
         true,
-        "{ username: string; roles: string[] }",
+        "{ username: string; roles: string[]; seenVersion: number | null }",
         "UserView",
     ),
     command(
@@ -236,7 +244,7 @@ pub const COMMANDS: &[CommandSpec] = &[
         "Enables or disables a user (disabling ends their sessions).",
         Permission("rbac:edit"),
         true,
-        "{ username: string; enabled: boolean }",
+        "{ username: string; enabled: boolean; seenVersion: number | null }",
         "UserView",
     ),
     command(

@@ -1,7 +1,8 @@
 //! Configuration entry points that work without opening the store: what `qcatctl config
 //! show|check` and the Settings screen use.
 
-use qcat_core::config::{Config, ConfigSources};
+use qcat_core::config::Config;
+pub use qcat_core::config::{ConfigSources, UserFile};
 
 use crate::dto::{ConfigProblem, ConfigView};
 

@@ -10,7 +10,9 @@ mod database;
 pub mod dto;
 mod error;
 pub mod logs;
+pub mod origin;
 pub mod secrets;
+pub mod store;
 pub mod typescript;
 
 use std::sync::Arc;
@@ -27,6 +29,8 @@ use qcat_store::{Store, StoreOptions, StoreTarget};
 
 pub use access::SessionSlot;
 pub use error::ApiError;
+pub use qcat_core::ErrorCode;
+pub use qcat_core::text;
 
 /// How to open the API: where the data lives and the validated configuration.
 #[derive(Debug, Clone)]
@@ -76,10 +80,14 @@ impl Api {
     /// Fails only when the data dir cannot be created; storage problems are reported by
     /// [`Api::storage_status`].
     pub async fn open(config: ApiConfig) -> Result<Self, ApiError> {
-        config
+        // The data dir holds password hashes and the audit trail: owner only.
+        if let Some(narrowed) = config
             .data_dir
             .ensure_exists()
-            .map_err(ApiError::data_dir)?;
+            .map_err(ApiError::data_dir)?
+        {
+            tracing::warn!("{narrowed}");
+        }
         // The keychain is reached over D-Bus or a platform API: blocking work.
         let key_options = config.keys.clone();
         let keys = tokio::task::spawn_blocking(move || secrets::load_keys(&key_options))
@@ -93,10 +101,7 @@ impl Api {
         }
         let settings = &config.config.config;
         let target = database::store_target(&settings.database, &config.data_dir, keys.as_ref());
-        let options = StoreOptions {
-            max_connections: settings.database.max_connections,
-            connect_timeout: Duration::from_secs(settings.database.connect_timeout_secs),
-        };
+        let options = store_options(&settings.database, &config.data_dir);
         let store = match &target {
             Ok(target) => Store::open(target, &options)
                 .await
@@ -264,6 +269,18 @@ impl Api {
     }
 }
 
+/// The store's pool, timeouts and the data dir's memory of the stores it used.
+fn store_options(database: &qcat_core::config::DatabaseConfig, data_dir: &DataDir) -> StoreOptions {
+    StoreOptions {
+        max_connections: database.max_connections,
+        connect_timeout: Duration::from_secs(database.connect_timeout_secs),
+        statement_timeout: Duration::from_secs(database.statement_timeout_secs),
+        lock_timeout: Duration::from_secs(database.lock_timeout_secs),
+        idle_in_transaction_timeout: Duration::from_secs(database.idle_in_transaction_timeout_secs),
+        identities: Some(qcat_store::Identities::in_dir(data_dir.path())),
+    }
+}
+
 async fn open_access(
     store: &Store,
     settings: &Config,
@@ -297,8 +314,11 @@ async fn open_access(
             session_max: auth.session_max,
             throttle: ThrottleSettings {
                 limit: auth.failed_login_limit,
+                limit_per_source: auth.failed_login_limit_per_source,
+                limit_per_user: auth.failed_login_limit_per_user,
                 window: auth.failed_login_window,
                 lockout: auth.lockout,
+                max_lockout: auth.max_lockout,
             },
         },
     )

@@ -5,8 +5,9 @@ use std::path::Path;
 
 use qcat_core::ErrorCode;
 use qcat_core::config::{ConfigSources, SecretSetting, is_secret_key};
-use qcat_core::secret::Secret;
-use qcat_secrets::keys::{KeyOptions, init_key_file};
+pub use qcat_core::secret::Secret;
+pub use qcat_secrets::keys::KeyOptions;
+use qcat_secrets::keys::init_key_file;
 use qcat_secrets::named::NamedSecretError;
 use qcat_secrets::rotate::{RotateError, RotationReport};
 use qcat_secrets::{CipherError, Keyring, KeyringError, cipher, named, rotate};

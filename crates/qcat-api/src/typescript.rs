@@ -87,6 +87,7 @@ pub fn bindings() -> String {
         crate::access::RoleView::decl(&cfg),
         crate::access::AccessModel::decl(&cfg),
         crate::access::RoleInput::decl(&cfg),
+        crate::access::RoleChange::decl(&cfg),
         crate::access::AccessExplanation::decl(&cfg),
         crate::audit::AuditFilterInput::decl(&cfg),
         crate::audit::AuditQuery::decl(&cfg),

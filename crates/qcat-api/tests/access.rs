@@ -5,7 +5,9 @@
 
 use std::time::{Duration, Instant};
 
-use qcat_api::access::{LoginInput, NewUserInput, PasswordInput, RoleEdit, RoleInput};
+use qcat_api::access::{
+    LoginInput, NewUserInput, PasswordInput, RoleChange, RoleInput, SessionView,
+};
 use qcat_api::audit::{AuditEntryView, AuditFilterInput, AuditQuery};
 use qcat_api::commands::{Access, COMMANDS};
 use qcat_api::logs::{FrontendLog, LogQuery};
@@ -224,11 +226,21 @@ async fn invoke(api: &Api, slot: &SessionSlot, name: &str, n: usize) -> Result<(
                     grants: vec!["backup:view".into()],
                     parents: vec![],
                     create: true,
+                    seen_version: None,
                 },
             )
             .await
             .map(drop),
-        "delete_role" => api.delete_role(slot, "scratch").await,
+        "edit_role" => api
+            .edit_role(
+                slot,
+                "scratch",
+                RoleChange::Describe(format!("edited {n}")),
+                None,
+            )
+            .await
+            .map(drop),
+        "delete_role" => api.delete_role(slot, "scratch", None).await,
         "create_user" => api
             .create_user(
                 slot,
@@ -241,8 +253,14 @@ async fn invoke(api: &Api, slot: &SessionSlot, name: &str, n: usize) -> Result<(
             )
             .await
             .map(drop),
-        "set_user_roles" => api.set_user_roles(slot, "nobody", vec![]).await.map(drop),
-        "set_user_enabled" => api.set_user_enabled(slot, "nobody", true).await.map(drop),
+        "set_user_roles" => api
+            .set_user_roles(slot, "nobody", vec![], None)
+            .await
+            .map(drop),
+        "set_user_enabled" => api
+            .set_user_enabled(slot, "nobody", true, None)
+            .await
+            .map(drop),
         "audit_page" => api.audit_page(slot, AuditQuery::default()).await.map(drop),
         "audit_count" => api
             .audit_count(slot, AuditFilterInput::default())
@@ -303,6 +321,7 @@ async fn every_registered_command_is_guarded_and_audited() {
                 grants: vec!["alerts:view".into()],
                 parents: vec![],
                 create: true,
+                seen_version: None,
             },
         )
         .await
@@ -426,6 +445,7 @@ async fn escalation_attempts_are_refused_and_audited() {
                 grants: vec!["rbac:*".into()],
                 parents: vec!["operator".into()],
                 create: true,
+                seen_version: None,
             },
         )
         .await
@@ -439,8 +459,13 @@ async fn escalation_attempts_are_refused_and_audited() {
         let message = refused(
             &api,
             &admin,
-            api.edit_role(&ops, "keeper", RoleEdit::Grant("backup:restore".into()))
-                .await,
+            api.edit_role(
+                &ops,
+                "keeper",
+                RoleChange::Grant("backup:restore".into()),
+                None,
+            )
+            .await,
             ErrorCode::PermissionDenied,
             "rbac.role.update",
         )
@@ -461,6 +486,7 @@ async fn escalation_attempts_are_refused_and_audited() {
                     grants: vec![],
                     parents: vec!["admin".into()],
                     create: true,
+                    seen_version: None,
                 },
             )
             .await,
@@ -472,7 +498,8 @@ async fn escalation_attempts_are_refused_and_audited() {
         refused(
             &api,
             &admin,
-            api.set_user_roles(&ops, "ops", vec!["admin".into()]).await,
+            api.set_user_roles(&ops, "ops", vec!["admin".into()], None)
+                .await,
             ErrorCode::PermissionDenied,
             "rbac.user.roles",
         )
@@ -481,7 +508,7 @@ async fn escalation_attempts_are_refused_and_audited() {
         refused(
             &api,
             &admin,
-            api.edit_role(&ops, "admin", RoleEdit::Revoke("*".into()))
+            api.edit_role(&ops, "admin", RoleChange::Revoke("*".into()), None)
                 .await,
             ErrorCode::PermissionDenied,
             "rbac.role.update",
@@ -491,7 +518,7 @@ async fn escalation_attempts_are_refused_and_audited() {
         refused(
             &api,
             &admin,
-            api.set_user_roles(&plain, "plain", vec!["admin".into()])
+            api.set_user_roles(&plain, "plain", vec!["admin".into()], None)
                 .await,
             ErrorCode::PermissionDenied,
             "access.denied",
@@ -501,8 +528,13 @@ async fn escalation_attempts_are_refused_and_audited() {
         let message = refused(
             &api,
             &admin,
-            api.edit_role(&admin, "viewer", RoleEdit::Inherit("operator".into()))
-                .await,
+            api.edit_role(
+                &admin,
+                "viewer",
+                RoleChange::Inherit("operator".into()),
+                None,
+            )
+            .await,
             ErrorCode::Conflict,
             "rbac.role.update",
         )
@@ -512,7 +544,7 @@ async fn escalation_attempts_are_refused_and_audited() {
         refused(
             &api,
             &admin,
-            api.set_user_roles(&admin, "root", vec!["viewer".into()])
+            api.set_user_roles(&admin, "root", vec!["viewer".into()], None)
                 .await,
             ErrorCode::Conflict,
             "rbac.user.roles",
@@ -521,34 +553,65 @@ async fn escalation_attempts_are_refused_and_audited() {
         refused(
             &api,
             &admin,
-            api.set_user_enabled(&admin, "root", false).await,
+            api.set_user_enabled(&admin, "root", false, None).await,
             ErrorCode::Conflict,
             "rbac.user.disable",
         )
         .await;
 
-        // Taking rbac:edit from everyone who has it (here: admin's `*`) would leave nobody
-        // able to manage access.
+        // Stripping the admin role (finding: `role grant admin rbac:edit` then `role revoke
+        // admin '*'` left backup:restore, config:edit and secrets:write beyond everyone's
+        // reach for good): the admin role keeps every permission, whatever else it grants.
+        api.edit_role(&admin, "admin", RoleChange::Grant("rbac:edit".into()), None)
+            .await
+            .expect("a redundant grant on admin is harmless");
         let message = refused(
             &api,
             &admin,
-            api.edit_role(&admin, "keeper", RoleEdit::Revoke("rbac:*".into()))
-                .await
-                .and(
-                    api.edit_role(&admin, "admin", RoleEdit::Revoke("*".into()))
-                        .await,
-                ),
+            api.edit_role(&admin, "admin", RoleChange::Revoke("*".into()), None)
+                .await,
             ErrorCode::Conflict,
             "rbac.role.update",
         )
         .await;
         assert!(
-            message.contains("nobody could edit users and roles"),
-            "{message}"
+            message.contains("admin role must keep every permission")
+                && message.contains("backup:restore")
+                && message.contains("secrets:write"),
+            "names what would be lost: {message}"
         );
-        api.edit_role(&admin, "keeper", RoleEdit::Grant("rbac:*".into()))
+        // Nor by replacing the whole role.
+        refused(
+            &api,
+            &admin,
+            api.save_role(
+                &admin,
+                RoleInput {
+                    name: "admin".into(),
+                    description: String::new(),
+                    grants: vec!["rbac:*".into()],
+                    parents: vec![],
+                    create: false,
+                    seen_version: None,
+                },
+            )
+            .await,
+            ErrorCode::Conflict,
+            "rbac.role.update",
+        )
+        .await;
+        let admin_role = api
+            .access_model(&admin)
             .await
+            .unwrap()
+            .roles
+            .into_iter()
+            .find(|role| role.name == "admin")
             .unwrap();
+        assert!(
+            admin_role.grants.contains(&"*".to_owned()),
+            "{admin_role:?}"
+        );
 
         // None of it happened.
         let model = api.access_model(&admin).await.unwrap();
@@ -567,6 +630,7 @@ async fn escalation_attempts_are_refused_and_audited() {
                 grants: vec!["backup:view".into()],
                 parents: vec!["viewer".into()],
                 create: true,
+                seen_version: None,
             },
         )
         .await
@@ -606,7 +670,9 @@ async fn changing_ones_own_password_needs_the_current_one() {
                 .change_password(&rita, change(current))
                 .await
                 .unwrap_err();
-            assert_eq!(err.code, ErrorCode::PermissionDenied, "{err}");
+            // A wrong current password is a wrong input, not a missing permission.
+            assert_eq!(err.code, ErrorCode::InvalidInput, "{err}");
+            assert!(err.message.contains("current password"), "{err}");
             let entry = &audit_tail(&api, &admin, 1).await[0];
             assert_eq!(
                 (entry.action.as_str(), entry.outcome.as_str()),
@@ -633,53 +699,77 @@ async fn changing_ones_own_password_needs_the_current_one() {
     .await;
 }
 
+/// One sign-in attempt from `source`.
+async fn attempt(
+    api: &Api,
+    source: &str,
+    username: &str,
+    password: &str,
+) -> Result<SessionView, ApiError> {
+    api.login(
+        &SessionSlot::new(source),
+        LoginInput {
+            username: username.to_owned(),
+            password: secret(password),
+        },
+    )
+    .await
+}
+
 #[tokio::test]
-async fn failed_sign_ins_are_throttled_per_user_and_per_source() {
+async fn failed_sign_ins_are_throttled_per_pair_per_source_and_per_user() {
     let vars = [
         ("QCAT_AUTH__FAILED_LOGIN_LIMIT", "3"),
+        ("QCAT_AUTH__FAILED_LOGIN_LIMIT_PER_SOURCE", "5"),
+        ("QCAT_AUTH__FAILED_LOGIN_LIMIT_PER_USER", "5"),
         ("QCAT_AUTH__LOCKOUT", "1h"),
+        ("QCAT_AUTH__MAX_LOCKOUT", "2h"),
     ];
     on_both_backends(&vars, |api, _dir| async move {
         let admin = first_admin(&api).await;
         add_user(&api, &admin, "alice", &["viewer"]).await;
-        let attacker = SessionSlot::new("test:attacker");
-        let attempt = |slot: &SessionSlot, username: &str, password: &str| {
-            let api = api.clone();
-            let (username, password) = (username.to_owned(), password.to_owned());
-            let slot_source = slot.source().to_owned();
-            async move {
-                api.login(
-                    &SessionSlot::new(slot_source),
-                    LoginInput {
-                        username,
-                        password: secret(&password),
-                    },
-                )
-                .await
-            }
-        };
+        add_user(&api, &admin, "carol", &["viewer"]).await;
         for _ in 0..3 {
-            let err = attempt(&attacker, "alice", "wrong guess 123")
+            let err = attempt(&api, "test:attacker", "alice", "wrong guess 123")
                 .await
                 .unwrap_err();
             assert_eq!(err.code, ErrorCode::Unauthenticated);
         }
-        // Locked now: even the right password is refused, without being checked.
-        let err = attempt(&attacker, "alice", USER_PASSWORD)
+        // The pair is locked now: even the right password is refused, without being checked.
+        let err = attempt(&api, "test:attacker", "alice", USER_PASSWORD)
             .await
             .unwrap_err();
         assert_eq!(err.code, ErrorCode::Throttled, "{err}");
-        // Per user: alice from elsewhere is locked too.
-        let elsewhere = SessionSlot::new("test:laptop");
-        let err = attempt(&elsewhere, "alice", USER_PASSWORD)
+        assert!(
+            err.message.contains("for user alice from test:attacker"),
+            "{err}"
+        );
+        // A stranger's guesses do not lock alice out at her own desk.
+        attempt(&api, "test:alice-desk", "alice", USER_PASSWORD)
+            .await
+            .expect("alice signs in from her own place");
+        // Per source: the attacker's place has one attempt left (5), then is locked for any user.
+        let err = attempt(&api, "test:attacker", "root", "wrong guess 456")
+            .await
+            .unwrap_err();
+        assert_eq!(err.code, ErrorCode::Unauthenticated, "{err}");
+        let err = attempt(&api, "test:attacker", "root", ADMIN_PASSWORD)
             .await
             .unwrap_err();
         assert_eq!(err.code, ErrorCode::Throttled, "{err}");
-        // Per source: the attacker's place cannot try another user either.
-        let err = attempt(&attacker, "root", ADMIN_PASSWORD)
+        assert!(err.message.contains("from test:attacker"), "{err}");
+        // Per user: five places guessing carol once each lock carol for everyone.
+        for n in 0..5 {
+            let err = attempt(&api, &format!("test:bot{n}"), "carol", "wrong guess 789")
+                .await
+                .unwrap_err();
+            assert_eq!(err.code, ErrorCode::Unauthenticated, "{err}");
+        }
+        let err = attempt(&api, "test:carol-desk", "carol", USER_PASSWORD)
             .await
             .unwrap_err();
         assert_eq!(err.code, ErrorCode::Throttled, "{err}");
+        assert!(err.message.contains("for user carol"), "{err}");
         // Root from its own place is unaffected.
         sign_in(&api, "root", ADMIN_PASSWORD, "test:desk").await;
         let denied = api
@@ -693,7 +783,53 @@ async fn failed_sign_ins_are_throttled_per_user_and_per_source() {
             )
             .await
             .unwrap();
-        assert_eq!(denied, 6, "every failed and throttled attempt is audited");
+        assert_eq!(denied, 12, "every failed and throttled attempt is audited");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn parallel_guesses_are_each_counted_before_any_password_is_checked() {
+    // Finding 1: the lock was checked before the password and the count written back
+    // without a lock, so 28 of 30 parallel guesses were checked (limit 5) on PostgreSQL and
+    // 26 of 40 failed unaudited with "database is locked" on SQLite.
+    let vars = [
+        ("QCAT_AUTH__FAILED_LOGIN_LIMIT", "5"),
+        ("QCAT_AUTH__LOCKOUT", "1h"),
+        ("QCAT_AUTH__MAX_LOCKOUT", "1h"),
+    ];
+    on_both_backends(&vars, |api, _dir| async move {
+        let admin = first_admin(&api).await;
+        add_user(&api, &admin, "pat", &["viewer"]).await;
+        let burst = (0..30).map(|n| {
+            let api = api.clone();
+            tokio::spawn(async move {
+                attempt(&api, "test:burst", "pat", &format!("guess number {n}")).await
+            })
+        });
+        let mut checked = 0;
+        let mut throttled = 0;
+        for task in burst.collect::<Vec<_>>() {
+            match task.await.unwrap().unwrap_err().code {
+                ErrorCode::Unauthenticated => checked += 1,
+                ErrorCode::Throttled => throttled += 1,
+                other => panic!("an attempt failed otherwise: {other}"),
+            }
+        }
+        assert_eq!(checked, 5, "exactly the limit had their password checked");
+        assert_eq!(throttled, 25);
+        let denied = api
+            .audit_count(
+                &admin,
+                AuditFilterInput {
+                    action: Some("auth.login".into()),
+                    outcome: Some("denied".into()),
+                    ..AuditFilterInput::default()
+                },
+            )
+            .await
+            .unwrap();
+        assert_eq!(denied, 30, "every refused attempt is in the trail");
     })
     .await;
 }
@@ -734,7 +870,7 @@ async fn a_change_in_one_process_reaches_another_within_a_second() {
             .unwrap_err();
         assert_eq!(err.code, ErrorCode::PermissionDenied);
 
-        one.set_user_roles(&admin, "ops", vec!["auditor".into()])
+        one.set_user_roles(&admin, "ops", vec!["auditor".into()], None)
             .await
             .unwrap();
         let changed = Instant::now();
@@ -772,6 +908,7 @@ async fn concurrent_edits_from_two_consoles_never_lose_an_update() {
             grants: vec![],
             parents: vec![],
             create: true,
+            seen_version: None,
         },
     )
     .await
@@ -784,7 +921,8 @@ async fn concurrent_edits_from_two_consoles_never_lose_an_update() {
         ("logs:view", "config:view"),
     ] {
         for (api, slot, permission) in [(&one, &admin_one, first), (&two, &admin_two, second)] {
-            let grant = || api.edit_role(slot, "shared", RoleEdit::Grant(permission.into()));
+            let grant =
+                || api.edit_role(slot, "shared", RoleChange::Grant(permission.into()), None);
             if let Err(err) = grant().await {
                 // Its view was stale: refused, and the view reloaded for the retry.
                 assert_eq!(err.code, ErrorCode::Conflict, "{err}");

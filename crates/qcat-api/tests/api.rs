@@ -226,6 +226,7 @@ mod settings {
             }),
             dotenv_file: None,
             environment: Vec::new(),
+            invalid_environment: Vec::new(),
         }
     }
 

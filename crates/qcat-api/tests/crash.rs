@@ -83,6 +83,7 @@ async fn burst(dir: &str, url: &str) {
                     grants: vec!["backup:view".into()],
                     parents: vec![],
                     create: true,
+                    seen_version: None,
                 },
             )
             .await

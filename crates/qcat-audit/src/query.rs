@@ -1,6 +1,7 @@
 //! Reading the audit log: filters, newest-first keyset pages (page N costs the same as
 //! page 1, so 100 k+ entries scroll smoothly), counts and export.
 
+use qcat_core::text::{escape_controls, escape_json_controls};
 use qcat_store::Store;
 use serde::Deserialize;
 use sqlx::AssertSqlSafe;
@@ -204,26 +205,36 @@ pub async fn export(
         after = last.seq;
         for entry in entries {
             match &mut sink {
-                Sink::Csv(csv) => csv
-                    .write_record([
+                // Text an unauthenticated caller chose (a sign-in name) is in here: a CSV
+                // opened in a terminal or viewer gets visible escapes, not raw controls.
+                Sink::Csv(csv) => {
+                    let safe = |text: &str| escape_controls(text).into_owned();
+                    let json = |text: Option<String>| {
+                        escape_json_controls(&text.unwrap_or_default()).into_owned()
+                    };
+                    csv.write_record([
                         entry.seq.to_string(),
                         entry.at_ms.to_string(),
-                        entry.actor,
-                        entry.action,
-                        entry.target,
-                        entry.source,
-                        entry.outcome,
-                        entry.detail,
-                        entry.before.unwrap_or_default(),
-                        entry.after.unwrap_or_default(),
+                        safe(&entry.actor),
+                        safe(&entry.action),
+                        safe(&entry.target),
+                        safe(&entry.source),
+                        safe(&entry.outcome),
+                        safe(&entry.detail),
+                        json(entry.before),
+                        json(entry.after),
                         entry.prev_hash,
                         entry.hash,
                     ])
-                    .map_err(|err| fail(&err))?,
+                    .map_err(|err| fail(&err))?
+                }
+                // JSON keeps the exact text (serde escapes C0 controls; the rest as \\uXXXX).
                 Sink::Json(out) => {
                     out.write_all(if written == 0 { b"\n" } else { b",\n" })
                         .map_err(|err| fail(&err))?;
-                    serde_json::to_writer(&mut *out, &entry).map_err(|err| fail(&err))?;
+                    let text = serde_json::to_string(&entry).map_err(|err| fail(&err))?;
+                    out.write_all(escape_json_controls(&text).as_bytes())
+                        .map_err(|err| fail(&err))?;
                 }
             }
             written += 1;
@@ -231,7 +242,12 @@ pub async fn export(
     }
     match sink {
         Sink::Csv(mut csv) => csv.flush().map_err(|err| fail(&err))?,
-        Sink::Json(out) => out.write_all(b"\n]\n").map_err(|err| fail(&err))?,
+        Sink::Json(out) => {
+            out.write_all(b"\n]\n").map_err(|err| fail(&err))?;
+            // A buffered writer's last block is written here: a full disk must fail the
+            // export, not the caller's drop.
+            out.flush().map_err(|err| fail(&err))?;
+        }
     }
     Ok(written)
 }

@@ -65,9 +65,12 @@ fn sync_dir(dir: &Path) -> std::io::Result<()> {
 }
 
 impl Spool {
-    /// Creates `dir` if needed and a spool owned by this process.
+    /// Creates `dir` if needed (0700; queued events are audit entries) and a spool owned by
+    /// this process.
     pub fn open(dir: &Path) -> std::io::Result<Self> {
-        std::fs::create_dir_all(dir)?;
+        if let Some(narrowed) = qcat_core::private_files::create_dir(dir)? {
+            tracing::warn!("{narrowed}");
+        }
         let owner = qcat_core::random::hex_id(8);
         let lock = OpenOptions::new()
             .create(true)
@@ -92,10 +95,14 @@ impl Spool {
     }
 
     fn create_segment(dir: &Path, owner: &str, segment: u64) -> std::io::Result<File> {
-        let file = OpenOptions::new()
-            .create_new(true)
-            .append(true)
-            .open(segment_path(dir, owner, segment))?;
+        let mut options = OpenOptions::new();
+        options.create_new(true).append(true);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::OpenOptionsExt;
+            options.mode(qcat_core::private_files::FILE_MODE);
+        }
+        let file = options.open(segment_path(dir, owner, segment))?;
         sync_dir(dir)?;
         Ok(file)
     }

@@ -32,11 +32,14 @@ pub enum ErrorCode {
     SecretsUnavailable,
     /// Too many failed sign-ins for this user or from this place; try again later.
     Throttled,
+    /// A store this data dir used before is gone, emptied or replaced; the message says how
+    /// to restore it or start anew on purpose.
+    StorageLost,
 }
 
 impl ErrorCode {
     /// Every code, in table order; used to generate the UI's code table and to test it.
-    pub const ALL: [ErrorCode; 11] = [
+    pub const ALL: [ErrorCode; 12] = [
         ErrorCode::Internal,
         ErrorCode::InvalidInput,
         ErrorCode::InvalidConfig,
@@ -48,6 +51,7 @@ impl ErrorCode {
         ErrorCode::PermissionDenied,
         ErrorCode::SecretsUnavailable,
         ErrorCode::Throttled,
+        ErrorCode::StorageLost,
     ];
 
     /// The wire spelling of the code.
@@ -64,6 +68,7 @@ impl ErrorCode {
             ErrorCode::PermissionDenied => "permission_denied",
             ErrorCode::SecretsUnavailable => "secrets_unavailable",
             ErrorCode::Throttled => "throttled",
+            ErrorCode::StorageLost => "storage_lost",
         }
     }
 
@@ -76,7 +81,7 @@ impl ErrorCode {
             ErrorCode::NotFound => 66,
             ErrorCode::Conflict | ErrorCode::Throttled => 75,
             ErrorCode::StorageUnavailable | ErrorCode::SecretsUnavailable => 69,
-            ErrorCode::StorageSchema => 65,
+            ErrorCode::StorageSchema | ErrorCode::StorageLost => 65,
             ErrorCode::Unauthenticated | ErrorCode::PermissionDenied => 77,
             ErrorCode::Internal => 70,
         }

@@ -6,8 +6,11 @@ pub mod atomic_file;
 pub mod config;
 pub mod error;
 pub mod paths;
+pub mod private_files;
 pub mod random;
+pub mod redact;
 pub mod secret;
+pub mod text;
 pub mod time;
 
 pub use error::ErrorCode;

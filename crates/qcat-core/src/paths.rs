@@ -88,9 +88,10 @@ impl DataDir {
         self.source
     }
 
-    /// Creates the folder (and parents) if missing.
-    pub fn ensure_exists(&self) -> Result<(), DataDirError> {
-        std::fs::create_dir_all(&self.path).map_err(|source| DataDirError::Create {
+    /// Creates the folder (and parents) if missing, private to the OS user (0700); a
+    /// folder found open to others is narrowed, and that is returned for the log.
+    pub fn ensure_exists(&self) -> Result<Option<crate::private_files::Narrowed>, DataDirError> {
+        crate::private_files::create_dir(&self.path).map_err(|source| DataDirError::Create {
             path: self.path.clone(),
             source,
         })

@@ -39,6 +39,7 @@ fn sources(file: Option<&Path>, dotenv: Option<&Path>, vars: &[(&str, &str)]) ->
         }),
         dotenv_file: dotenv.map(Path::to_owned),
         environment: env(vars),
+        invalid_environment: Vec::new(),
     }
 }
 
@@ -311,17 +312,36 @@ fn secrets_are_masked_in_settings_and_debug_output() {
 }
 
 #[test]
-fn a_plaintext_secret_in_a_file_is_a_warning_with_the_fix() {
+fn a_plaintext_secret_in_a_file_is_refused_with_the_fix() {
+    // default.toml says plaintext secrets are refused in files; a password inside a URL
+    // is one too.
     let files = Files::new();
-    let file = files.write("config.toml", "[redis]\npassword = \"hunter2\"\n");
-    let loaded = load(&sources(Some(&file), None, &[]));
+    for text in [
+        "[redis]\npassword = \"hunter2\"\n",
+        "[database]\nurl = \"postgres://qcat@db/qcat?password=hunter2\"\n",
+    ] {
+        let file = files.write("config.toml", text);
+        let err = load_err(&sources(Some(&file), None, &[]));
+        let problem = &err.problems[0];
+        assert!(
+            problem.key == "redis.password" || problem.key == "database.url",
+            "{problem}"
+        );
+        assert!(
+            problem.fix.contains("qcatctl secret encrypt --key"),
+            "{problem}"
+        );
+        assert_eq!(problem.origin.as_ref().unwrap().line, Some(2), "{problem}");
+        assert!(!err.to_string().contains("hunter2"), "{err}");
+    }
+}
+
+#[test]
+fn a_plaintext_secret_in_the_environment_is_a_warning() {
+    // Service managers and CI pass secrets as variables; that works, and says so.
+    let loaded = load(&sources(None, None, &[("QCAT_REDIS__PASSWORD", "hunter2")]));
     let warning = &loaded.warnings[0];
     assert_eq!(warning.key, "redis.password");
-    assert!(
-        warning
-            .fix
-            .contains("qcatctl secret encrypt --key redis.password")
-    );
     assert!(!warning.to_string().contains("hunter2"));
 }
 
@@ -332,5 +352,11 @@ fn a_named_config_file_that_is_missing_is_an_error() {
         None,
         &[],
     ));
-    assert!(err.to_string().contains("QCAT_CONFIG"), "{err}");
+    // The problem names the file itself (not a variable it may not have come from).
+    let problem = &err.problems[0];
+    assert!(
+        problem.problem.contains("/nonexistent/qcat.toml"),
+        "{problem}"
+    );
+    assert!(problem.fix.contains("create the file"), "{problem}");
 }

@@ -5,7 +5,7 @@
 //! thread that gzips it (`.log.gz`) and then deletes rotated files beyond `max_backups` or
 //! older than `max_age` days. Writing never waits for compression.
 
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::{Sender, channel};
@@ -50,9 +50,10 @@ enum Job {
 impl RotatingFile {
     /// Opens (appending to) `<dir>/qcat.log`, creating the folder.
     pub fn open(dir: &Path, policy: RotationPolicy) -> std::io::Result<Self> {
-        std::fs::create_dir_all(dir)?;
+        // Logs name users and sources: owner only, like the rest of the data dir.
+        qcat_core::private_files::create_dir(dir)?;
         let path = dir.join(CURRENT_FILE);
-        let file = OpenOptions::new().create(true).append(true).open(&path)?;
+        let file = qcat_core::private_files::open_append(&path)?;
         let size = file.metadata()?.len();
         let day = file
             .metadata()?
@@ -123,10 +124,7 @@ impl RotatingFile {
         let current = state.dir.join(CURRENT_FILE);
         let rotated = unique_rotated_name(&state.dir);
         std::fs::rename(&current, &rotated)?;
-        state.file = OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&current)?;
+        state.file = qcat_core::private_files::open_append(&current)?;
         state.size = 0;
         state.day = today();
         let _ = self.maintenance.send(Job::Rotated(rotated));
@@ -190,7 +188,8 @@ fn compress(path: &Path) -> std::io::Result<()> {
     let partial = target.with_extension("gz.partial");
     {
         let mut input = File::open(path)?;
-        let output = File::create(&partial)?;
+        let output = qcat_core::private_files::open_append(&partial)?;
+        output.set_len(0)?;
         let mut encoder = flate2::write::GzEncoder::new(output, flate2::Compression::default());
         std::io::copy(&mut input, &mut encoder)?;
         encoder.finish()?.sync_all()?;

@@ -6,26 +6,41 @@
 //! Migrations are embedded, append-only, and run when a store is opened.
 
 pub mod changes;
+pub mod fault;
+pub mod identity;
 mod target;
 #[cfg(feature = "testing")]
 pub mod testing;
 
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
+use sqlx::AnyConnection;
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::migrate::{MigrateError, Migrator};
-use sqlx::{AnyPool, Executor};
+use sqlx::{AnyPool, Connection, Executor};
 
+pub use fault::{Fault, FaultKind};
+pub use identity::{Identities, Loss, Remembered};
 pub use target::{Backend, StoreTarget};
 
 static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("./migrations/sqlite");
 static POSTGRES_MIGRATIONS: Migrator = sqlx::migrate!("./migrations/postgres");
 
-/// Pool size and timeouts; built from the `[database]` config section.
+/// Pool size, timeouts and the data dir's memory of stores; built from the `[database]`
+/// config section.
 #[derive(Debug, Clone)]
 pub struct StoreOptions {
     pub max_connections: u32,
     pub connect_timeout: Duration,
+    /// PostgreSQL `statement_timeout`.
+    pub statement_timeout: Duration,
+    /// PostgreSQL `lock_timeout`; SQLite's busy timeout.
+    pub lock_timeout: Duration,
+    /// PostgreSQL `idle_in_transaction_session_timeout`.
+    pub idle_in_transaction_timeout: Duration,
+    /// Which stores this data dir has used (`None`: remember nothing, refuse nothing).
+    pub identities: Option<Identities>,
 }
 
 impl Default for StoreOptions {
@@ -33,18 +48,46 @@ impl Default for StoreOptions {
         Self {
             max_connections: 8,
             connect_timeout: Duration::from_secs(5),
+            statement_timeout: Duration::from_secs(30),
+            lock_timeout: Duration::from_secs(10),
+            idle_in_transaction_timeout: Duration::from_secs(60),
+            identities: None,
         }
     }
 }
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    #[error("cannot open the {backend} store at {location}: {source}")]
+    /// `cause` is the explained failure ([`fault::describe`]), with the fix.
+    #[error("cannot open the {backend} store: {cause}")]
     Connect {
         backend: Backend,
         location: String,
+        cause: String,
         #[source]
         source: sqlx::Error,
+    },
+    #[error(
+        "the {backend} store at {location} is {loss}, but this data dir used store {installation_id} there (created {created}): restore the store from a backup, or start anew on purpose with `qcatctl store init --new` (the new store's audit trail records it)"
+    )]
+    Lost {
+        backend: Backend,
+        location: String,
+        loss: Loss,
+        installation_id: String,
+        created: String,
+    },
+    #[error("cannot read or write {path}, where the data dir remembers its stores: {source}")]
+    Identity {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot prepare the store file {path}: {source}")]
+    File {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
     },
     #[error(
         "the {backend} store at {location} was migrated by a newer QCAT Console (it has schema version {found}, this build knows up to {known}); upgrade this console or point it at another database"
@@ -72,7 +115,11 @@ impl StoreError {
     pub fn code(&self) -> qcat_core::ErrorCode {
         use qcat_core::ErrorCode;
         match self {
-            StoreError::Connect { .. } | StoreError::Query(_) => ErrorCode::StorageUnavailable,
+            StoreError::Connect { .. }
+            | StoreError::Query(_)
+            | StoreError::Identity { .. }
+            | StoreError::File { .. } => ErrorCode::StorageUnavailable,
+            StoreError::Lost { .. } => ErrorCode::StorageLost,
             StoreError::SchemaTooNew { .. } | StoreError::Migrate { .. } => {
                 ErrorCode::StorageSchema
             }
@@ -98,6 +145,29 @@ pub struct Store {
     location: String,
     /// PostgreSQL only: the URL (with credentials) for LISTEN connections. Never shown.
     listen_url: Option<std::sync::Arc<str>>,
+    /// SQLite only: the file and its identity (device, inode) when opened, to notice it being
+    /// deleted or replaced under a running console.
+    file: Option<(PathBuf, Option<(u64, u64)>)>,
+}
+
+/// Device and inode of a file (unix), to tell "the same file" from "a file at that path".
+fn file_identity(path: &std::path::Path) -> Option<(u64, u64)> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        std::fs::metadata(path)
+            .ok()
+            .map(|meta| (meta.dev(), meta.ino()))
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = path;
+        None
+    }
+}
+
+fn millis(duration: Duration) -> u128 {
+    duration.as_millis().max(1)
 }
 
 impl std::fmt::Debug for Store {
@@ -110,60 +180,171 @@ impl std::fmt::Debug for Store {
 }
 
 impl Store {
-    /// Connects (creating the SQLite file if missing) and applies pending migrations.
+    /// Connects and applies pending migrations. A store the data dir has never used is
+    /// created (a SQLite file 0600); one it has used must still be there and be the same
+    /// store ([`identity`]). A failure to connect says why, in words, with the fix.
     pub async fn open(target: &StoreTarget, options: &StoreOptions) -> Result<Self, StoreError> {
         sqlx::any::install_default_drivers();
         let backend = target.backend();
         let location = target.display_location();
-        let connect_options: AnyConnectOptions =
-            target
-                .connect_url()?
-                .parse()
-                .map_err(|source| StoreError::Connect {
-                    backend,
-                    location: location.clone(),
+        let key = target.identity_key();
+        let remembered = match &options.identities {
+            Some(identities) => identities
+                .get(&key)
+                .map_err(|source| StoreError::Identity {
+                    path: identities.path().to_owned(),
                     source,
-                })?;
+                })?,
+            None => None,
+        };
+        let lost = |loss: Loss, remembered: &Remembered| StoreError::Lost {
+            backend,
+            location: location.clone(),
+            loss,
+            installation_id: remembered.installation_id.clone(),
+            created: format_ms(remembered.created_at_ms),
+        };
+        if let StoreTarget::Sqlite(path) = target {
+            match (&remembered, path.exists()) {
+                (Some(remembered), false) => return Err(lost(Loss::Missing, remembered)),
+                (None, false) => {
+                    qcat_core::private_files::create_if_missing(path).map_err(|source| {
+                        StoreError::File {
+                            path: path.clone(),
+                            source,
+                        }
+                    })?
+                }
+                _ => {}
+            }
+            // The store holds password hashes and the audit trail: owner only. SQLite gives
+            // the -wal and -shm files the database file's mode.
+            for file in [path.clone(), sidecar(path, "-wal"), sidecar(path, "-shm")] {
+                match qcat_core::private_files::narrow(&file, qcat_core::private_files::FILE_MODE) {
+                    Ok(Some(narrowed)) => tracing::warn!("{narrowed}"),
+                    Ok(None) => {}
+                    Err(err) => {
+                        tracing::warn!(path = %file.display(), error = %err, "cannot narrow the store file's permissions")
+                    }
+                }
+            }
+        }
+        let connect_options: AnyConnectOptions = target
+            .connect_url(options)?
+            .parse()
+            .map_err(|source| connect_error(backend, &location, source))?;
+        // One direct connection first: a pool retries until its timeout and then reports
+        // only "pool timed out", hiding "connection refused" or "file is not a database".
+        let probe = tokio::time::timeout(
+            options.connect_timeout,
+            AnyConnection::connect_with(&connect_options),
+        )
+        .await
+        .unwrap_or(Err(sqlx::Error::PoolTimedOut))
+        .map_err(|source| connect_error(backend, &location, source))?;
+        drop(probe);
         let mut pool_options = AnyPoolOptions::new()
             .max_connections(options.max_connections)
             .acquire_timeout(options.connect_timeout);
-        if backend == Backend::Sqlite {
+        let lock_ms = millis(options.lock_timeout);
+        pool_options = match backend {
             // Connection settings the SQLite URL cannot carry: WAL so readers never block
             // the writer, durable commits, enforced foreign keys, and a wait instead of an
             // immediate "database is locked" when the agent and the console write together.
-            pool_options = pool_options.after_connect(|conn, _meta| {
+            Backend::Sqlite => pool_options.after_connect(move |conn, _meta| {
                 Box::pin(async move {
-                    conn.execute(
-                        "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; \
-                         PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 5000;",
-                    )
+                    conn.execute(sqlx::AssertSqlSafe(format!(
+                        "PRAGMA busy_timeout = {lock_ms}; PRAGMA journal_mode = WAL; \
+                         PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;"
+                    )))
                     .await?;
                     Ok(())
                 })
-            });
-        }
+            }),
+            Backend::Postgres => pool_options,
+        };
         let pool = pool_options
             .connect_with(connect_options)
             .await
-            .map_err(|source| StoreError::Connect {
-                backend,
-                location: location.clone(),
-                source,
-            })?;
+            .map_err(|source| connect_error(backend, &location, source))?;
         let listen_url = match target {
-            StoreTarget::Postgres(_) => Some(target.connect_url()?.into()),
+            StoreTarget::Postgres(_) => Some(target.connect_url(options)?.into()),
             StoreTarget::Sqlite(_) => None,
+        };
+        let file = match target {
+            StoreTarget::Sqlite(path) => Some((path.clone(), file_identity(path))),
+            StoreTarget::Postgres(_) => None,
         };
         let store = Self {
             pool,
             backend,
-            location,
+            location: location.clone(),
             listen_url,
+            file,
         };
+        if let Some(remembered) = &remembered {
+            match store.installation_id().await {
+                Ok(found) if found == remembered.installation_id => {}
+                Ok(_) => return Err(lost(Loss::Replaced, remembered)),
+                Err(_) => return Err(lost(Loss::Empty, remembered)),
+            }
+        }
         store.migrate().await?;
         store.ensure_instance_row().await?;
+        if remembered.is_none()
+            && let Some(identities) = &options.identities
+        {
+            let (installation_id, created_at_ms): (String, i64) =
+                sqlx::query_as("SELECT installation_id, created_at_ms FROM instance WHERE id = 1")
+                    .fetch_one(&store.pool)
+                    .await?;
+            identities
+                .remember(
+                    &key,
+                    Remembered {
+                        installation_id,
+                        created_at_ms,
+                        first_used_ms: qcat_core::time::now_ms(),
+                    },
+                )
+                .map_err(|source| StoreError::Identity {
+                    path: identities.path().to_owned(),
+                    source,
+                })?;
+        }
         tracing::info!(backend = %store.backend, location = %store.location, "store opened");
         Ok(store)
+    }
+
+    /// Forgets the store the data dir remembers for `target` and moves a leftover SQLite
+    /// file (damaged, emptied) aside, so the next [`Store::open`] starts anew. Returns what
+    /// was remembered and where the leftover went. Only `qcatctl store init --new` calls this.
+    pub fn forget(
+        target: &StoreTarget,
+        identities: &Identities,
+    ) -> Result<(Option<Remembered>, Option<PathBuf>), StoreError> {
+        let remembered = identities
+            .forget(&target.identity_key())
+            .map_err(|source| StoreError::Identity {
+                path: identities.path().to_owned(),
+                source,
+            })?;
+        let mut moved = None;
+        if let StoreTarget::Sqlite(path) = target
+            && path.exists()
+        {
+            let aside = sidecar(path, &format!(".replaced-{}", qcat_core::time::now_ms()));
+            for suffix in ["", "-wal", "-shm"] {
+                let from = sidecar(path, suffix);
+                if from.exists() {
+                    let to = sidecar(&aside, suffix);
+                    std::fs::rename(&from, &to)
+                        .map_err(|source| StoreError::File { path: from, source })?;
+                }
+            }
+            moved = Some(aside);
+        }
+        Ok((remembered, moved))
     }
 
     fn migrator(&self) -> &'static Migrator {
@@ -246,14 +427,31 @@ impl Store {
         )
     }
 
-    /// A round trip to the store, bounded by `timeout`.
+    /// A round trip to the store, bounded by `timeout`; for SQLite also that the file at
+    /// the path is still the one opened (not deleted, emptied and re-created, or replaced).
     pub async fn health(&self, timeout: Duration) -> Health {
         let started = Instant::now();
+        if let Some((path, Some(opened))) = &self.file
+            && file_identity(path) != Some(*opened)
+        {
+            return Health {
+                reachable: false,
+                round_trip: started.elapsed(),
+                error: Some(format!(
+                    "the store file {} was deleted or replaced while this process had it open: stop the console and start it again (it refuses a store that is gone and says how to restore it)",
+                    path.display()
+                )),
+            };
+        }
         let probe = sqlx::query_scalar::<_, i32>("SELECT 1").fetch_one(&self.pool);
         let error = match tokio::time::timeout(timeout, probe).await {
             Ok(Ok(_)) => None,
-            Ok(Err(err)) => Some(err.to_string()),
-            Err(_) => Some(format!("no answer within {} ms", timeout.as_millis())),
+            Ok(Err(err)) => Some(fault::describe(&err, &self.location)),
+            Err(_) => Some(format!(
+                "no answer from the store at {} within {} ms: the server may be frozen or overloaded",
+                self.location,
+                timeout.as_millis()
+            )),
         };
         Health {
             reachable: error.is_none(),
@@ -262,8 +460,39 @@ impl Store {
         }
     }
 
+    /// `err` explained for this store ([`fault::describe`]).
+    pub fn describe(&self, err: &sqlx::Error) -> String {
+        fault::describe(err, &self.location)
+    }
+
     /// Closes every pooled connection (tests and shutdown).
     pub async fn close(&self) {
         self.pool.close().await;
     }
+}
+
+fn connect_error(backend: Backend, location: &str, source: sqlx::Error) -> StoreError {
+    StoreError::Connect {
+        backend,
+        location: location.to_owned(),
+        cause: fault::describe(&source, location),
+        source,
+    }
+}
+
+/// `path` with `suffix` appended to its file name (`qcat.sqlite3-wal`).
+fn sidecar(path: &std::path::Path, suffix: &str) -> PathBuf {
+    let mut name = path.as_os_str().to_owned();
+    name.push(suffix);
+    PathBuf::from(name)
+}
+
+fn format_ms(ms: i64) -> String {
+    u64::try_from(ms)
+        .ok()
+        .map(|ms| {
+            humantime::format_rfc3339_seconds(std::time::UNIX_EPOCH + Duration::from_millis(ms))
+                .to_string()
+        })
+        .unwrap_or_else(|| ms.to_string())
 }

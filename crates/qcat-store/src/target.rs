@@ -84,36 +84,71 @@ impl StoreTarget {
         }
     }
 
-    pub(crate) fn connect_url(&self) -> Result<String, StoreError> {
+    /// How the data dir remembers this store ([`crate::identity`]): the file, or the
+    /// server and database (never credentials).
+    pub fn identity_key(&self) -> String {
+        match self {
+            StoreTarget::Sqlite(path) => format!("sqlite:{}", path.display()),
+            StoreTarget::Postgres(url) => match url::Url::parse(url) {
+                Ok(url) => format!(
+                    "postgres://{}:{}{}",
+                    url.host_str().unwrap_or(""),
+                    url.port().unwrap_or(5432),
+                    url.path()
+                ),
+                Err(_) => redact_url(url),
+            },
+        }
+    }
+
+    /// The URL sqlx connects with. The file is never created here (`Store::open` creates a
+    /// new store's file itself, private); PostgreSQL sessions get the configured timeouts.
+    pub(crate) fn connect_url(&self, options: &crate::StoreOptions) -> Result<String, StoreError> {
         match self {
             StoreTarget::Sqlite(path) => Ok(SqliteConnectOptions::new()
                 .filename(path)
-                .create_if_missing(true)
+                .create_if_missing(false)
                 .to_url_lossy()
                 .to_string()),
-            StoreTarget::Postgres(url) => Ok(url.clone()),
+            StoreTarget::Postgres(url) => {
+                let mut url =
+                    url::Url::parse(url).map_err(|err| StoreError::InvalidUrl(format!("{err}")))?;
+                let settings = format!(
+                    "-c statement_timeout={} -c lock_timeout={} -c idle_in_transaction_session_timeout={}",
+                    crate::millis(options.statement_timeout),
+                    crate::millis(options.lock_timeout),
+                    crate::millis(options.idle_in_transaction_timeout),
+                );
+                // Settings the operator put in the URL's `options` come after ours and win.
+                let theirs: Vec<(String, String)> = url
+                    .query_pairs()
+                    .map(|(key, value)| (key.into_owned(), value.into_owned()))
+                    .collect();
+                let existing = theirs
+                    .iter()
+                    .find(|(key, _)| key == "options")
+                    .map(|(_, value)| value.clone());
+                url.set_query(None);
+                {
+                    let mut query = url.query_pairs_mut();
+                    for (key, value) in theirs.iter().filter(|(key, _)| key != "options") {
+                        query.append_pair(key, value);
+                    }
+                    let options = match existing {
+                        Some(existing) => format!("{settings} {existing}"),
+                        None => settings,
+                    };
+                    query.append_pair("options", &options);
+                }
+                Ok(url.to_string())
+            }
         }
     }
 }
 
-/// Drops the password (and any `password=` query parameter) from a URL.
+/// Every credential removed from a URL (one rule for the whole console).
 fn redact_url(raw: &str) -> String {
-    let Ok(mut url) = url::Url::parse(raw) else {
-        return "<unparseable URL>".into();
-    };
-    if url.password().is_some() {
-        let _ = url.set_password(None);
-    }
-    let kept: Vec<(String, String)> = url
-        .query_pairs()
-        .filter(|(key, _)| !key.eq_ignore_ascii_case("password"))
-        .map(|(key, value)| (key.into_owned(), value.into_owned()))
-        .collect();
-    url.set_query(None);
-    if !kept.is_empty() {
-        url.query_pairs_mut().extend_pairs(kept);
-    }
-    url.to_string()
+    qcat_core::redact::url(raw)
 }
 
 #[cfg(test)]
@@ -158,7 +193,7 @@ mod tests {
     fn sqlite_paths_with_spaces_survive_the_url_round_trip() {
         // macOS puts app data under "Application Support".
         let target = StoreTarget::Sqlite("/Users/a/Application Support/q#1.sqlite3".into());
-        let url = target.connect_url().unwrap();
+        let url = target.connect_url(&crate::StoreOptions::default()).unwrap();
         let back: SqliteConnectOptions = url.parse().expect("our own URL parses");
         assert_eq!(
             back.get_filename(),

@@ -7,14 +7,16 @@
 use std::io::{BufRead, IsTerminal};
 
 use clap::Subcommand;
-use qcat_api::access::{LoginInput, NewUserInput, PasswordInput, RoleEdit, RoleInput, RoleView};
+use qcat_api::access::{LoginInput, NewUserInput, PasswordInput, RoleChange, RoleInput, RoleView};
 use qcat_api::audit::{AuditFilterInput, AuditQuery, export_format};
-use qcat_api::secrets::SecretText;
-use qcat_api::{Api, ApiError, SessionSlot};
-use qcat_core::ErrorCode;
-use qcat_core::secret::Secret;
+use qcat_api::secrets::{Secret, SecretText};
+use qcat_api::{Api, ApiError, ErrorCode, SessionSlot};
 
-use crate::print_json;
+use crate::output::{self, CliError, note, out};
+
+/// The most `qcatctl` reads from standard input for a password or a secret: far beyond any
+/// real one, and no way to make the console hash megabytes.
+pub const MAX_STDIN_BYTES: u64 = 64 * 1024;
 
 #[derive(Debug, Subcommand)]
 pub enum UserCommand {
@@ -81,6 +83,8 @@ pub enum RoleCommand {
     Revoke { role: String, pattern: String },
     /// Make ROLE inherit every grant of PARENT.
     Inherit { role: String, parent: String },
+    /// Make ROLE stop inheriting from PARENT.
+    Uninherit { role: String, parent: String },
     /// Delete a custom role nobody inherits from.
     Delete { name: String },
 }
@@ -124,8 +128,8 @@ pub enum AuditCommand {
     Query {
         #[command(flatten)]
         filter: FilterArgs,
-        /// At most this many entries.
-        #[arg(long, default_value_t = 100)]
+        /// At most this many entries (1 to 10000).
+        #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..=10_000))]
         limit: u32,
         /// Only entries older than this sequence number (the last one of the previous page).
         #[arg(long, value_name = "SEQ")]
@@ -150,27 +154,22 @@ pub enum AuditCommand {
 }
 
 fn time_arg(flag: &str, text: &str) -> Result<i64, ApiError> {
-    let now = std::time::SystemTime::now();
-    let at = humantime::parse_rfc3339_weak(text)
-        .ok()
-        .or_else(|| {
-            humantime::parse_duration(text)
-                .ok()
-                .and_then(|age| now.checked_sub(age))
-        })
-        .ok_or_else(|| {
-            ApiError::new(
-                ErrorCode::InvalidInput,
-                format!(
-                    "{flag} {text:?}: use an RFC 3339 time like 2026-11-26T10:00:00Z or an age like 2h or 7d"
-                ),
-            )
-        })?;
-    let ms = at
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap_or_default()
-        .as_millis();
-    Ok(i64::try_from(ms).unwrap_or(i64::MAX))
+    let refused = || {
+        ApiError::new(
+            ErrorCode::InvalidInput,
+            format!(
+                "{flag} {text:?}: use an RFC 3339 time like 2026-11-26T10:00:00Z or an age like 2h or 7d"
+            ),
+        )
+    };
+    // jiff reads any RFC 3339 time, before 1970 too (humantime stops at the epoch).
+    if let Ok(at) = text.trim().parse::<jiff::Timestamp>() {
+        return Ok(at.as_millisecond());
+    }
+    let age = humantime::parse_duration(text.trim()).map_err(|_| refused())?;
+    let now = jiff::Timestamp::now().as_millisecond();
+    let age = i64::try_from(age.as_millis()).map_err(|_| refused())?;
+    Ok(now.saturating_sub(age))
 }
 
 impl FilterArgs {
@@ -194,11 +193,10 @@ impl FilterArgs {
     }
 }
 
-/// One line of standard input, without its line ending.
-fn stdin_line(what: &str) -> Result<String, ApiError> {
+/// One line of standard input, without its line ending (at most [`MAX_STDIN_BYTES`]).
+fn stdin_line(what: &str) -> Result<String, CliError> {
     let mut line = String::new();
-    let read = std::io::stdin()
-        .lock()
+    let read = std::io::Read::take(std::io::stdin().lock(), MAX_STDIN_BYTES)
         .read_line(&mut line)
         .map_err(|err| {
             ApiError::new(
@@ -210,7 +208,8 @@ fn stdin_line(what: &str) -> Result<String, ApiError> {
         return Err(ApiError::new(
             ErrorCode::InvalidInput,
             format!("{what}: standard input is empty; pipe it in (one line)"),
-        ));
+        )
+        .into());
     }
     Ok(line.trim_end_matches(['\n', '\r']).to_owned())
 }
@@ -225,12 +224,13 @@ pub async fn sign_in(
     api: &Api,
     slot: &SessionSlot,
     user: Option<&str>,
-) -> Result<Secret<String>, ApiError> {
+) -> Result<Secret<String>, CliError> {
     let Some(username) = user.filter(|name| !name.is_empty()) else {
         return Err(ApiError::new(
             ErrorCode::Unauthenticated,
             "this command acts as a console user: pass --user NAME or set QCAT_USER (password from QCAT_PASSWORD, a prompt or standard input)",
-        ));
+        )
+        .into());
     };
     let password = match std::env::var("QCAT_PASSWORD") {
         Ok(password) => password,
@@ -271,7 +271,7 @@ pub async fn user_command(
     slot: &SessionSlot,
     user: Option<&str>,
     command: UserCommand,
-) -> Result<(), ApiError> {
+) -> Result<(), CliError> {
     // The very first administrator of an empty store is created without signing in.
     if let UserCommand::Add {
         name,
@@ -292,7 +292,7 @@ pub async fn user_command(
             },
         )
         .await?;
-        eprintln!("created the first administrator {name}");
+        note!("created the first administrator {name}");
         return Ok(());
     }
     let acting_password = sign_in(api, slot, user).await?;
@@ -318,7 +318,7 @@ pub async fn user_command(
                     },
                 )
                 .await?;
-            eprintln!(
+            note!(
                 "created user {} with roles [{}]",
                 created.username,
                 created.roles.join(", ")
@@ -327,10 +327,10 @@ pub async fn user_command(
         UserCommand::List { json } => {
             let users = api.access_model(slot).await?.users;
             if json {
-                return print_json(&users);
+                return output::json(&users);
             }
             for user in users {
-                println!(
+                out!(
                     "{:20} {:8} last sign-in {:22} roles: {}",
                     user.username,
                     if user.enabled { "enabled" } else { "disabled" },
@@ -340,12 +340,12 @@ pub async fn user_command(
             }
         }
         UserCommand::Disable { name } => {
-            api.set_user_enabled(slot, &name, false).await?;
-            eprintln!("disabled {name}");
+            api.set_user_enabled(slot, &name, false, None).await?;
+            note!("disabled {name}");
         }
         UserCommand::Enable { name } => {
-            api.set_user_enabled(slot, &name, true).await?;
-            eprintln!("enabled {name}");
+            api.set_user_enabled(slot, &name, true, None).await?;
+            note!("enabled {name}");
         }
         UserCommand::Passwd { name } => {
             let password = stdin_line("the new password")?;
@@ -358,11 +358,11 @@ pub async fn user_command(
                 },
             )
             .await?;
-            eprintln!("password of {name} changed");
+            note!("password of {name} changed");
         }
         UserCommand::Roles { name, roles } => {
-            let user = api.set_user_roles(slot, &name, roles).await?;
-            eprintln!(
+            let user = api.set_user_roles(slot, &name, roles, None).await?;
+            note!(
                 "{} now has roles [{}]",
                 user.username,
                 user.roles.join(", ")
@@ -372,34 +372,35 @@ pub async fn user_command(
     Ok(())
 }
 
-fn print_role(role: &RoleView) {
-    println!(
+fn print_role(role: &RoleView) -> Result<(), CliError> {
+    out!(
         "{}{}",
         role.name,
         if role.builtin { " (built in)" } else { "" }
     );
     if !role.description.is_empty() {
-        println!("  {}", role.description);
+        out!("  {}", role.description);
     }
-    println!("  grants:    {}", role.grants.join(", "));
-    println!("  inherits:  {}", role.parents.join(", "));
-    println!("  direct:    {}", role.direct.join(", "));
-    println!("  inherited: {}", role.inherited.join(", "));
+    out!("  grants:    {}", role.grants.join(", "));
+    out!("  inherits:  {}", role.parents.join(", "));
+    out!("  direct:    {}", role.direct.join(", "));
+    out!("  inherited: {}", role.inherited.join(", "));
+    Ok(())
 }
 
 pub async fn role_command(
     api: &Api,
     slot: &SessionSlot,
     command: RoleCommand,
-) -> Result<(), ApiError> {
+) -> Result<(), CliError> {
     let role = match command {
         RoleCommand::List { json } => {
             let roles = api.access_model(slot).await?.roles;
             if json {
-                return print_json(&roles);
+                return output::json(&roles);
             }
             for role in &roles {
-                println!(
+                out!(
                     "{:16} grants [{}] inherits [{}]",
                     role.name,
                     role.grants.join(", "),
@@ -420,7 +421,7 @@ pub async fn role_command(
                     )
                 })?;
             if json {
-                return print_json(&role);
+                return output::json(&role);
             }
             role
         }
@@ -438,36 +439,41 @@ pub async fn role_command(
                     grants,
                     parents,
                     create: true,
+                    seen_version: None,
                 },
             )
             .await?
         }
         RoleCommand::Grant { role, pattern } => {
-            api.edit_role(slot, &role, RoleEdit::Grant(pattern)).await?
+            api.edit_role(slot, &role, RoleChange::Grant(pattern), None)
+                .await?
         }
         RoleCommand::Revoke { role, pattern } => {
-            api.edit_role(slot, &role, RoleEdit::Revoke(pattern))
+            api.edit_role(slot, &role, RoleChange::Revoke(pattern), None)
                 .await?
         }
         RoleCommand::Inherit { role, parent } => {
-            api.edit_role(slot, &role, RoleEdit::Inherit(parent))
+            api.edit_role(slot, &role, RoleChange::Inherit(parent), None)
+                .await?
+        }
+        RoleCommand::Uninherit { role, parent } => {
+            api.edit_role(slot, &role, RoleChange::Uninherit(parent), None)
                 .await?
         }
         RoleCommand::Delete { name } => {
-            api.delete_role(slot, &name).await?;
-            eprintln!("deleted role {name}");
+            api.delete_role(slot, &name, None).await?;
+            note!("deleted role {name}");
             return Ok(());
         }
     };
-    print_role(&role);
-    Ok(())
+    print_role(&role)
 }
 
 pub async fn access_command(
     api: &Api,
     slot: &SessionSlot,
     command: AccessCommand,
-) -> Result<(), ApiError> {
+) -> Result<(), CliError> {
     let AccessCommand::Explain {
         user,
         permission,
@@ -475,18 +481,18 @@ pub async fn access_command(
     } = command;
     let why = api.explain_access(slot, &user, &permission).await?;
     if json {
-        return print_json(&why);
+        return output::json(&why);
     }
     if why.allowed {
-        println!(
+        out!(
             "yes: {user} holds {permission} through {} (grant {})",
             why.path.join(" → "),
             why.grant.as_deref().unwrap_or("")
         );
     } else if !why.enabled {
-        println!("no: {user} is disabled");
+        out!("no: {user} is disabled");
     } else {
-        println!("no: none of {user}'s roles grants {permission}");
+        out!("no: none of {user}'s roles grants {permission}");
     }
     Ok(())
 }
@@ -496,7 +502,7 @@ pub async fn audit_command(
     api: &Api,
     slot: &SessionSlot,
     command: AuditCommand,
-) -> Result<bool, ApiError> {
+) -> Result<bool, CliError> {
     match command {
         AuditCommand::Query {
             filter,
@@ -515,11 +521,11 @@ pub async fn audit_command(
                 )
                 .await?;
             if json {
-                print_json(&entries)?;
+                output::json(&entries)?;
                 return Ok(true);
             }
             for entry in entries {
-                println!(
+                out!(
                     "{:>8} {} {:12} {:28} {:24} {:7} {} {}",
                     entry.seq,
                     ms_text(Some(entry.at_ms)),
@@ -534,19 +540,26 @@ pub async fn audit_command(
         }
         AuditCommand::Export { filter, format } => {
             let format = export_format(&format)?;
-            let mut out = std::io::BufWriter::new(std::io::stdout());
+            let mut stdout = std::io::BufWriter::new(std::io::stdout());
             let written = api
-                .audit_export(slot, filter.input()?, format, &mut out)
-                .await?;
-            drop(out);
-            eprintln!("exported {written} entries");
+                .audit_export(slot, filter.input()?, format, &mut stdout)
+                .await;
+            if let Err(err) = &written
+                && err.message.contains("Broken pipe")
+            {
+                // The reader went away mid-export: the trail says failed; end quietly.
+                return Err(CliError::Closed);
+            }
+            output::finish(std::io::Write::flush(&mut stdout))?;
+            let written = written?;
+            note!("exported {written} entries");
         }
         AuditCommand::Verify { json } => {
             let report = api.audit_verify(slot).await?;
             if json {
-                print_json(&report)?;
+                output::json(&report)?;
             } else if report.ok {
-                println!(
+                out!(
                     "audit chain ok: {} entries{}",
                     report.entries,
                     report
@@ -555,7 +568,7 @@ pub async fn audit_command(
                         .unwrap_or_default()
                 );
             } else {
-                println!(
+                out!(
                     "audit chain BROKEN: {}",
                     report.problem.as_deref().unwrap_or("")
                 );

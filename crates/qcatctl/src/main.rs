@@ -3,17 +3,18 @@
 //! error code's sysexits-style number and print `error[code]: message`.
 
 mod access;
+mod output;
 
+use std::io::IsTerminal;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use qcat_api::config::ConfigCheck;
+use qcat_api::config::{ConfigCheck, ConfigSources, UserFile};
 use qcat_api::dto::{ConfigProblem, ConfigView};
-use qcat_api::{Api, ApiConfig, ApiError, SessionSlot, secrets};
-use qcat_core::ErrorCode;
-use qcat_core::config::{ConfigSources, UserFile};
-use qcat_core::secret::Secret;
-use qcat_secrets::keys::KeyOptions;
+use qcat_api::secrets::{KeyOptions, Secret};
+use qcat_api::{Api, ApiConfig, ApiError, ErrorCode, SessionSlot, secrets};
+
+use output::{CliError, note, out};
 
 #[derive(Debug, Parser)]
 #[command(name = "qcatctl", version, about = "QCAT Console command line", long_about = None)]
@@ -55,6 +56,21 @@ enum Command {
     /// The audit trail: query, export, verify.
     #[command(subcommand)]
     Audit(access::AuditCommand),
+    /// The store itself.
+    #[command(subcommand)]
+    Store(StoreCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum StoreCommand {
+    /// Start anew on purpose when the store this data dir used is gone, emptied or
+    /// replaced: forgets it, moves a leftover SQLite file aside, creates a fresh store and
+    /// records in its audit trail what was lost. Nothing else ever re-initialises a store.
+    Init {
+        /// Required: say that a new, empty store is what you want.
+        #[arg(long)]
+        new: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -111,30 +127,46 @@ enum ConfigCommand {
 }
 
 fn main() -> ExitCode {
+    // No panic reaches a user as a Rust backtrace: it is a bug, said plainly, exit 70.
+    std::panic::set_hook(Box::new(|info| {
+        output::eline(format_args!(
+            "error[internal]: qcatctl stopped on a bug ({info}); please report it with the command you ran"
+        ));
+    }));
     let cli = Cli::parse();
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("QCAT_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,sqlx=error")),
         )
+        .with_ansi(std::io::stderr().is_terminal())
         .with_writer(std::io::stderr)
         .init();
-    let runtime = tokio::runtime::Builder::new_multi_thread()
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
-        .expect("a tokio runtime starts");
-    match runtime.block_on(run(cli)) {
-        Ok(code) => code,
+    {
+        Ok(runtime) => runtime,
         Err(err) => {
-            eprintln!("error[{}]: {}", err.code, err.message);
-            ExitCode::from(u8::try_from(err.code.exit_code()).unwrap_or(1))
+            note!("error[internal]: cannot start the async runtime: {err}");
+            return ExitCode::from(70);
         }
+    };
+    let result =
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| runtime.block_on(run(cli))));
+    match result {
+        Ok(Ok(code)) => code,
+        Ok(Err(err)) => {
+            err.report();
+            ExitCode::from(err.exit_code())
+        }
+        Err(_) => ExitCode::from(70),
     }
 }
 
 /// Runs a command; `Ok` carries the exit code for commands whose contract is 0/1
 /// (`config check`), errors exit with their code's number.
-async fn run(cli: Cli) -> Result<ExitCode, ApiError> {
+async fn run(cli: Cli) -> Result<ExitCode, CliError> {
     match cli.command {
         Command::Status { json } => {
             let api = Api::open(ApiConfig::from_environment()?).await?;
@@ -149,13 +181,13 @@ async fn run(cli: Cli) -> Result<ExitCode, ApiError> {
         Command::Secret(SecretCommand::Encrypt { key }) => {
             let keys = secrets::load_keys(&KeyOptions::from_process())?;
             let plaintext = read_stdin_secret()?;
-            println!("{}", secrets::encrypt_for_key(&keys, &key, &plaintext)?);
+            out!("{}", secrets::encrypt_for_key(&keys, &key, &plaintext)?);
             Ok(ExitCode::SUCCESS)
         }
         Command::Key(KeyCommand::Init { to_file }) => {
             let id = secrets::init_key(&to_file)?;
-            println!("created master key {id} in {}", to_file.display());
-            println!(
+            out!("created master key {id} in {}", to_file.display());
+            out!(
                 "use it with: export QCAT_MASTER_KEY_FILE={}",
                 to_file.display()
             );
@@ -171,32 +203,63 @@ async fn run(cli: Cli) -> Result<ExitCode, ApiError> {
             }
             config_check(&sources, json)
         }
+        Command::Store(StoreCommand::Init { new }) => {
+            if !new {
+                return Err(ApiError::new(
+                    ErrorCode::InvalidInput,
+                    "store init: add --new to confirm that a new, empty store is what you want (users, roles and the audit trail start empty)",
+                )
+                .into());
+            }
+            let report = Api::init_new_store(ApiConfig::from_environment()?).await?;
+            out!("{}", report.summary);
+            Ok(ExitCode::SUCCESS)
+        }
         command => as_console_user(cli.user.as_deref(), command).await,
     }
 }
 
 /// Standard input without its trailing newline (`echo s3cret |` as well as `echo -n`).
-fn read_stdin_secret() -> Result<Secret<String>, ApiError> {
+fn read_stdin_secret() -> Result<Secret<String>, CliError> {
     let mut text = String::new();
-    std::io::Read::read_to_string(&mut std::io::stdin(), &mut text).map_err(|err| {
+    let limit = access::MAX_STDIN_BYTES;
+    std::io::Read::read_to_string(
+        &mut std::io::Read::take(std::io::stdin(), limit + 1),
+        &mut text,
+    )
+    .map_err(|err| {
         ApiError::new(
             ErrorCode::InvalidInput,
             format!("cannot read standard input: {err}"),
         )
     })?;
+    if text.len() as u64 > limit {
+        return Err(ApiError::new(
+            ErrorCode::InvalidInput,
+            format!("standard input is longer than {limit} bytes: a secret is shorter than that"),
+        )
+        .into());
+    }
     let trimmed = text.strip_suffix('\n').unwrap_or(&text);
     let trimmed = trimmed.strip_suffix('\r').unwrap_or(trimmed);
     Ok(Secret::new(trimmed.to_owned()))
 }
 
 /// Commands that act as a console user: sign in, run, sign out, close (writing queued
-/// audit entries).
-async fn as_console_user(user: Option<&str>, command: Command) -> Result<ExitCode, ApiError> {
+/// audit entries). The whole command is bounded by `database.command_timeout_secs`, so a
+/// frozen server ends it with a message instead of a hang.
+async fn as_console_user(user: Option<&str>, command: Command) -> Result<ExitCode, CliError> {
     let api = Api::open(ApiConfig::from_environment()?).await?;
     let slot = SessionSlot::cli();
-    let result = run_as_user(&api, &slot, user, command).await;
+    let result = match api
+        .within_command_timeout(run_as_user(&api, &slot, user, command))
+        .await
+    {
+        Ok(result) => result,
+        Err(err) => Err(err.into()),
+    };
     if api.current_session(&slot).ok().flatten().is_some() {
-        let _ = api.logout(&slot).await;
+        let _ = api.within_command_timeout(api.logout(&slot)).await;
     }
     api.close().await;
     result
@@ -207,7 +270,7 @@ async fn run_as_user(
     slot: &SessionSlot,
     user: Option<&str>,
     command: Command,
-) -> Result<ExitCode, ApiError> {
+) -> Result<ExitCode, CliError> {
     if let Command::User(command) = command {
         access::user_command(api, slot, user, command).await?;
         return Ok(ExitCode::SUCCESS);
@@ -232,51 +295,46 @@ async fn run_as_user(
             )
             .await?;
             let keys = api.app_info().master_key.source.unwrap_or_default();
-            eprintln!("stored secret {name:?} in {keys}");
+            note!("stored secret {name:?} in {keys}");
         }
         Command::Secret(SecretCommand::List { json }) => {
             let names = api.named_secrets(slot).await?;
             if json {
-                print_json(&names)?;
+                output::json(&names)?;
             } else {
                 for name in names {
-                    println!("{name}");
+                    out!("{name}");
                 }
             }
         }
         Command::Key(KeyCommand::Rotate) => {
             let report = api.rotate_master_key(slot).await?;
-            println!(
+            out!(
                 "master key rotated: {} -> {} ({} config values and {} named secrets re-encrypted)",
-                report.old_key, report.new_key, report.config_values, report.named_secrets
+                report.old_key,
+                report.new_key,
+                report.config_values,
+                report.named_secrets
             );
             if let Some(backup) = report.backup {
-                println!("the previous config file is kept as {}", backup.display());
+                out!("the previous config file is kept as {}", backup.display());
             }
         }
         other => {
-            return Err(ApiError::internal(&format!(
-                "{other:?} does not act as a console user"
-            )));
+            return Err(
+                ApiError::internal(&format!("{other:?} does not act as a console user")).into(),
+            );
         }
     }
     Ok(ExitCode::SUCCESS)
 }
 
-pub(crate) fn print_json(value: &impl serde::Serialize) -> Result<(), ApiError> {
-    println!(
-        "{}",
-        serde_json::to_string_pretty(value).map_err(|err| ApiError::internal(&err))?
-    );
-    Ok(())
-}
-
-fn config_show(sources: &ConfigSources, json: bool, section: Option<&str>) -> Result<(), ApiError> {
+fn config_show(sources: &ConfigSources, json: bool, section: Option<&str>) -> Result<(), CliError> {
     let mut view: ConfigView = match qcat_api::config::effective_config(sources) {
         Ok(view) => view,
         Err(check) => {
             print_problems(&check);
-            return Err(invalid_config(&check));
+            return Err(invalid_config(&check).into());
         }
     };
     if let Some(section) = section {
@@ -287,11 +345,12 @@ fn config_show(sources: &ConfigSources, json: bool, section: Option<&str>) -> Re
                 format!(
                     "--section {section}: no such section; see `qcatctl config show` for the sections"
                 ),
-            ));
+            )
+            .into());
         }
     }
     if json {
-        return print_json(&view);
+        return output::json(&view);
     }
     let width = view
         .settings
@@ -300,33 +359,37 @@ fn config_show(sources: &ConfigSources, json: bool, section: Option<&str>) -> Re
         .max()
         .unwrap_or(0);
     for setting in &view.settings {
-        println!(
+        out!(
             "{:width$}  {:30}  {}",
-            setting.key, setting.value, setting.origin.description
+            setting.key,
+            setting.value,
+            setting.origin.description
         );
         for shadowed in &setting.shadowed {
-            println!(
+            out!(
                 "{:width$}    shadows {} from {}",
-                "", shadowed.value, shadowed.origin.description
+                "",
+                shadowed.value,
+                shadowed.origin.description
             );
         }
     }
     for warning in &view.warnings {
-        eprintln!("warning: {}", describe_problem(warning));
+        note!("warning: {}", describe_problem(warning));
     }
     Ok(())
 }
 
 /// Exits 0 when the configuration is valid and 1 when it is not, like a linter.
-fn config_check(sources: &ConfigSources, json: bool) -> Result<ExitCode, ApiError> {
+fn config_check(sources: &ConfigSources, json: bool) -> Result<ExitCode, CliError> {
     let keys = secrets::load_keys(&KeyOptions::from_process());
     let check = qcat_api::config::check_config_and_secrets(sources, keys.as_ref());
     if json {
-        print_json(&check)?;
+        output::json(&check)?;
     } else {
         print_problems(&check);
         if check.ok {
-            println!(
+            out!(
                 "configuration ok{}",
                 if check.warnings.is_empty() {
                     ""
@@ -345,10 +408,10 @@ fn config_check(sources: &ConfigSources, json: bool) -> Result<ExitCode, ApiErro
 
 fn print_problems(check: &ConfigCheck) {
     for problem in &check.problems {
-        eprintln!("problem: {}", describe_problem(problem));
+        note!("problem: {}", describe_problem(problem));
     }
     for warning in &check.warnings {
-        eprintln!("warning: {}", describe_problem(warning));
+        note!("warning: {}", describe_problem(warning));
     }
 }
 
@@ -373,34 +436,34 @@ fn invalid_config(check: &ConfigCheck) -> ApiError {
     )
 }
 
-async fn status(api: &Api, json: bool) -> Result<(), ApiError> {
+async fn status(api: &Api, json: bool) -> Result<(), CliError> {
     let info = api.app_info();
     let storage = api.storage_status().await;
     if json {
-        print_json(&serde_json::json!({ "app": info, "storage": storage }))?;
+        output::json(&serde_json::json!({ "app": info, "storage": storage }))?;
     } else {
-        println!("version         {}", info.version);
-        println!(
+        out!("version         {}", info.version);
+        out!(
             "data dir        {} (from {})",
             info.data_dir,
             serde_plain(&info.data_dir_source)
         );
-        println!("environment     {}", serde_plain(&info.environment));
-        println!("storage         {}", serde_plain(&storage.backend));
-        println!("location        {}", storage.location);
-        println!("health          {}", serde_plain(&storage.health));
+        out!("environment     {}", serde_plain(&info.environment));
+        out!("storage         {}", serde_plain(&storage.backend));
+        out!("location        {}", storage.location);
+        out!("health          {}", serde_plain(&storage.health));
         match (storage.schema_version, storage.known_schema_version) {
             (Some(applied), Some(known)) => {
-                println!("schema version  {applied} (this build knows {known})")
+                out!("schema version  {applied} (this build knows {known})")
             }
-            _ => println!("schema version  unknown"),
+            _ => out!("schema version  unknown"),
         }
         if let Some(error) = &storage.error {
-            println!("problem         {} [{}]", error.message, error.code);
+            out!("problem         {} [{}]", error.message, error.code);
         }
     }
     match storage.error {
-        Some(error) => Err(error),
+        Some(error) => Err(error.into()),
         None => Ok(()),
     }
 }

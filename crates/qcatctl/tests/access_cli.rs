@@ -115,7 +115,7 @@ fn an_operator_sets_up_access_and_audit_verify_catches_tampering() {
     assert!(
         entries
             .iter()
-            .any(|e| e["action"] == "access.denied" && e["target"] == "command:save_role"),
+            .any(|e| e["action"] == "access.denied" && e["target"] == "command:edit_role"),
         "rita's refused grant is recorded: {json}"
     );
     let denied = succeeded(&as_root(

@@ -78,10 +78,7 @@ pub(super) struct Snapshot {
 pub(super) type UserRow = (String, String, String, i64, i64, Option<i64>);
 
 pub(super) async fn load_snapshot(store: &Store) -> Result<Snapshot, AccessError> {
-    let version = store
-        .change_version(TOPIC)
-        .await
-        .map_err(|err| AccessError::Storage(err.to_string()))?;
+    let version = store.change_version(TOPIC).await?;
     let graph = load_graph(store).await?;
     let rows: Vec<UserRow> = sqlx::query_as(
         "SELECT id, username, display_name, enabled, created_at_ms, last_login_ms FROM users",

@@ -1,28 +1,211 @@
 //! Changes to users and roles: each checked against escalation (nobody grants what they
-//! do not hold), the last administrator and the last holder of `rbac:edit`, and
-//! committed with its audit entry.
+//! do not hold), the last administrator and the admin role's completeness, and committed
+//! with its audit entry.
+//!
+//! A change names what changes (grant one pattern, add one parent, set one user's roles),
+//! never a whole state copied from a window, so it cannot revert what someone else did
+//! meanwhile. A caller that showed a state passes the version it saw (`seen`): if users or
+//! roles moved since, the change is refused as a conflict. A caller that showed nothing
+//! (`qcatctl role grant`) passes `None`, and the change is re-checked and retried on fresh
+//! state a few times, which is safe because it is a delta.
 
 use std::collections::BTreeSet;
+use std::sync::Arc;
 
-use qcat_audit::Outcome;
+use qcat_audit::{AuditEvent, Outcome, chain};
 use qcat_core::time::now_ms;
+use qcat_store::changes::bump_from;
 
-use crate::catalog::{Pattern, Permission, find};
+use crate::catalog::{CATALOG, Pattern, Permission, find};
 use crate::roles::{Role, RoleError, RoleGraph};
 use crate::store::write_role_in;
 use crate::users::{self, User};
 
 use super::cache::{CachedUser, Snapshot, bit};
-use super::{ADMIN_ROLE, AccessControl, AccessError, Proof};
+use super::{ADMIN_ROLE, AccessControl, AccessError, Proof, TOPIC};
+
+/// How often a change without a seen version is retried when another writer got first.
+const ATTEMPTS: usize = 5;
+
+/// A change checked against one snapshot: what to write, its audit entry (with before and
+/// after) and what to return. Checking is plain code over the snapshot; [`Write`]s are
+/// carried out in one transaction with the entry and the change counter.
+struct Planned<T> {
+    event: AuditEvent,
+    writes: Vec<Write>,
+    value: T,
+}
+
+/// One write of a change.
+enum Write {
+    Role(Role),
+    DeleteRole(String),
+    NewUser {
+        username: String,
+        display_name: String,
+        hash: String,
+        roles: Vec<String>,
+    },
+    UserRoles {
+        user_id: String,
+        roles: Vec<String>,
+    },
+    UserEnabled {
+        user_id: String,
+        enabled: bool,
+    },
+    Password {
+        user_id: String,
+        hash: String,
+    },
+}
+
+impl Write {
+    async fn run(&self, tx: &mut sqlx::Transaction<'static, sqlx::Any>) -> Result<(), sqlx::Error> {
+        match self {
+            Write::Role(role) => write_role_in(tx, role).await?,
+            Write::DeleteRole(name) => {
+                for sql in [
+                    "DELETE FROM user_roles WHERE role = $1",
+                    "DELETE FROM role_grants WHERE role = $1",
+                    "DELETE FROM role_parents WHERE role = $1",
+                    "DELETE FROM roles WHERE name = $1",
+                ] {
+                    sqlx::query(sql).bind(name).execute(&mut **tx).await?;
+                }
+            }
+            Write::NewUser {
+                username,
+                display_name,
+                hash,
+                roles,
+            } => {
+                let id = insert_user(tx, username, display_name, hash).await?;
+                insert_user_roles(tx, &id, roles).await?;
+            }
+            Write::UserRoles { user_id, roles } => {
+                sqlx::query("DELETE FROM user_roles WHERE user_id = $1")
+                    .bind(user_id)
+                    .execute(&mut **tx)
+                    .await?;
+                insert_user_roles(tx, user_id, roles).await?;
+            }
+            Write::UserEnabled { user_id, enabled } => {
+                sqlx::query("UPDATE users SET enabled = $1 WHERE id = $2")
+                    .bind(i64::from(*enabled))
+                    .bind(user_id)
+                    .execute(&mut **tx)
+                    .await?;
+            }
+            Write::Password { user_id, hash } => {
+                sqlx::query("UPDATE users SET password_hash = $1 WHERE id = $2")
+                    .bind(hash)
+                    .bind(user_id)
+                    .execute(&mut **tx)
+                    .await?;
+            }
+        }
+        Ok(())
+    }
+}
+
+async fn insert_user_roles(
+    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    user_id: &str,
+    roles: &[String],
+) -> Result<(), sqlx::Error> {
+    for role in roles {
+        sqlx::query("INSERT INTO user_roles (user_id, role) VALUES ($1, $2)")
+            .bind(user_id)
+            .bind(role)
+            .execute(&mut **tx)
+            .await?;
+    }
+    Ok(())
+}
+
+/// Why the actor needs permissions they lack: they would hand them out, or the user they
+/// change already holds them.
+#[derive(Clone, Copy)]
+enum Needed {
+    Grants,
+    TargetHolds,
+}
 
 impl AccessControl {
-    // ---- changes (the API checked rbac:edit; escalation is checked here) ----
+    // ---- the one way a change is applied ----
+
+    /// The snapshot a change is checked against: the newest this process has, which must be
+    /// the one the caller saw when it says what it saw.
+    async fn snapshot_for(&self, seen: Option<i64>) -> Result<Arc<Snapshot>, AccessError> {
+        let mut snapshot = self.snapshot();
+        let Some(seen) = seen else {
+            return Ok(snapshot);
+        };
+        if snapshot.version < seen {
+            // Another process changed something this one has not reloaded yet.
+            self.reload().await?;
+            snapshot = self.snapshot();
+        }
+        if snapshot.version != seen {
+            return Err(stale_view());
+        }
+        Ok(snapshot)
+    }
+
+    /// Plans a change with `plan` against the current snapshot, writes it and commits it
+    /// with its audit entry and the change counter, only if users and roles are still at the
+    /// version it was checked against (see the module doc for retries). Every refusal is
+    /// audited.
+    async fn apply<T>(
+        &self,
+        event: AuditEvent,
+        seen: Option<i64>,
+        mut plan: impl FnMut(&Snapshot, AuditEvent) -> Result<Planned<T>, AccessError>,
+    ) -> Result<T, AccessError> {
+        for _ in 0..ATTEMPTS {
+            let snapshot = match self.snapshot_for(seen).await {
+                Ok(snapshot) => snapshot,
+                Err(err) => return Err(self.refuse(event, err).await),
+            };
+            let Planned {
+                event: done,
+                writes,
+                value,
+            } = match plan(&snapshot, event.clone()) {
+                Ok(planned) => planned,
+                Err(err) => return Err(self.refuse(event, err).await),
+            };
+            let mut tx = self.inner.store.pool().begin().await?;
+            for write in &writes {
+                write.run(&mut tx).await?;
+            }
+            if bump_from(&mut tx, self.inner.store.backend(), TOPIC, snapshot.version).await? {
+                chain::append(&mut tx, &[done]).await?;
+                tx.commit().await?;
+                self.reload().await?;
+                return Ok(value);
+            }
+            drop(tx);
+            self.reload().await?;
+            if seen.is_some() {
+                return Err(self.refuse(event, stale_view()).await);
+            }
+        }
+        let err = AccessError::Conflict(format!(
+            "users or roles kept changing while this change was tried {ATTEMPTS} times (other consoles are editing them): try again"
+        ));
+        Err(self.refuse(event, err).await)
+    }
+
+    // ---- checks (the API checked rbac:edit; escalation is checked here) ----
 
     /// Refuses unless the actor holds every permission in `needed`, naming what is missing.
     fn ensure_covers(
         snapshot: &Snapshot,
         actor: &str,
         what: &str,
+        why: Needed,
         needed: &[&'static Permission],
     ) -> Result<(), AccessError> {
         let held = snapshot.users.get(actor).map_or(0, |user| user.permissions);
@@ -32,13 +215,19 @@ impl AccessControl {
             .map(|permission| permission.name())
             .collect();
         if missing.is_empty() {
-            Ok(())
-        } else {
-            Err(AccessError::Escalation(format!(
-                "{actor} cannot {what}: it would grant {} which {actor} does not hold",
-                missing.join(", ")
-            )))
+            return Ok(());
         }
+        let missing = missing.join(", ");
+        Err(AccessError::Escalation(match why {
+            Needed::Grants => {
+                format!(
+                    "{actor} cannot {what}: it would grant {missing}, which {actor} does not hold"
+                )
+            }
+            Needed::TargetHolds => format!(
+                "{actor} cannot {what}: that user holds {missing}, which {actor} does not; ask someone who holds it"
+            ),
+        }))
     }
 
     fn require_rbac_edit(snapshot: &Snapshot, proof: &Proof) -> Result<(), AccessError> {
@@ -57,6 +246,146 @@ impl AccessControl {
         }
     }
 
+    /// Refuses a change after which nobody could administer the console any more (which
+    /// nothing inside the console could undo): the admin role must keep granting every
+    /// permission in the catalog and keep an enabled holder, so some enabled user always
+    /// holds everything — `rbac:edit` alone would leave `backup:restore` or `secrets:write`
+    /// beyond anyone's reach for good. `graph` is the role graph after the change;
+    /// `changed` a user's roles and enabled flag after it.
+    fn ensure_administrable(
+        snapshot: &Snapshot,
+        graph: &RoleGraph,
+        changed: Option<(&str, &[String], bool)>,
+    ) -> Result<(), AccessError> {
+        let admin = [ADMIN_ROLE.to_owned()];
+        let missing: Vec<String> = {
+            let held = graph.effective_permissions(&admin);
+            CATALOG
+                .iter()
+                .filter(|permission| !held.contains(permission))
+                .map(Permission::name)
+                .collect()
+        };
+        if !missing.is_empty() {
+            return Err(AccessError::LastAdmin(format!(
+                "the admin role must keep every permission, and this change would take {} from it: give narrower roles instead",
+                missing.join(", ")
+            )));
+        }
+        let mut after = snapshot.users.values().map(|user| match changed {
+            Some((name, roles, enabled)) if name == user.username => (roles, enabled),
+            _ => (user.roles.as_slice(), user.enabled),
+        });
+        if !after.any(|(roles, enabled)| enabled && roles.iter().any(|role| role == ADMIN_ROLE)) {
+            let subject = changed.map_or("this change", |(name, ..)| name);
+            return Err(AccessError::LastAdmin(format!(
+                "{subject} would leave no enabled administrator: give another user the admin role first"
+            )));
+        }
+        Ok(())
+    }
+
+    /// A user the actor may change: the actor holds `rbac:edit` and every permission the
+    /// user holds now (nobody edits someone more powerful than themselves).
+    fn editable_user<'s>(
+        snapshot: &'s Snapshot,
+        proof: &Proof,
+        username: &str,
+        what: &str,
+    ) -> Result<&'s CachedUser, AccessError> {
+        Self::require_rbac_edit(snapshot, proof)?;
+        let user = snapshot.user(username)?;
+        let current = snapshot.graph.effective_permissions(&user.roles);
+        Self::ensure_covers(snapshot, &proof.actor, what, Needed::TargetHolds, &current)?;
+        Ok(user)
+    }
+
+    fn check_assignable(
+        snapshot: &Snapshot,
+        proof: &Proof,
+        roles: &[String],
+        username: &str,
+    ) -> Result<(), AccessError> {
+        for role in roles {
+            if snapshot.graph.get(role).is_none() {
+                return Err(RoleError::UnknownRole(role.clone()).into());
+            }
+        }
+        let granted = snapshot.graph.effective_permissions(roles);
+        Self::ensure_covers(
+            snapshot,
+            &proof.actor,
+            &format!("give {username} the roles {}", roles.join(", ")),
+            Needed::Grants,
+            &granted,
+        )
+    }
+
+    /// The role `spec` describes, checked against `snapshot`: name, existence, patterns,
+    /// cycles, administrability, and that the actor holds what it grants before and after.
+    fn checked_role(
+        snapshot: &Snapshot,
+        proof: &Proof,
+        spec: &RoleSpec,
+        create: bool,
+    ) -> Result<(Role, Option<Role>), AccessError> {
+        let before = snapshot.graph.get(&spec.name).cloned();
+        Self::require_rbac_edit(snapshot, proof)?;
+        crate::roles::check_role_name(&spec.name)?;
+        match (&before, create) {
+            (Some(_), true) => {
+                return Err(AccessError::Conflict(format!(
+                    "role {:?} already exists: pick another name or edit it",
+                    spec.name
+                )));
+            }
+            (None, false) => return Err(RoleError::UnknownRole(spec.name.clone()).into()),
+            _ => {}
+        }
+        if spec.description.chars().count() > 200 || qcat_core::text::has_control(&spec.description)
+        {
+            return Err(users::UserInputError::RoleDescription.into());
+        }
+        let grants = spec
+            .grants
+            .iter()
+            .map(|grant| Pattern::parse(grant))
+            .collect::<Result<BTreeSet<_>, _>>()?;
+        let role = Role {
+            name: spec.name.clone(),
+            description: spec.description.clone(),
+            builtin: before.as_ref().is_some_and(|role| role.builtin),
+            grants,
+            parents: spec.parents.iter().cloned().collect(),
+        };
+        let mut graph = snapshot.graph.clone();
+        graph.insert(role.clone())?;
+        let names = [spec.name.clone()];
+        if before.is_some() {
+            let held_before = snapshot.graph.effective_permissions(&names);
+            Self::ensure_covers(
+                snapshot,
+                &proof.actor,
+                &format!("change role {}", spec.name),
+                Needed::Grants,
+                &held_before,
+            )?;
+        }
+        let held_after = graph.effective_permissions(&names);
+        Self::ensure_covers(
+            snapshot,
+            &proof.actor,
+            &format!("save role {}", spec.name),
+            Needed::Grants,
+            &held_after,
+        )?;
+        // After the escalation checks: someone who may not touch the role hears that first.
+        Self::ensure_administrable(snapshot, &graph, None)?;
+        Ok((role, before))
+    }
+
+    // ---- changes ----
+
     /// Creates (`create`) or replaces a role. The actor must hold everything the role grants
     /// before and after the change; a cycle is refused with the cycle named.
     pub async fn save_role(
@@ -64,6 +393,7 @@ impl AccessControl {
         proof: &Proof,
         spec: RoleSpec,
         create: bool,
+        seen: Option<i64>,
     ) -> Result<Role, AccessError> {
         let action = if create {
             "rbac.role.create"
@@ -71,73 +401,45 @@ impl AccessControl {
             "rbac.role.update"
         };
         let event = proof.event(action, format!("role:{}", spec.name), Outcome::Ok);
-        let snapshot = self.snapshot();
-        let before = snapshot.graph.get(&spec.name).cloned();
-        let result = (|| {
-            Self::require_rbac_edit(&snapshot, proof)?;
-            crate::roles::check_role_name(&spec.name)?;
-            match (&before, create) {
-                (Some(_), true) => {
-                    return Err(AccessError::Conflict(format!(
-                        "role {:?} already exists: pick another name or edit it",
-                        spec.name
-                    )));
-                }
-                (None, false) => return Err(RoleError::UnknownRole(spec.name.clone()).into()),
-                _ => {}
-            }
-            let grants = spec
-                .grants
-                .iter()
-                .map(|grant| Pattern::parse(grant))
-                .collect::<Result<BTreeSet<_>, _>>()?;
-            let role = Role {
-                name: spec.name.clone(),
-                description: spec.description.clone(),
-                builtin: before.as_ref().is_some_and(|role| role.builtin),
-                grants,
-                parents: spec.parents.iter().cloned().collect(),
-            };
-            let mut graph = snapshot.graph.clone();
-            graph.insert(role.clone())?;
-            Self::ensure_administrable(&snapshot, &graph, None)?;
-            let names = [spec.name.clone()];
-            if before.is_some() {
-                let held_before = snapshot.graph.effective_permissions(&names);
-                Self::ensure_covers(
-                    &snapshot,
-                    &proof.actor,
-                    &format!("change role {}", spec.name),
-                    &held_before,
-                )?;
-            }
-            let held_after = graph.effective_permissions(&names);
-            Self::ensure_covers(
-                &snapshot,
-                &proof.actor,
-                &format!("save role {}", spec.name),
-                &held_after,
-            )?;
-            Ok(role)
-        })();
-        let role = match result {
-            Ok(role) => role,
-            Err(err) => return Err(self.refuse(event, err).await),
-        };
-        let event = event.change(before.as_ref().map(role_json), Some(role_json(&role)));
-        let store = &self.inner.store;
-        let mut tx = store.pool().begin().await?;
-        write_role_in(&mut tx, &role).await?;
-        self.commit_change(tx, event, snapshot.version).await?;
-        Ok(role)
+        self.apply(event, seen, |snapshot, event| {
+            let (role, before) = Self::checked_role(snapshot, proof, &spec, create)?;
+            Ok(role_write(event, role, before))
+        })
+        .await
+    }
+
+    /// One change to an existing role, applied to the role as it is when the change is
+    /// made (so a concurrent change to another grant of the role is kept).
+    pub async fn edit_role(
+        &self,
+        proof: &Proof,
+        role: &str,
+        edit: RoleEdit,
+        seen: Option<i64>,
+    ) -> Result<Role, AccessError> {
+        let event = proof.event("rbac.role.update", format!("role:{role}"), Outcome::Ok);
+        self.apply(event, seen, |snapshot, event| {
+            let current = snapshot
+                .graph
+                .get(role)
+                .ok_or_else(|| RoleError::UnknownRole(role.to_owned()))?;
+            let spec = edit.applied_to(RoleSpec::from(current))?;
+            let (role, before) = Self::checked_role(snapshot, proof, &spec, false)?;
+            Ok(role_write(event, role, before))
+        })
+        .await
     }
 
     /// Deletes a custom role nobody inherits from; its holders lose it.
-    pub async fn delete_role(&self, proof: &Proof, name: &str) -> Result<(), AccessError> {
+    pub async fn delete_role(
+        &self,
+        proof: &Proof,
+        name: &str,
+        seen: Option<i64>,
+    ) -> Result<(), AccessError> {
         let event = proof.event("rbac.role.delete", format!("role:{name}"), Outcome::Ok);
-        let snapshot = self.snapshot();
-        let result = (|| {
-            Self::require_rbac_edit(&snapshot, proof)?;
+        self.apply(event, seen, |snapshot, event| {
+            Self::require_rbac_edit(snapshot, proof)?;
             let role = snapshot
                 .graph
                 .get(name)
@@ -156,244 +458,117 @@ impl AccessControl {
             }
             let mut without = snapshot.graph.clone();
             without.remove(name);
-            Self::ensure_administrable(&snapshot, &without, None)?;
+            Self::ensure_administrable(snapshot, &without, None)?;
             let held = snapshot.graph.effective_permissions(&[name.to_owned()]);
             Self::ensure_covers(
-                &snapshot,
+                snapshot,
                 &proof.actor,
                 &format!("delete role {name}"),
+                Needed::Grants,
                 &held,
             )?;
-            Ok(role.clone())
-        })();
-        let role = match result {
-            Ok(role) => role,
-            Err(err) => return Err(self.refuse(event, err).await),
-        };
-        let event = event.change(Some(role_json(&role)), None);
-        let store = &self.inner.store;
-        let mut tx = store.pool().begin().await?;
-        sqlx::query("DELETE FROM user_roles WHERE role = $1")
-            .bind(name)
-            .execute(&mut *tx)
-            .await?;
-        sqlx::query("DELETE FROM role_grants WHERE role = $1")
-            .bind(name)
-            .execute(&mut *tx)
-            .await?;
-        sqlx::query("DELETE FROM role_parents WHERE role = $1")
-            .bind(name)
-            .execute(&mut *tx)
-            .await?;
-        sqlx::query("DELETE FROM roles WHERE name = $1")
-            .bind(name)
-            .execute(&mut *tx)
-            .await?;
-        self.commit_change(tx, event, snapshot.version).await
-    }
-
-    /// One change to an existing role (`qcatctl role grant|revoke|inherit`), checked and
-    /// recorded like any [`AccessControl::save_role`].
-    pub async fn edit_role(
-        &self,
-        proof: &Proof,
-        role: &str,
-        edit: RoleEdit,
-    ) -> Result<Role, AccessError> {
-        let action = "rbac.role.update";
-        let refused = |err: AccessError| async {
-            let event = proof.event(action, format!("role:{role}"), Outcome::Failed);
-            self.refuse(event, err).await
-        };
-        let Some(current) = self.snapshot().graph.get(role).map(RoleSpec::from) else {
-            return Err(refused(RoleError::UnknownRole(role.to_owned()).into()).await);
-        };
-        let mut spec = current;
-        match edit {
-            RoleEdit::Grant(pattern) => spec.grants.push(pattern.trim().to_owned()),
-            RoleEdit::Inherit(parent) => spec.parents.push(parent),
-            RoleEdit::Revoke(pattern) => {
-                let before = spec.grants.len();
-                spec.grants.retain(|grant| grant != pattern.trim());
-                if spec.grants.len() == before {
-                    let err = AccessError::Conflict(format!(
-                        "role {role:?} has no grant {pattern:?}: see `role show {role}` for its grants"
-                    ));
-                    return Err(refused(err).await);
-                }
-            }
-        }
-        self.save_role(proof, spec, false).await
+            Ok(Planned {
+                event: event.change(Some(role_json(role)), None),
+                writes: vec![Write::DeleteRole(name.to_owned())],
+                value: (),
+            })
+        })
+        .await
     }
 
     /// Creates a user with roles; the actor must hold everything those roles grant.
     pub async fn create_user(&self, proof: &Proof, input: NewUser) -> Result<User, AccessError> {
         let event = proof.event(
             "rbac.user.create",
-            format!("user:{}", input.username),
+            format!("user:{}", qcat_core::text::bounded(&input.username, 64)),
             Outcome::Ok,
         );
-        let snapshot = self.snapshot();
-        let result = (|| {
-            Self::require_rbac_edit(&snapshot, proof)?;
-            users::check_username(&input.username)?;
-            users::check_display_name(&input.display_name)?;
-            users::check_password(&input.password)?;
+        // Hash once, off the async workers, before any attempt (retries reuse it).
+        let checked = users::check_username(&input.username)
+            .and_then(|()| users::check_display_name(&input.display_name))
+            .and_then(|()| users::check_password(&input.password));
+        if let Err(err) = checked {
+            return Err(self.refuse(event, err.into()).await);
+        }
+        let hash = match users::hash_password_blocking(&input.password).await {
+            Ok(hash) => hash,
+            Err(err) => {
+                let err = AccessError::internal(format!("password hashing stopped: {err}"));
+                return Err(self.refuse(event, err).await);
+            }
+        };
+        self.apply(event, None, |snapshot, event| {
+            Self::require_rbac_edit(snapshot, proof)?;
             if snapshot.users.contains_key(&input.username) {
                 return Err(AccessError::Conflict(format!(
                     "user {:?} already exists: pick another username",
                     input.username
                 )));
             }
-            self.check_assignable(&snapshot, proof, &input.roles, &input.username)
-        })();
-        if let Err(err) = result {
-            return Err(self.refuse(event, err).await);
-        }
-        let hash = users::hash_password(&input.password);
-        let event = event.change(
-            None,
-            Some(serde_json::json!({
-                "username": input.username,
-                "displayName": input.display_name,
-                "roles": input.roles,
-                "enabled": true,
-            })),
-        );
-        let store = &self.inner.store;
-        let mut tx = store.pool().begin().await?;
-        let id = insert_user(&mut tx, &input.username, &input.display_name, &hash).await?;
-        for role in &input.roles {
-            sqlx::query("INSERT INTO user_roles (user_id, role) VALUES ($1, $2)")
-                .bind(&id)
-                .bind(role)
-                .execute(&mut *tx)
-                .await?;
-        }
-        self.commit_change(tx, event, snapshot.version).await?;
+            Self::check_assignable(snapshot, proof, &input.roles, &input.username)?;
+            let event = event.change(
+                None,
+                Some(serde_json::json!({
+                    "username": input.username,
+                    "displayName": input.display_name,
+                    "roles": input.roles,
+                    "enabled": true,
+                })),
+            );
+            Ok(Planned {
+                event,
+                writes: vec![Write::NewUser {
+                    username: input.username.clone(),
+                    display_name: input.display_name.clone(),
+                    hash: hash.clone(),
+                    roles: input.roles.clone(),
+                }],
+                value: (),
+            })
+        })
+        .await?;
         self.user(&input.username)
     }
 
-    fn check_assignable(
-        &self,
-        snapshot: &Snapshot,
-        proof: &Proof,
-        roles: &[String],
-        username: &str,
-    ) -> Result<(), AccessError> {
-        for role in roles {
-            if snapshot.graph.get(role).is_none() {
-                return Err(RoleError::UnknownRole(role.clone()).into());
-            }
-        }
-        let granted = snapshot.graph.effective_permissions(roles);
-        Self::ensure_covers(
-            snapshot,
-            &proof.actor,
-            &format!("give {username} the roles {}", roles.join(", ")),
-            &granted,
-        )
-    }
-
-    /// Refuses a change after which no enabled user holds the admin role, or nobody can
-    /// edit users and roles any more (which nothing inside the console could undo).
-    /// `graph` is the role graph after the change; `changed` a user's roles and enabled
-    /// flag after it.
-    fn ensure_administrable(
-        snapshot: &Snapshot,
-        graph: &RoleGraph,
-        changed: Option<(&str, &[String], bool)>,
-    ) -> Result<(), AccessError> {
-        let edit = find("rbac:edit").expect("rbac:edit is in the catalog");
-        let after = snapshot.users.values().map(|user| match changed {
-            Some((name, roles, enabled)) if name == user.username => (name, roles, enabled),
-            _ => (user.username.as_str(), user.roles.as_slice(), user.enabled),
-        });
-        let (mut admin_holder, mut editor) = (false, false);
-        for (_, roles, enabled) in after {
-            if enabled {
-                admin_holder |= roles.iter().any(|role| role == ADMIN_ROLE);
-                editor |= graph.effective_permissions(roles).contains(&edit);
-            }
-        }
-        let subject = changed.map_or("this change", |(name, ..)| name);
-        if !admin_holder {
-            return Err(AccessError::LastAdmin(format!(
-                "{subject} would leave no enabled administrator: give another user the admin role first"
-            )));
-        }
-        if !editor {
-            return Err(AccessError::LastAdmin(
-                "after this change nobody could edit users and roles: keep rbac:edit with at least one enabled user".into(),
-            ));
-        }
-        Ok(())
-    }
-
-    /// A user the actor may change: the actor holds `rbac:edit` and every permission the
-    /// user holds now (nobody edits someone more powerful than themselves).
-    fn editable_user<'s>(
-        snapshot: &'s Snapshot,
-        proof: &Proof,
-        username: &str,
-        what: &str,
-    ) -> Result<&'s CachedUser, AccessError> {
-        Self::require_rbac_edit(snapshot, proof)?;
-        let user = snapshot.user(username)?;
-        let current = snapshot.graph.effective_permissions(&user.roles);
-        Self::ensure_covers(snapshot, &proof.actor, what, &current)?;
-        Ok(user)
-    }
-
-    /// Replaces a user's roles. The actor must hold everything the user holds now and will.
+    /// Replaces one user's roles. The actor must hold everything the user holds now and will.
     pub async fn set_user_roles(
         &self,
         proof: &Proof,
         username: &str,
         roles: Vec<String>,
+        seen: Option<i64>,
     ) -> Result<User, AccessError> {
         let event = proof.event("rbac.user.roles", format!("user:{username}"), Outcome::Ok);
-        let snapshot = self.snapshot();
-        let result = (|| {
+        let mut roles = roles;
+        roles.sort();
+        roles.dedup();
+        self.apply(event, seen, |snapshot, event| {
             let user = Self::editable_user(
-                &snapshot,
+                snapshot,
                 proof,
                 username,
                 &format!("change the roles of {username}"),
             )?;
-            self.check_assignable(&snapshot, proof, &roles, username)?;
+            Self::check_assignable(snapshot, proof, &roles, username)?;
             Self::ensure_administrable(
-                &snapshot,
+                snapshot,
                 &snapshot.graph,
                 Some((username, &roles, user.enabled)),
             )?;
-            Ok(user.clone())
-        })();
-        let user = match result {
-            Ok(user) => user,
-            Err(err) => return Err(self.refuse(event, err).await),
-        };
-        let mut roles = roles;
-        roles.sort();
-        roles.dedup();
-        let event = event.change(
-            Some(serde_json::json!({ "roles": user.roles })),
-            Some(serde_json::json!({ "roles": roles })),
-        );
-        let store = &self.inner.store;
-        let mut tx = store.pool().begin().await?;
-        sqlx::query("DELETE FROM user_roles WHERE user_id = $1")
-            .bind(&user.id)
-            .execute(&mut *tx)
-            .await?;
-        for role in &roles {
-            sqlx::query("INSERT INTO user_roles (user_id, role) VALUES ($1, $2)")
-                .bind(&user.id)
-                .bind(role)
-                .execute(&mut *tx)
-                .await?;
-        }
-        self.commit_change(tx, event, snapshot.version).await?;
+            let event = event.change(
+                Some(serde_json::json!({ "roles": user.roles })),
+                Some(serde_json::json!({ "roles": roles })),
+            );
+            Ok(Planned {
+                event,
+                writes: vec![Write::UserRoles {
+                    user_id: user.id.clone(),
+                    roles: roles.clone(),
+                }],
+                value: (),
+            })
+        })
+        .await?;
         self.user(username)
     }
 
@@ -403,40 +578,36 @@ impl AccessControl {
         proof: &Proof,
         username: &str,
         enabled: bool,
+        seen: Option<i64>,
     ) -> Result<User, AccessError> {
-        let action = if enabled {
-            "rbac.user.enable"
+        let (action, verb) = if enabled {
+            ("rbac.user.enable", "enable")
         } else {
-            "rbac.user.disable"
+            ("rbac.user.disable", "disable")
         };
         let event = proof.event(action, format!("user:{username}"), Outcome::Ok);
-        let snapshot = self.snapshot();
-        let result = (|| {
+        self.apply(event, seen, |snapshot, event| {
             let user =
-                Self::editable_user(&snapshot, proof, username, &format!("{action} {username}"))?;
+                Self::editable_user(snapshot, proof, username, &format!("{verb} {username}"))?;
             Self::ensure_administrable(
-                &snapshot,
+                snapshot,
                 &snapshot.graph,
                 Some((username, &user.roles, enabled)),
             )?;
-            Ok(user.clone())
-        })();
-        let user = match result {
-            Ok(user) => user,
-            Err(err) => return Err(self.refuse(event, err).await),
-        };
-        let event = event.change(
-            Some(serde_json::json!({ "enabled": user.enabled })),
-            Some(serde_json::json!({ "enabled": enabled })),
-        );
-        let store = &self.inner.store;
-        let mut tx = store.pool().begin().await?;
-        sqlx::query("UPDATE users SET enabled = $1 WHERE id = $2")
-            .bind(i64::from(enabled))
-            .bind(&user.id)
-            .execute(&mut *tx)
-            .await?;
-        self.commit_change(tx, event, snapshot.version).await?;
+            let event = event.change(
+                Some(serde_json::json!({ "enabled": user.enabled })),
+                Some(serde_json::json!({ "enabled": enabled })),
+            );
+            Ok(Planned {
+                event,
+                writes: vec![Write::UserEnabled {
+                    user_id: user.id.clone(),
+                    enabled,
+                }],
+                value: (),
+            })
+        })
+        .await?;
         if !enabled {
             self.end_sessions_of(username);
         }
@@ -466,48 +637,63 @@ impl AccessControl {
                     .bind(username)
                     .fetch_optional(self.inner.store.pool())
                     .await?;
-            let (stored, current) = (stored.unwrap_or_default(), current.unwrap_or("").to_owned());
-            let matches =
-                tokio::task::spawn_blocking(move || users::verify_password(&stored, &current))
-                    .await
-                    .unwrap_or(false);
-            if !matches {
-                let err = AccessError::Escalation(
-                    "the current password is wrong: enter your current password to change it"
-                        .into(),
-                );
-                return Err(self.refuse(event, err).await);
+            let stored = stored.unwrap_or_else(|| users::DECOY_HASH.to_owned());
+            match users::verify_password_blocking(stored, current.unwrap_or("")).await {
+                Ok(true) => {}
+                Ok(false) => {
+                    return Err(self.refuse(event, AccessError::WrongCurrentPassword).await);
+                }
+                Err(err) => {
+                    let err = AccessError::internal(format!("the password check stopped: {err}"));
+                    return Err(self.refuse(event, err).await);
+                }
             }
         }
-        let snapshot = self.snapshot();
-        let result = (|| {
+        if let Err(err) = users::check_password(password) {
+            return Err(self.refuse(event, err.into()).await);
+        }
+        let hash = match users::hash_password_blocking(password).await {
+            Ok(hash) => hash,
+            Err(err) => {
+                let err = AccessError::internal(format!("password hashing stopped: {err}"));
+                return Err(self.refuse(event, err).await);
+            }
+        };
+        self.apply(event, None, |snapshot, event| {
             let user = snapshot.user(username)?;
             if username != proof.actor {
                 Self::editable_user(
-                    &snapshot,
+                    snapshot,
                     proof,
                     username,
                     &format!("set the password of {username}"),
                 )?;
             }
-            users::check_password(password)?;
-            Ok(user.clone())
-        })();
-        let user = match result {
-            Ok(user) => user,
-            Err(err) => return Err(self.refuse(event, err).await),
-        };
-        let hash = users::hash_password(password);
-        let store = &self.inner.store;
-        let mut tx = store.pool().begin().await?;
-        sqlx::query("UPDATE users SET password_hash = $1 WHERE id = $2")
-            .bind(&hash)
-            .bind(&user.id)
-            .execute(&mut *tx)
-            .await?;
-        self.commit_change(tx, event.detail("password changed"), snapshot.version)
-            .await
+            Ok(Planned {
+                event: event.detail("password changed"),
+                writes: vec![Write::Password {
+                    user_id: user.id.clone(),
+                    hash: hash.clone(),
+                }],
+                value: (),
+            })
+        })
+        .await
     }
+}
+
+fn role_write(event: AuditEvent, role: Role, before: Option<Role>) -> Planned<Role> {
+    Planned {
+        event: event.change(before.as_ref().map(role_json), Some(role_json(&role))),
+        writes: vec![Write::Role(role.clone())],
+        value: role,
+    }
+}
+
+fn stale_view() -> AccessError {
+    AccessError::Conflict(
+        "users or roles were changed (by another console or window) since this view was loaded; it shows the current state now: check and try again".into(),
+    )
 }
 
 pub(super) async fn insert_user(
@@ -560,6 +746,56 @@ pub enum RoleEdit {
     Revoke(String),
     /// Inherit every grant of another role.
     Inherit(String),
+    /// Stop inheriting from a parent.
+    Uninherit(String),
+    /// Replace the description.
+    Describe(String),
+}
+
+impl RoleEdit {
+    /// `spec` with this change made, or why it cannot be made.
+    fn applied_to(&self, mut spec: RoleSpec) -> Result<RoleSpec, AccessError> {
+        let role = spec.name.clone();
+        match self {
+            RoleEdit::Grant(pattern) => {
+                let pattern = pattern.trim().to_owned();
+                if spec.grants.contains(&pattern) {
+                    return Err(AccessError::Conflict(format!(
+                        "role {role:?} already has the grant {pattern:?}"
+                    )));
+                }
+                spec.grants.push(pattern);
+            }
+            RoleEdit::Revoke(pattern) => {
+                let before = spec.grants.len();
+                spec.grants.retain(|grant| grant != pattern.trim());
+                if spec.grants.len() == before {
+                    return Err(AccessError::Conflict(format!(
+                        "role {role:?} has no grant {pattern:?}: see `qcatctl role show {role}` for its grants"
+                    )));
+                }
+            }
+            RoleEdit::Inherit(parent) => {
+                if spec.parents.contains(parent) {
+                    return Err(AccessError::Conflict(format!(
+                        "role {role:?} already inherits from {parent:?}"
+                    )));
+                }
+                spec.parents.push(parent.clone());
+            }
+            RoleEdit::Uninherit(parent) => {
+                let before = spec.parents.len();
+                spec.parents.retain(|name| name != parent);
+                if spec.parents.len() == before {
+                    return Err(AccessError::Conflict(format!(
+                        "role {role:?} does not inherit from {parent:?}"
+                    )));
+                }
+            }
+            RoleEdit::Describe(description) => spec.description = description.clone(),
+        }
+        Ok(spec)
+    }
 }
 
 /// A user to create.

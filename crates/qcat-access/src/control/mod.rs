@@ -23,10 +23,9 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, RwLock, Weak};
 use std::time::Duration;
 
-use qcat_audit::{AuditEvent, AuditWriter, Outcome, chain};
+use qcat_audit::{AuditEvent, AuditWriter, Outcome};
 use qcat_core::ErrorCode;
 use qcat_store::Store;
-use qcat_store::changes::bump_from;
 
 use crate::catalog::{CATALOG, PatternError, Permission, find};
 use crate::roles::{Explanation, Role, RoleError, RoleGraph};
@@ -63,6 +62,8 @@ pub enum AccessError {
     SessionExpired,
     #[error("invalid username or password")]
     BadCredentials,
+    #[error("the current password is wrong: enter your current password to change it")]
+    WrongCurrentPassword,
     #[error("too many failed sign-ins {subject}: try again in {retry_after_secs} s")]
     Throttled {
         subject: String,
@@ -86,8 +87,30 @@ pub enum AccessError {
     UnknownUser(String),
     #[error("{0}")]
     Conflict(String),
-    #[error("the access store failed: {0}")]
-    Storage(String),
+    /// The store failed; the source says how (the API turns it into the cause and the fix).
+    #[error("the access store failed")]
+    Storage(#[from] sqlx::Error),
+    /// The change-counter watch or another store-level operation failed.
+    #[error("the access store failed")]
+    Store(#[source] Box<qcat_store::StoreError>),
+    #[error("the audit trail failed")]
+    Audit(#[from] qcat_audit::AuditError),
+    /// A stored grant no longer parses: the store was edited by hand or by a newer build.
+    #[error("{0}")]
+    BadStoredGrant(String),
+    /// A refusal whose audit entry could not be written (disk full, store gone): the caller
+    /// is told both, so nobody believes the refusal is on record.
+    #[error(
+        "{refusal} (and this refusal could not be written to the audit trail: {audit}; it is in the console's log)"
+    )]
+    Unrecorded {
+        refusal: Box<AccessError>,
+        audit: qcat_audit::AuditError,
+    },
+    /// A programming error (a command checking a permission missing from the catalog, a
+    /// hashing task that died): never the caller's fault, always logged.
+    #[error("{0}")]
+    Internal(String),
 }
 
 impl AccessError {
@@ -104,9 +127,15 @@ impl AccessError {
                 ErrorCode::NotFound
             }
             AccessError::Input(_)
+            | AccessError::WrongCurrentPassword
             | AccessError::Pattern(_)
             | AccessError::Role(RoleError::InvalidName(_)) => ErrorCode::InvalidInput,
-            AccessError::Storage(_) => ErrorCode::StorageUnavailable,
+            AccessError::Storage(_) | AccessError::Audit(_) | AccessError::BadStoredGrant(_) => {
+                ErrorCode::StorageUnavailable
+            }
+            AccessError::Store(err) => err.code(),
+            AccessError::Unrecorded { refusal, .. } => refusal.code(),
+            AccessError::Internal(_) => ErrorCode::Internal,
         }
     }
 
@@ -118,17 +147,22 @@ impl AccessError {
             | AccessError::LastAdmin(_)
             | AccessError::Role(RoleError::Cycle { .. })
             | AccessError::BadCredentials
+            | AccessError::WrongCurrentPassword
             | AccessError::Throttled { .. }
             | AccessError::NotSignedIn
             | AccessError::SessionExpired => Outcome::Denied,
             _ => Outcome::Failed,
         }
     }
+
+    fn internal(what: impl std::fmt::Display) -> Self {
+        AccessError::Internal(what.to_string())
+    }
 }
 
-impl From<sqlx::Error> for AccessError {
-    fn from(err: sqlx::Error) -> Self {
-        AccessError::Storage(err.to_string())
+impl From<qcat_store::StoreError> for AccessError {
+    fn from(err: qcat_store::StoreError) -> Self {
+        AccessError::Store(Box::new(err))
     }
 }
 
@@ -136,14 +170,11 @@ impl From<RoleStoreError> for AccessError {
     fn from(err: RoleStoreError) -> Self {
         match err {
             RoleStoreError::Role(err) => AccessError::Role(err),
-            other => AccessError::Storage(other.to_string()),
+            RoleStoreError::Query(err) => AccessError::Storage(err),
+            other @ RoleStoreError::BadStoredGrant { .. } => {
+                AccessError::BadStoredGrant(other.to_string())
+            }
         }
-    }
-}
-
-impl From<qcat_audit::AuditError> for AccessError {
-    fn from(err: qcat_audit::AuditError) -> Self {
-        AccessError::Storage(err.to_string())
     }
 }
 
@@ -199,10 +230,7 @@ impl AccessControl {
         settings: AuthSettings,
     ) -> Result<Self, AccessError> {
         let snapshot = load_snapshot(&store).await?;
-        let mut versions = store
-            .watch(TOPIC)
-            .await
-            .map_err(|err| AccessError::Storage(err.to_string()))?;
+        let mut versions = store.watch(TOPIC).await?;
         let inner = Arc::new(Inner {
             store,
             audit,
@@ -257,31 +285,6 @@ impl AccessControl {
         &self.inner.audit
     }
 
-    /// Commits a change made in `tx` together with its audit entry and the change counter
-    /// other processes watch, then reloads this process's cache.
-    ///
-    /// `based_on` is the version of the users and roles the change was checked against; if
-    /// another console changed them since, nothing is written (a lost update, or a check
-    /// against stale grants, is worse than asking the user to look again).
-    async fn commit_change(
-        &self,
-        mut tx: sqlx::Transaction<'_, sqlx::Any>,
-        event: AuditEvent,
-        based_on: i64,
-    ) -> Result<(), AccessError> {
-        if !bump_from(&mut tx, self.inner.store.backend(), TOPIC, based_on).await? {
-            drop(tx);
-            self.reload().await?;
-            let err = AccessError::Conflict(
-                "users or roles were changed meanwhile (by another console); the view is up to date now: check and try again".into(),
-            );
-            return Err(self.refuse(event, err).await);
-        }
-        chain::append(&mut tx, &[event]).await?;
-        tx.commit().await?;
-        self.reload().await
-    }
-
     /// Records a refusal (synced to the spool with `async_mode`, else stored), then hands
     /// the error back for the caller to return.
     async fn refuse(&self, event: AuditEvent, err: AccessError) -> AccessError {
@@ -290,10 +293,16 @@ impl AccessControl {
             detail: err.to_string(),
             ..event
         };
-        if let Err(audit_err) = self.inner.audit.submit(event).await {
-            tracing::error!(error = %audit_err, "a refusal could not be audited");
+        match self.inner.audit.submit(event).await {
+            Ok(()) => err,
+            Err(audit) => {
+                tracing::error!(error = %audit, refusal = %err, "a refusal could not be audited");
+                AccessError::Unrecorded {
+                    refusal: Box::new(err),
+                    audit,
+                }
+            }
         }
-        err
     }
 
     // ---- reads (the API checked rbac:view) ----
@@ -315,6 +324,13 @@ impl AccessControl {
 
     pub fn role_graph(&self) -> RoleGraph {
         self.snapshot().graph.clone()
+    }
+
+    /// The role graph with the change-counter version it is as of (one snapshot, so the
+    /// two agree; users and roles shown with it are read from the same snapshot).
+    pub fn versioned_role_graph(&self) -> (i64, RoleGraph) {
+        let snapshot = self.snapshot();
+        (snapshot.version, snapshot.graph.clone())
     }
 
     /// Why `username` holds `permission`, or `None` when they do not.

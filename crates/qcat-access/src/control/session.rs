@@ -16,6 +16,10 @@ use super::cache::names_of;
 use super::changes::insert_user;
 use super::{ADMIN_ROLE, AccessControl, AccessError, Proof, TOPIC};
 
+/// How much of a sign-in name the audit trail keeps (names are at most 32 characters; what
+/// an attacker sends can be megabytes).
+const MAX_RECORDED_NAME: usize = 64;
+
 /// An opaque session token. Kept by the front end's session slot, never shown or logged.
 #[derive(Clone, PartialEq, Eq, Hash)]
 pub struct SessionToken(String);
@@ -80,7 +84,9 @@ impl AccessControl {
         if let Err(err) = checked {
             return Err(self.refuse(event, err.into()).await);
         }
-        let hash = users::hash_password(password);
+        let hash = users::hash_password_blocking(password)
+            .await
+            .map_err(|err| AccessError::internal(format!("password hashing stopped: {err}")))?;
         let store = &self.inner.store;
         let mut tx = store.pool().begin().await?;
         // The audit append takes the chain lock first, which also serializes two consoles
@@ -117,42 +123,68 @@ impl AccessControl {
         self.user(username)
     }
 
-    /// Checks the password (after the throttle), records the sign-in and opens a session.
+    /// Checks the password (after the throttle has counted the attempt), records the
+    /// sign-in and opens a session. `source` is what the audit trail records; `place` what
+    /// throttling counts per (the source without what changes on every run, such as a pid).
     pub async fn login(
         &self,
         username: &str,
         password: &str,
         source: &str,
+        place: &str,
     ) -> Result<(SessionToken, SessionInfo), AccessError> {
+        // What was sent is recorded, bounded: an unauthenticated caller decides this text.
         let event = AuditEvent::new(
             "-",
             "auth.login",
-            format!("user:{username}"),
+            format!(
+                "user:{}",
+                qcat_core::text::bounded(username, MAX_RECORDED_NAME)
+            ),
             source,
             Outcome::Ok,
         );
         let store = &self.inner.store;
         let throttle = self.inner.settings.throttle;
-        if let Some(refusal) = throttle::check(store, username, source).await? {
-            let err = AccessError::Throttled {
-                subject: refusal.subject,
-                retry_after_secs: refusal.retry_after.as_secs().max(1),
-            };
-            return Err(self.refuse(event, err).await);
+        // A name of the wrong form cannot exist: it is charged to the place only (no row per
+        // junk name) and refused like any wrong password, without hashing.
+        let plausible = users::check_username(username).is_ok();
+        let charged =
+            throttle::charge(store, &throttle, plausible.then_some(username), place).await;
+        match charged {
+            Err(err) => return Err(self.refuse(event, err.into()).await),
+            Ok(Some(refusal)) => {
+                let err = AccessError::Throttled {
+                    subject: refusal.subject,
+                    retry_after_secs: refusal.retry_after.as_secs().max(1),
+                };
+                return Err(self.refuse(event, err).await);
+            }
+            Ok(None) => {}
         }
-        let hash: Option<(String, i64)> =
+        if !plausible || !users::plausible_password(password) {
+            let event = event.detail("wrong username or password");
+            return Err(self.refuse(event, AccessError::BadCredentials).await);
+        }
+        let row: Result<Option<(String, i64)>, sqlx::Error> =
             sqlx::query_as("SELECT password_hash, enabled FROM users WHERE username = $1")
                 .bind(username)
                 .fetch_optional(store.pool())
-                .await?;
-        let password = password.to_owned();
-        let (hash, enabled) = hash.unwrap_or_else(|| (users::decoy_hash().to_owned(), 0));
-        // argon2 is deliberately slow: keep it off the async workers.
-        let matches = tokio::task::spawn_blocking(move || users::verify_password(&hash, &password))
-            .await
-            .unwrap_or(false);
+                .await;
+        let row = match row {
+            Ok(row) => row,
+            Err(err) => return Err(self.refuse(event, err.into()).await),
+        };
+        // An unknown name is verified against a decoy with the same cost parameters.
+        let (hash, enabled) = row.unwrap_or_else(|| (users::DECOY_HASH.to_owned(), 0));
+        let matches = match users::verify_password_blocking(hash, password).await {
+            Ok(matches) => matches,
+            Err(err) => {
+                let err = AccessError::internal(format!("the password check stopped: {err}"));
+                return Err(self.refuse(event, err).await);
+            }
+        };
         if !matches || enabled == 0 {
-            throttle::record_failure(store, &throttle, username, source).await?;
             let detail = if matches {
                 "the account is disabled"
             } else {
@@ -161,7 +193,7 @@ impl AccessControl {
             let event = event.detail(detail);
             return Err(self.refuse(event, AccessError::BadCredentials).await);
         }
-        throttle::record_success(store, username, source).await?;
+        throttle::record_success(store, &throttle, username, place).await?;
         if !self.snapshot().users.contains_key(username) {
             // Created by another process a moment ago: catch up before the first check.
             self.reload().await?;
@@ -256,8 +288,8 @@ impl AccessControl {
     ) -> Result<Proof, AccessError> {
         let permission = match permission {
             Some(name) => Some(find(name).ok_or_else(|| {
-                AccessError::Storage(format!(
-                    "command {command} checks unknown permission {name}"
+                AccessError::internal(format!(
+                    "command {command} checks the permission {name}, which is not in the catalog"
                 ))
             })?),
             None => None,

@@ -115,7 +115,7 @@ impl Schema {
             Err(err) => {
                 let line = err
                     .span()
-                    .map(|span| line_of(text, span.start))
+                    .map(|span| LineIndex::new(text).line_of(span.start))
                     .unwrap_or(1);
                 problems.push(ConfigProblem {
                     key: "(file)".into(),
@@ -165,10 +165,9 @@ impl Schema {
     /// `QCAT_` variables from a `.env` file (other variables are for other tools).
     pub fn dotenv_entries(&self, path: &Path, problems: &mut Vec<ConfigProblem>) -> Vec<Entry> {
         let file = path.display().to_string();
-        let text = std::fs::read_to_string(path).unwrap_or_default();
-        let iter = match dotenvy::from_path_iter(path) {
-            Ok(iter) => iter,
-            Err(err) => {
+        let text = match read_config_text(path) {
+            Ok(text) => text,
+            Err(problem) => {
                 problems.push(ConfigProblem {
                     key: "(.env)".into(),
                     origin: Some(Origin {
@@ -177,20 +176,21 @@ impl Schema {
                         line: None,
                         variable: None,
                     }),
-                    problem: format!("cannot read: {err}"),
-                    fix: "fix the file's permissions or remove it".into(),
+                    problem: problem.problem,
+                    fix: problem.fix,
                 });
                 return Vec::new();
             }
         };
+        let lines = dotenv_lines(&text);
         let mut entries = Vec::new();
-        for item in iter {
+        for item in dotenvy::from_read_iter(text.as_bytes()) {
             match item {
                 Ok((name, value)) => {
                     let origin = Origin {
                         layer: Layer::DotEnv,
                         file: Some(file.clone()),
-                        line: dotenv_line(&text, &name),
+                        line: lines.get(name.as_str()).copied(),
                         variable: Some(name.clone()),
                     };
                     entries.extend(self.variable_entry(&name, &value, origin, problems));
@@ -332,11 +332,106 @@ pub(crate) fn insert_path(table: &mut toml::Table, key: &str, value: toml::Value
     node.insert(last.to_owned(), value);
 }
 
+/// The largest config or `.env` file read: far beyond any real configuration, small enough
+/// that a wrong path (a log, a disk image, `/dev/zero`) fails at once instead of filling
+/// memory.
+pub const MAX_CONFIG_BYTES: u64 = 1024 * 1024;
+
+/// Why a config file could not be read, and the fix.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReadProblem {
+    pub not_found: bool,
+    pub problem: String,
+    pub fix: String,
+}
+
+/// The text of a config file: a regular file (a FIFO would block, a device never end) of
+/// at most [`MAX_CONFIG_BYTES`], in UTF-8.
+pub fn read_config_text(path: &Path) -> Result<String, ReadProblem> {
+    use std::io::Read;
+    let shown = path.display();
+    let problem = |problem: String, fix: &str| ReadProblem {
+        not_found: false,
+        problem,
+        fix: fix.to_owned(),
+    };
+    let meta = std::fs::metadata(path).map_err(|err| ReadProblem {
+        not_found: err.kind() == std::io::ErrorKind::NotFound,
+        problem: format!("cannot read {shown}: {err}"),
+        fix: "create the file or point at an existing one, and check its permissions".into(),
+    })?;
+    if !meta.is_file() {
+        return Err(problem(
+            format!("{shown} is not a regular file"),
+            "point at a TOML file (not a folder, pipe or device)",
+        ));
+    }
+    if meta.len() > MAX_CONFIG_BYTES {
+        return Err(problem(
+            format!(
+                "{shown} is {} bytes, more than the {MAX_CONFIG_BYTES} bytes a config file may have",
+                meta.len()
+            ),
+            "point at the console's config file; it holds a few kilobytes",
+        ));
+    }
+    let mut bytes = Vec::with_capacity(usize::try_from(meta.len()).unwrap_or(0));
+    std::fs::File::open(path)
+        .and_then(|file| file.take(MAX_CONFIG_BYTES + 1).read_to_end(&mut bytes))
+        .map_err(|err| {
+            problem(
+                format!("cannot read {shown}: {err}"),
+                "check its permissions",
+            )
+        })?;
+    if bytes.len() as u64 > MAX_CONFIG_BYTES {
+        return Err(problem(
+            format!("{shown} grew past {MAX_CONFIG_BYTES} bytes while it was read"),
+            "point at the console's config file",
+        ));
+    }
+    String::from_utf8(bytes).map_err(|err| {
+        let at = err.utf8_error().valid_up_to();
+        let line = bytes_line(err.as_bytes(), at);
+        problem(
+            format!("{shown} is not valid UTF-8 (line {line}, byte {at})"),
+            "save the file as UTF-8",
+        )
+    })
+}
+
+fn bytes_line(bytes: &[u8], offset: usize) -> usize {
+    bytes[..offset.min(bytes.len())]
+        .iter()
+        .filter(|byte| **byte == b'\n')
+        .count()
+        + 1
+}
+
+/// Byte offset → line number, in O(log n) per lookup (counting newlines from the start for
+/// every key made large files quadratic).
+struct LineIndex {
+    starts: Vec<usize>,
+}
+
+impl LineIndex {
+    fn new(text: &str) -> Self {
+        let starts = std::iter::once(0)
+            .chain(text.match_indices('\n').map(|(at, _)| at + 1))
+            .collect();
+        Self { starts }
+    }
+
+    fn line_of(&self, offset: usize) -> usize {
+        self.starts.partition_point(|start| *start <= offset)
+    }
+}
+
 /// Line of every leaf key in a TOML text, from the parser's spans.
 fn key_lines(text: &str) -> BTreeMap<String, usize> {
     let mut lines = BTreeMap::new();
     if let Ok(document) = toml::de::DeTable::parse(text) {
-        collect_lines(document.get_ref(), "", text, &mut lines);
+        collect_lines(document.get_ref(), "", &LineIndex::new(text), &mut lines);
     }
     lines
 }
@@ -344,7 +439,7 @@ fn key_lines(text: &str) -> BTreeMap<String, usize> {
 fn collect_lines(
     table: &toml::de::DeTable<'_>,
     prefix: &str,
-    text: &str,
+    index: &LineIndex,
     lines: &mut BTreeMap<String, usize>,
 ) {
     for (name, value) in table.iter() {
@@ -354,27 +449,25 @@ fn collect_lines(
             format!("{prefix}.{}", name.get_ref())
         };
         match value.get_ref() {
-            toml::de::DeValue::Table(inner) => collect_lines(inner, &key, text, lines),
+            toml::de::DeValue::Table(inner) => collect_lines(inner, &key, index, lines),
             _ => {
-                lines.insert(key, line_of(text, name.span().start));
+                lines.insert(key, index.line_of(name.span().start));
             }
         }
     }
 }
 
-fn line_of(text: &str, offset: usize) -> usize {
-    text[..offset.min(text.len())].matches('\n').count() + 1
-}
-
-fn dotenv_line(text: &str, name: &str) -> Option<usize> {
-    text.lines()
-        .position(|line| {
-            let line = line.trim_start();
-            let line = line.strip_prefix("export ").unwrap_or(line).trim_start();
-            line.strip_prefix(name)
-                .is_some_and(|rest| rest.trim_start().starts_with('='))
-        })
-        .map(|index| index + 1)
+/// The line each variable of a `.env` text is set on (the last one wins, as in dotenvy).
+fn dotenv_lines(text: &str) -> std::collections::HashMap<&str, usize> {
+    let mut lines = std::collections::HashMap::new();
+    for (index, line) in text.lines().enumerate() {
+        let line = line.trim_start();
+        let line = line.strip_prefix("export ").unwrap_or(line).trim_start();
+        if let Some((name, _)) = line.split_once('=') {
+            lines.insert(name.trim_end(), index + 1);
+        }
+    }
+    lines
 }
 
 fn same_type(default: &toml::Value, value: &toml::Value) -> bool {

@@ -46,6 +46,9 @@ pub struct ConfigSources {
     pub dotenv_file: Option<PathBuf>,
     /// The environment, as `(name, value)` pairs.
     pub environment: Vec<(String, String)>,
+    /// `QCAT_` variables whose value is not UTF-8 (reported as problems; other variables'
+    /// encodings are none of our business and are skipped).
+    pub invalid_environment: Vec<String>,
 }
 
 impl std::fmt::Debug for ConfigSources {
@@ -74,7 +77,17 @@ pub struct UserFile {
 impl ConfigSources {
     /// `QCAT_CONFIG` or the platform config file, `./.env`, and the process environment.
     pub fn from_process() -> Self {
-        let environment: Vec<(String, String)> = std::env::vars().collect();
+        // vars() panics on a variable that is not UTF-8, even one that has nothing to do
+        // with us; read them raw and keep what is ours.
+        let mut environment = Vec::new();
+        let mut invalid_environment = Vec::new();
+        for (name, value) in std::env::vars_os() {
+            match (name.into_string(), value.into_string()) {
+                (Ok(name), Ok(value)) => environment.push((name, value)),
+                (Ok(name), Err(_)) if name.starts_with("QCAT_") => invalid_environment.push(name),
+                _ => {}
+            }
+        }
         let user_file = match std::env::var_os(CONFIG_FILE_ENV) {
             Some(path) if !path.is_empty() => Some(UserFile {
                 path: PathBuf::from(path),
@@ -90,6 +103,7 @@ impl ConfigSources {
             user_file,
             dotenv_file: dotenv.is_file().then_some(dotenv),
             environment,
+            invalid_environment,
         }
     }
 
@@ -99,6 +113,7 @@ impl ConfigSources {
             user_file: None,
             dotenv_file: None,
             environment: vars.into_iter().collect(),
+            invalid_environment: Vec::new(),
         }
     }
 }
@@ -203,17 +218,33 @@ impl Config {
         let mut problems = Vec::new();
         let schema = layers::Schema::from_defaults();
         let mut entries = schema.default_entries();
+        for name in &sources.invalid_environment {
+            problems.push(ConfigProblem {
+                key: "(environment)".into(),
+                origin: Some(Origin {
+                    layer: Layer::Environment,
+                    file: None,
+                    line: None,
+                    variable: Some(name.clone()),
+                }),
+                problem: format!("the value of {name} is not valid UTF-8"),
+                fix: format!("set {name} to UTF-8 text, or unset it"),
+            });
+        }
         if let Some(file) = &sources.user_file {
-            match std::fs::read_to_string(&file.path) {
+            match layers::read_config_text(&file.path) {
                 Ok(text) => entries.extend(schema.file_entries(&file.path, &text, &mut problems)),
-                Err(err) if err.kind() == std::io::ErrorKind::NotFound && !file.required => {}
-                Err(err) => problems.push(ConfigProblem {
-                    key: CONFIG_FILE_ENV.into(),
-                    origin: None,
-                    problem: format!("cannot read {}: {err}", file.path.display()),
-                    fix: format!(
-                        "create the file, fix its permissions, or unset {CONFIG_FILE_ENV}"
-                    ),
+                Err(read) if read.not_found && !file.required => {}
+                Err(read) => problems.push(ConfigProblem {
+                    key: "(file)".into(),
+                    origin: Some(Origin {
+                        layer: Layer::File,
+                        file: Some(file.path.display().to_string()),
+                        line: None,
+                        variable: None,
+                    }),
+                    problem: read.problem,
+                    fix: read.fix,
                 }),
             }
         }
@@ -234,18 +265,28 @@ impl Config {
             let winner = history.pop().expect("every key has its default");
             layers::insert_path(&mut merged, &key, winner.value.clone());
             let secret = is_secret_key(&key);
-            if secret
-                && matches!(winner.origin.layer, Layer::File | Layer::DotEnv)
-                && is_plaintext_secret(&winner.value)
-            {
-                warnings.push(ConfigProblem {
-                    key: key.clone(),
-                    origin: Some(winner.origin.clone()),
-                    problem: "a plaintext secret is stored in a file".into(),
-                    fix: format!(
-                        "replace it with the output of `qcatctl secret encrypt --key {key}` or a `secret:NAME` reference"
-                    ),
-                });
+            if secret && is_plaintext_secret(&winner.value) {
+                let fix = format!(
+                    "replace it with the output of `qcatctl secret encrypt --key {key}` or a `secret:NAME` reference"
+                );
+                // Refused where it would sit in a file; from the environment (a service
+                // manager's secret store, a CI variable) it works, with a warning.
+                if matches!(winner.origin.layer, Layer::File | Layer::DotEnv) {
+                    problems.push(ConfigProblem {
+                        key: key.clone(),
+                        origin: Some(winner.origin.clone()),
+                        problem: "a plaintext secret is stored in a file (a URL's password counts)"
+                            .into(),
+                        fix,
+                    });
+                } else if winner.origin.layer == Layer::Environment {
+                    warnings.push(ConfigProblem {
+                        key: key.clone(),
+                        origin: Some(winner.origin.clone()),
+                        problem: "a plaintext secret is set in the environment".into(),
+                        fix,
+                    });
+                }
             }
             settings.push(Setting {
                 value: display_value(&key, &winner.value),
@@ -318,7 +359,7 @@ pub fn is_secret_key(key: &str) -> bool {
 }
 
 /// A secret value that is neither empty, an `ENC:` ciphertext nor a `secret:` reference.
-/// A PostgreSQL URL counts only when it carries a password.
+/// A URL counts only when it carries a credential.
 fn is_plaintext_secret(value: &toml::Value) -> bool {
     let Some(text) = value.as_str() else {
         return false;
@@ -326,26 +367,23 @@ fn is_plaintext_secret(value: &toml::Value) -> bool {
     if text.is_empty() || text.starts_with("ENC:") || text.starts_with("secret:") {
         return false;
     }
-    if text.starts_with("postgres") {
-        return url_has_password(text);
+    if crate::redact::looks_like_url(text) {
+        return crate::redact::url_has_credential(text);
     }
     true
 }
 
-fn url_has_password(text: &str) -> bool {
-    url::Url::parse(text)
-        .map(|url| url.password().is_some())
-        .unwrap_or(false)
-}
-
 /// How a value is shown in `config show` and the Settings view: secrets masked, `ENC:`
 /// values by key id only, `secret:NAME` references as they are (a name is not a secret),
-/// URLs with the password removed.
+/// URLs with every credential removed.
 pub fn display_value(key: &str, value: &toml::Value) -> String {
     let text = match value {
         toml::Value::String(text) => text.as_str(),
         other => return other.to_string(),
     };
+    if crate::redact::looks_like_url(text) {
+        return crate::redact::url(text);
+    }
     if !is_secret_key(key) && !text.starts_with("ENC:") {
         return text.to_owned();
     }
@@ -358,14 +396,6 @@ pub fn display_value(key: &str, value: &toml::Value) -> String {
     }
     if text.starts_with("ENC:") {
         return "ENC:<redacted>".into();
-    }
-    if let Ok(mut url) = url::Url::parse(text)
-        && url.has_host()
-    {
-        if url.password().is_some() {
-            let _ = url.set_password(Some("redacted"));
-        }
-        return url.to_string();
     }
     "<redacted>".into()
 }

@@ -83,6 +83,10 @@ pub struct DatabaseConfig {
     pub name: String,
     pub max_connections: u32,
     pub connect_timeout_secs: u64,
+    pub statement_timeout_secs: u64,
+    pub lock_timeout_secs: u64,
+    pub idle_in_transaction_timeout_secs: u64,
+    pub command_timeout_secs: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -184,10 +188,14 @@ pub struct AuthConfig {
     #[serde(deserialize_with = "duration_text")]
     pub session_max: Duration,
     pub failed_login_limit: u32,
+    pub failed_login_limit_per_source: u32,
+    pub failed_login_limit_per_user: u32,
     #[serde(deserialize_with = "duration_text")]
     pub failed_login_window: Duration,
     #[serde(deserialize_with = "duration_text")]
     pub lockout: Duration,
+    #[serde(deserialize_with = "duration_text")]
+    pub max_lockout: Duration,
 }
 
 #[derive(Debug, Clone, Deserialize)]

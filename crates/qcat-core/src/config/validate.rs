@@ -34,21 +34,79 @@ pub(super) fn typed(
             });
         }
     }
-    if !problems.is_empty() {
-        return None;
-    }
-    match toml::Value::Table(merged).try_into::<Config>() {
-        Ok(config) => Some(config),
-        Err(err) => {
-            problems.push(ConfigProblem {
-                key: "(configuration)".into(),
-                origin: None,
-                problem: err.message().to_owned(),
-                fix: "correct the value the message names".into(),
-            });
-            None
+    // Every key's value must fit its type (a port in u16, a count in u32): each misfit is
+    // reported against its own key and origin, replaced by its default, and deserializing
+    // goes on, so one bad value hides no other.
+    let mut merged = toml::Value::Table(merged);
+    let reported = problems.len();
+    let mut config = None;
+    for _ in 0..=MAX_TYPE_PROBLEMS {
+        match serde_path_to_error::deserialize::<_, Config>(merged.clone()) {
+            Ok(typed) => {
+                config = Some(typed);
+                break;
+            }
+            Err(err) => {
+                let key = err.path().to_string();
+                let problem = describe_misfit(&err.inner().to_string());
+                let default = defaults(&key);
+                problems.push(ConfigProblem {
+                    origin: origin_of(&key),
+                    fix: match &default {
+                        Some(default) => format!("{} (the default is {default})", problem.1),
+                        None => problem.1.clone(),
+                    },
+                    problem: problem.0,
+                    key: key.clone(),
+                });
+                match (default, merged.as_table_mut()) {
+                    (Some(default), Some(table)) if lookup(table, &key) != Some(&default) => {
+                        super::layers::insert_path(table, &key, default)
+                    }
+                    // The default itself does not fit: a bug in this build, not in the file.
+                    _ => break,
+                }
+            }
         }
     }
+    if problems.len() > reported {
+        None
+    } else {
+        config
+    }
+}
+
+/// More misfits than this in one configuration are not worth listing one by one.
+const MAX_TYPE_PROBLEMS: usize = 64;
+
+/// The shipped default of `key`.
+fn defaults(key: &str) -> Option<toml::Value> {
+    let table: toml::Table = super::DEFAULT_TOML.parse().ok()?;
+    lookup(&table, key).cloned()
+}
+
+/// serde's "invalid value: integer `-5`, expected u32" as a problem and a fix in words.
+fn describe_misfit(message: &str) -> (String, String) {
+    let range = |kind: &str| match kind {
+        "u8" => Some("a whole number from 0 to 255"),
+        "u16" => Some("a whole number from 0 to 65535"),
+        "u32" => Some("a whole number from 0 to 4294967295"),
+        "u64" | "usize" => Some("a whole number of 0 or more"),
+        "i32" => Some("a whole number from -2147483648 to 2147483647"),
+        _ => None,
+    };
+    if let Some((found, expected)) = message.split_once(", expected ") {
+        let found = found
+            .trim_start_matches("invalid value: ")
+            .trim_start_matches("invalid type: ")
+            .replace('`', "");
+        let expected = range(expected.trim()).unwrap_or(expected.trim());
+        return (
+            format!("{found} does not fit: expected {expected}"),
+            format!("use {expected}"),
+        );
+    }
+    (message.to_owned(), "correct the value".to_owned())
 }
 
 const ENUMS: &[(&str, &[&str])] = &[
@@ -74,6 +132,7 @@ const DURATIONS: &[&str] = &[
     "auth.session_max",
     "auth.failed_login_window",
     "auth.lockout",
+    "auth.max_lockout",
 ];
 
 fn lookup<'t>(table: &'t toml::Table, key: &str) -> Option<&'t toml::Value> {
@@ -222,11 +281,73 @@ pub(super) fn ranges(
         "is longer than auth.session_max".into(),
         "make the idle timeout at most the session's maximum length",
     );
+    for (key, limit) in [
+        ("auth.failed_login_limit", config.auth.failed_login_limit),
+        (
+            "auth.failed_login_limit_per_source",
+            config.auth.failed_login_limit_per_source,
+        ),
+        (
+            "auth.failed_login_limit_per_user",
+            config.auth.failed_login_limit_per_user,
+        ),
+    ] {
+        check(
+            (1..=1000).contains(&limit),
+            key,
+            format!("{limit} is out of range"),
+            "use 1 to 1000 sign-in attempts before a lockout",
+        );
+    }
     check(
-        (1..=1000).contains(&config.auth.failed_login_limit),
-        "auth.failed_login_limit",
-        format!("{} is out of range", config.auth.failed_login_limit),
-        "use 1 to 1000 failed sign-ins before a lockout",
+        config.auth.lockout <= config.auth.max_lockout
+            && config.auth.max_lockout <= std::time::Duration::from_secs(24 * 3600),
+        "auth.max_lockout",
+        "must be at least auth.lockout and at most 24h".into(),
+        "use a duration such as \"15m\"",
+    );
+    for (key, secs) in [
+        (
+            "database.statement_timeout_secs",
+            config.database.statement_timeout_secs,
+        ),
+        (
+            "database.lock_timeout_secs",
+            config.database.lock_timeout_secs,
+        ),
+        (
+            "database.idle_in_transaction_timeout_secs",
+            config.database.idle_in_transaction_timeout_secs,
+        ),
+        (
+            "database.command_timeout_secs",
+            config.database.command_timeout_secs,
+        ),
+    ] {
+        check(
+            (1..=86_400).contains(&secs),
+            key,
+            format!("{secs} is out of range"),
+            "use 1 to 86400 seconds",
+        );
+    }
+    check(
+        config.audit.enabled,
+        "audit.enabled",
+        "the audit trail cannot be switched off".into(),
+        "remove the setting (or set it to true): every change and refusal is always recorded",
+    );
+    check(
+        !config.audit.compression_enabled,
+        "audit.compression_enabled",
+        "the audit trail is not compressed separately (its rows live in the store)".into(),
+        "remove the setting (or set it to false); compress the store's disk if space matters",
+    );
+    check(
+        !config.audit.encryption_enabled,
+        "audit.encryption_enabled",
+        "the audit trail is not encrypted separately (its rows live in the store)".into(),
+        "remove the setting (or set it to false); encrypt the store's disk or use TLS to PostgreSQL",
     );
     check(
         config.audit.retention_days >= 1,

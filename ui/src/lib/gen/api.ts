@@ -1,9 +1,9 @@
 // Generated from crates/qcat-api by `UPDATE_BINDINGS=1 cargo test -p qcat-api`.
 // Do not edit: CI fails when this file differs from what the Rust code generates.
 
-export type ErrorCode = "internal" | "invalid_input" | "invalid_config" | "not_found" | "conflict" | "storage_unavailable" | "storage_schema" | "unauthenticated" | "permission_denied" | "secrets_unavailable" | "throttled";
+export type ErrorCode = "internal" | "invalid_input" | "invalid_config" | "not_found" | "conflict" | "storage_unavailable" | "storage_schema" | "unauthenticated" | "permission_denied" | "secrets_unavailable" | "throttled" | "storage_lost";
 
-export const ERROR_CODES: readonly ErrorCode[] = ["internal", "invalid_input", "invalid_config", "not_found", "conflict", "storage_unavailable", "storage_schema", "unauthenticated", "permission_denied", "secrets_unavailable", "throttled"];
+export const ERROR_CODES: readonly ErrorCode[] = ["internal", "invalid_input", "invalid_config", "not_found", "conflict", "storage_unavailable", "storage_schema", "unauthenticated", "permission_denied", "secrets_unavailable", "throttled", "storage_lost"];
 
 /** Every permission the core checks (the UI has a label for each). */
 export const PERMISSIONS: readonly string[] = ["monitor:view", "alerts:view", "alerts:silence", "alerts:edit", "backup:view", "backup:run", "backup:restore", "backup:edit", "logs:view", "config:view", "config:edit", "secrets:write", "rbac:view", "rbac:edit", "audit:view", "audit:export"];
@@ -147,13 +147,25 @@ direct: Array<string>,
  */
 inherited: Array<string>, };
 
-export type AccessModel = { permissions: Array<PermissionView>, roles: Array<RoleView>, users: Array<UserView>, };
+export type AccessModel = { 
+/**
+ * The version of users and roles this model shows; changes made from it send it back
+ * (`seenVersion`) so a change on a stale view is refused instead of undoing another's.
+ */
+version: number, permissions: Array<PermissionView>, roles: Array<RoleView>, users: Array<UserView>, };
 
 export type RoleInput = { name: string, description: string, grants: Array<string>, parents: Array<string>, 
 /**
  * True to create (refused if it exists), false to replace an existing role.
  */
-create: boolean, };
+create: boolean, 
+/**
+ * The `AccessModel.version` the caller's view showed; a replace made on an older view is
+ * refused as a conflict.
+ */
+seenVersion: number | null, };
+
+export type RoleChange = { "kind": "grant", "value": string } | { "kind": "revoke", "value": string } | { "kind": "inherit", "value": string } | { "kind": "uninherit", "value": string } | { "kind": "describe", "value": string };
 
 export type AccessExplanation = { username: string, permission: string, allowed: boolean, enabled: boolean, 
 /**
@@ -245,16 +257,18 @@ export interface Commands {
   access_model: { args: Record<string, never>; returns: AccessModel };
   /** Whether a user holds a permission and the path through roles that grants it. */
   explain_access: { args: { username: string; permission: string }; returns: AccessExplanation };
-  /** Creates or replaces a role; refused if it would grant what the caller lacks or make a cycle. */
+  /** Creates a role, or replaces one as of the version the caller saw; refused if it would grant what the caller lacks or make a cycle. */
   save_role: { args: { input: RoleInput }; returns: RoleView };
-  /** Deletes a custom role nobody inherits from. */
-  delete_role: { args: { name: string }; returns: null };
+  /** One change to a role (grant, revoke, inherit, uninherit, describe) as of the version the caller saw. */
+  edit_role: { args: { role: string; change: RoleChange; seenVersion: number | null }; returns: RoleView };
+  /** Deletes a custom role nobody inherits from, as of the version the caller saw. */
+  delete_role: { args: { name: string; seenVersion: number | null }; returns: null };
   /** Creates a user with roles the caller could hold themselves. */
   create_user: { args: { input: NewUserInput }; returns: UserView };
   /** Replaces a user's roles; the last enabled administrator keeps admin. */
-  set_user_roles: { args: { username: string; roles: string[] }; returns: UserView };
+  set_user_roles: { args: { username: string; roles: string[]; seenVersion: number | null }; returns: UserView };
   /** Enables or disables a user (disabling ends their sessions). */
-  set_user_enabled: { args: { username: string; enabled: boolean }; returns: UserView };
+  set_user_enabled: { args: { username: string; enabled: boolean; seenVersion: number | null }; returns: UserView };
   /** Audit entries matching a filter, newest first, before a cursor. */
   audit_page: { args: { query: AuditQuery }; returns: AuditEntryView[] };
   /** How many audit entries match a filter. */

@@ -178,6 +178,7 @@ export const en = {
   'confirm.cancel': 'Cancel',
   'confirm.ok': 'Confirm',
   'error.code.throttled': 'Too many attempts',
+  'error.code.storage_lost': 'Store lost',
   'perm.monitor:view': 'See dashboards, metrics and baselines',
   'perm.alerts:view': 'See alerts, routes and deliveries',
   'perm.alerts:silence': 'Create and expire silences',

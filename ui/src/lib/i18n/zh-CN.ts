@@ -180,6 +180,7 @@ export const zhCN: Record<MessageKey, string> = {
   'confirm.cancel': '取消',
   'confirm.ok': '确认',
   'error.code.throttled': '尝试次数过多',
+  'error.code.storage_lost': '存储丢失',
   'perm.monitor:view': '查看仪表盘、指标与基线',
   'perm.alerts:view': '查看告警、路由与投递记录',
   'perm.alerts:silence': '创建和结束静默',

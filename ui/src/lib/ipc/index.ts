@@ -15,6 +15,7 @@ import type {
   LoginInput,
   NewUserInput,
   PasswordInput,
+  RoleChange,
   RoleInput,
   RoleView,
   SessionView,
@@ -114,11 +115,16 @@ export const api = {
   explainAccess: (username: string, permission: string): Promise<AccessExplanation> =>
     call('explain_access', { username, permission }),
   saveRole: (input: RoleInput): Promise<RoleView> => call('save_role', { input }),
-  deleteRole: (name: string): Promise<null> => call('delete_role', { name }),
+  /** One change to a role, as of the `AccessModel.version` the window shows: on a stale view
+   *  the core refuses with `conflict` instead of undoing someone else's change. */
+  editRole: (role: string, change: RoleChange, seenVersion: number): Promise<RoleView> =>
+    call('edit_role', { role, change, seenVersion }),
+  deleteRole: (name: string, seenVersion: number): Promise<null> => call('delete_role', { name, seenVersion }),
   createUser: (input: NewUserInput): Promise<UserView> => call('create_user', { input }),
-  setUserRoles: (username: string, roles: string[]): Promise<UserView> => call('set_user_roles', { username, roles }),
-  setUserEnabled: (username: string, enabled: boolean): Promise<UserView> =>
-    call('set_user_enabled', { username, enabled }),
+  setUserRoles: (username: string, roles: string[], seenVersion: number): Promise<UserView> =>
+    call('set_user_roles', { username, roles, seenVersion }),
+  setUserEnabled: (username: string, enabled: boolean, seenVersion: number): Promise<UserView> =>
+    call('set_user_enabled', { username, enabled, seenVersion }),
   auditPage: (query: AuditQuery): Promise<AuditEntryView[]> => call('audit_page', { query }),
   auditCount: (filter: AuditFilterInput): Promise<number> => call('audit_count', { filter }),
   auditVerify: (): Promise<AuditVerifyReport> => call('audit_verify'),

@@ -4,9 +4,10 @@ import RoleMatrix from './RoleMatrix.svelte';
 import { mockIPC } from '../../lib/ipc/testing';
 import { setLanguage } from '../../lib/i18n/index.svelte';
 import { signInForTest } from '../../lib/session/testing';
-import type { AccessModel, RoleInput } from '../../lib/ipc';
+import type { AccessModel } from '../../lib/ipc';
 
 const model: AccessModel = {
+  version: 7,
   permissions: ['monitor:view', 'backup:run', 'backup:restore'].map((name) => ({
     name,
     resource: name.split(':')[0]!,
@@ -38,23 +39,43 @@ describe('RoleMatrix', () => {
     expect(screen.queryByTestId('role-create')).toBeNull();
   });
 
-  it('grants a permission by saving the role with the grant added', async () => {
+  it('grants a permission by sending that one change with the version it shows', async () => {
+    // Sending the whole grant list would undo a grant made meanwhile in another console.
     signInForTest(['rbac:view', 'rbac:edit']);
-    const saved: RoleInput[] = [];
-    mockIPC((cmd, args) => {
-      if (cmd === 'save_role') {
-        saved.push((args as { input: RoleInput }).input);
+    const sent: unknown[] = [];
+    let release: () => void = () => {};
+    mockIPC(async (cmd, args) => {
+      if (cmd === 'edit_role') {
+        sent.push(args);
+        await new Promise<void>((resolve) => (release = resolve));
         return model.roles[1];
       }
       throw new Error(`unexpected ${cmd}`);
     });
     let reloaded = 0;
     render(RoleMatrix, { model, onchange: async () => void (reloaded += 1) });
-    await fireEvent.click(screen.getByTestId('cell-operator-backup:restore').querySelector('button')!);
+    const button = screen.getByTestId('cell-operator-backup:restore').querySelector('button')!;
+    await fireEvent.click(button);
+    // In flight: the controls are disabled and a second click sends nothing.
+    expect(button.disabled).toBe(true);
+    await fireEvent.click(screen.getByTestId('cell-operator-monitor:view').querySelector('button')!);
+    release();
     await new Promise((resolve) => setTimeout(resolve, 0));
-    expect(saved).toEqual([
-      { name: 'operator', description: '', grants: ['backup:run', 'backup:restore'], parents: ['viewer'], create: false },
-    ]);
+    expect(sent).toEqual([{ role: 'operator', change: { kind: 'grant', value: 'backup:restore' }, seenVersion: 7 }]);
+    expect(reloaded).toBe(1);
+  });
+
+  it('shows a conflict and reloads when the view was stale', async () => {
+    signInForTest(['rbac:view', 'rbac:edit']);
+    mockIPC((cmd) => {
+      if (cmd === 'edit_role') throw { code: 'conflict', message: 'users or roles were changed since this view was loaded' };
+      throw new Error(`unexpected ${cmd}`);
+    });
+    let reloaded = 0;
+    render(RoleMatrix, { model, onchange: async () => void (reloaded += 1) });
+    await fireEvent.click(screen.getByTestId('cell-viewer-backup:run').querySelector('button')!);
+    await new Promise((resolve) => setTimeout(resolve, 0));
+    expect(screen.getByTestId('role-error').textContent).toContain('changed since this view was loaded');
     expect(reloaded).toBe(1);
   });
 });
