@@ -1,5 +1,6 @@
 //! The audit trail through the API: paging, counts, verification, export and retention.
 
+use qcat_audit::anchor::{AnchorCheck, AnchorKey, Anchors};
 use qcat_audit::query::{self, AuditFilter, ExportFormat};
 use qcat_audit::verify::{VerifyError, verify};
 use qcat_audit::{AuditEntry, Outcome};
@@ -139,6 +140,12 @@ pub struct AuditVerifyReport {
     #[ts(type = "number | null")]
     pub broken_seq: Option<i64>,
     pub problem: Option<String>,
+    /// Anchors in the data dir's anchor file, and the newest one the trail was checked
+    /// against (`null`: nothing anchored yet, or no master key to check with).
+    #[ts(type = "number")]
+    pub anchors: u64,
+    #[ts(type = "number | null")]
+    pub anchored_seq: Option<i64>,
 }
 
 impl Api {
@@ -176,7 +183,7 @@ impl Api {
         let proof = self.guard(slot, "audit_verify").await?;
         let access = self.access()?;
         access.audit().flush().await?;
-        let report = match verify(self.store()?).await {
+        let mut report = match verify(self.store()?).await {
             Ok(verified) => AuditVerifyReport {
                 ok: true,
                 entries: verified.entries,
@@ -185,6 +192,8 @@ impl Api {
                 checkpoint_seq: verified.checkpoint_seq,
                 broken_seq: None,
                 problem: None,
+                anchors: 0,
+                anchored_seq: None,
             },
             Err(VerifyError::Broken(broken)) => AuditVerifyReport {
                 ok: false,
@@ -194,9 +203,22 @@ impl Api {
                 checkpoint_seq: None,
                 broken_seq: Some(broken.seq),
                 problem: Some(broken.to_string()),
+                anchors: 0,
+                anchored_seq: None,
             },
             Err(VerifyError::Audit(err)) => return Err(err.into()),
         };
+        // The chain holds together; the anchors say whether it still reaches as far, and
+        // through the same entries, as it did when they were written.
+        let anchors = self.check_anchors().await?;
+        report.anchors = anchors.anchors;
+        report.anchored_seq = anchors.checked.as_ref().map(|anchor| anchor.seq);
+        if report.ok
+            && let Some(problem) = anchors.problem
+        {
+            report.ok = false;
+            report.problem = Some(problem);
+        }
         let event = proof
             .event(
                 "audit.verify",
@@ -214,7 +236,50 @@ impl Api {
                     .unwrap_or_else(|| format!("{} entries verified", report.entries)),
             );
         access.audit().record(event).await?;
+        self.publish_anchor().await;
         Ok(report)
+    }
+
+    /// The anchor MAC keys: one per master key this console has (rotation keeps old ones).
+    fn anchor_keys(&self) -> Vec<AnchorKey> {
+        match &self.inner.keys {
+            Ok(keys) => keys
+                .all()
+                .iter()
+                .map(|key| AnchorKey::new(key.id(), key.derive(ANCHOR_PURPOSE)))
+                .collect(),
+            Err(_) => Vec::new(),
+        }
+    }
+
+    async fn anchors(&self) -> Result<Anchors, ApiError> {
+        Ok(Anchors::of(self.inner.config.data_dir.path(), self.store()?).await?)
+    }
+
+    async fn check_anchors(&self) -> Result<AnchorCheck, ApiError> {
+        Ok(self
+            .anchors()
+            .await?
+            .check(self.store()?, &self.anchor_keys())
+            .await?)
+    }
+
+    /// Publishes the chain's head as an anchor (at close, every minute while a console
+    /// runs, after a verification). Without a master key there is nothing to MAC with: the
+    /// trail stays verifiable by its chain alone, and that is logged.
+    pub(crate) async fn publish_anchor(&self) {
+        let (Ok(store), Ok(keys)) = (self.store(), &self.inner.keys) else {
+            return;
+        };
+        let key = keys.current();
+        let key = AnchorKey::new(key.id(), key.derive(ANCHOR_PURPOSE));
+        let published = match self.anchors().await {
+            Ok(anchors) => anchors.publish(store, &key).await.map_err(ApiError::from),
+            Err(err) => Err(err),
+        };
+        if let Err(err) = published {
+            tracing::warn!(error = %err.message, "the audit chain could not be anchored");
+        }
     }
 
     /// Writes matching entries to `out`; the export is audited before it starts.
@@ -336,6 +401,12 @@ impl Api {
     }
 }
 
+/// What the anchor MAC key is derived for (changing it orphans every anchor).
+const ANCHOR_PURPOSE: &str = "qcat audit anchor v1";
+
+/// A running console anchors the chain's head this often (if it moved).
+const ANCHOR_EVERY: std::time::Duration = std::time::Duration::from_secs(60);
+
 /// Audit maintenance starts this long after the API opens (short-lived `qcatctl` runs
 /// never do it) and repeats at this interval.
 const MAINTENANCE_FIRST: std::time::Duration = std::time::Duration::from_secs(300);
@@ -355,6 +426,16 @@ impl Api {
                 let api = Api { inner };
                 api.prune_old_entries().await;
                 api.scheduled_verify().await;
+            }
+        });
+        let weak = std::sync::Arc::downgrade(&self.inner);
+        tokio::spawn(async move {
+            let start = tokio::time::Instant::now() + ANCHOR_EVERY;
+            let mut ticks = tokio::time::interval_at(start, ANCHOR_EVERY);
+            loop {
+                ticks.tick().await;
+                let Some(inner) = weak.upgrade() else { break };
+                Api { inner }.publish_anchor().await;
             }
         });
     }
@@ -382,9 +463,34 @@ impl Api {
         if let Err(err) = access.audit().flush().await {
             tracing::warn!(error = %err, "queued audit entries not written before verification");
         }
-        match verify(store).await {
+        let verified = verify(store).await;
+        let anchored = match &verified {
+            Ok(_) => self
+                .check_anchors()
+                .await
+                .ok()
+                .and_then(|check| check.problem),
+            Err(_) => None,
+        };
+        if let Some(problem) = anchored {
+            tracing::error!(problem = %problem, "AUDIT TRAIL CUT OFF OR REWRITTEN");
+            let event = qcat_audit::AuditEvent::new(
+                "-",
+                "audit.verify",
+                "audit:chain",
+                "scheduled",
+                Outcome::Failed,
+            )
+            .detail(problem);
+            if let Err(err) = access.audit().record(event).await {
+                tracing::error!(error = %err, "the broken trail could not be recorded");
+            }
+            return;
+        }
+        match verified {
             Ok(verified) => {
                 tracing::info!(entries = verified.entries, "audit chain verified");
+                self.publish_anchor().await;
             }
             Err(VerifyError::Broken(broken)) => {
                 tracing::error!(seq = broken.seq, problem = %broken.problem, "AUDIT CHAIN BROKEN");

@@ -263,6 +263,8 @@ impl Api {
         {
             tracing::error!(error = %err, "audit entries could not be written at shutdown");
         }
+        // Every run leaves the head it reached anchored outside the store.
+        self.publish_anchor().await;
         if let Ok(store) = &self.inner.store {
             store.close().await;
         }

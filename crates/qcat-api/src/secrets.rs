@@ -169,7 +169,16 @@ pub fn check_secrets(
                     .strip_prefix(&format!("{key}: "))
                     .unwrap_or(&err.message)
                     .to_owned(),
-                fix: format!("re-encrypt it: echo -n VALUE | qcatctl secret encrypt --key {key}"),
+                // A `secret:NAME` reference is fixed by storing the secret; an ENC: value by
+                // encrypting it again.
+                fix: match raw.strip_prefix("secret:") {
+                    Some(name) => {
+                        format!("store it: echo -n VALUE | qcatctl --user ADMIN secret set {name}")
+                    }
+                    None => {
+                        format!("re-encrypt it: echo -n VALUE | qcatctl secret encrypt --key {key}")
+                    }
+                },
             });
         }
     }

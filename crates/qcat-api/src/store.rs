@@ -27,6 +27,22 @@ pub struct StoreInitReport {
 }
 
 impl Api {
+    /// [`Api::open`], given up after `database.command_timeout_secs` (a frozen server
+    /// answers the TCP connect and then nothing; migrations would wait for ever).
+    pub async fn open_bounded(config: ApiConfig) -> Result<Api, ApiError> {
+        let secs = config.config.config.database.command_timeout_secs;
+        tokio::time::timeout(Duration::from_secs(secs), Api::open(config))
+            .await
+            .map_err(|_| {
+                ApiError::new(
+                    ErrorCode::StorageUnavailable,
+                    format!(
+                        "the store did not answer within {secs} s while the console opened it (database.command_timeout_secs): the server may be frozen, overloaded or unreachable"
+                    ),
+                )
+            })?
+    }
+
     /// Runs `command`, giving up after `database.command_timeout_secs` with an error that
     /// says what was waited for (a frozen PostgreSQL answers nothing; its own timeouts
     /// cannot fire).

@@ -13,7 +13,10 @@
 //!   reordered.
 //! - [`query`]: filtered, keyset-paged reads, counts and CSV/JSON export.
 //! - [`retention`]: prunes old entries and leaves a checkpoint so the rest still verifies.
+//! - [`anchor`]: the head MAC'd under a key the store does not hold, kept outside the
+//!   store, so a cut-off end or a consistent rewrite is found too.
 
+pub mod anchor;
 pub mod chain;
 pub mod event;
 pub mod query;
@@ -36,4 +39,6 @@ pub enum AuditError {
     WriterStopped,
     #[error("the audit export could not be written: {0}")]
     Export(String),
+    #[error("the audit anchor file could not be read or written: {0}")]
+    Anchor(String),
 }

@@ -64,6 +64,16 @@ impl MasterKey {
         }
     }
 
+    /// A key for another purpose (`purpose` names it), derived so that it reveals nothing
+    /// of this one: HMAC-SHA256(master key, purpose). The audit anchors are MAC'd with one.
+    pub fn derive(&self, purpose: &str) -> [u8; 32] {
+        use hmac::Mac;
+        let mut mac = <hmac::Hmac<Sha256> as Mac>::new_from_slice(self.bytes.expose())
+            .expect("HMAC accepts any key length");
+        mac.update(purpose.as_bytes());
+        mac.finalize().into_bytes().into()
+    }
+
     /// Parses the base64 text form (what key files and `QCAT_MASTER_KEY` hold).
     pub fn from_base64(text: &str) -> Option<Self> {
         let bytes = BASE64.decode(text.trim()).ok()?;

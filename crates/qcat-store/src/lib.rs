@@ -207,6 +207,12 @@ impl Store {
         if let StoreTarget::Sqlite(path) = target {
             match (&remembered, path.exists()) {
                 (Some(remembered), false) => return Err(lost(Loss::Missing, remembered)),
+                // Truncated to nothing: refused before SQLite writes a fresh header into it.
+                (Some(remembered), true)
+                    if std::fs::metadata(path).is_ok_and(|meta| meta.len() == 0) =>
+                {
+                    return Err(lost(Loss::Empty, remembered));
+                }
                 (None, false) => {
                     qcat_core::private_files::create_if_missing(path).map_err(|source| {
                         StoreError::File {
@@ -233,31 +239,37 @@ impl Store {
             .connect_url(options)?
             .parse()
             .map_err(|source| connect_error(backend, &location, source))?;
-        // One direct connection first: a pool retries until its timeout and then reports
-        // only "pool timed out", hiding "connection refused" or "file is not a database".
-        let probe = tokio::time::timeout(
-            options.connect_timeout,
-            AnyConnection::connect_with(&connect_options),
-        )
-        .await
-        .unwrap_or(Err(sqlx::Error::PoolTimedOut))
-        .map_err(|source| connect_error(backend, &location, source))?;
-        drop(probe);
+        // Connection settings the SQLite URL cannot carry: WAL so readers never block the
+        // writer, durable commits, enforced foreign keys, and a wait instead of an immediate
+        // "database is locked" when the agent and the console write together.
+        let sqlite_pragmas = format!(
+            "PRAGMA busy_timeout = {}; PRAGMA journal_mode = WAL; \
+             PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;",
+            millis(options.lock_timeout)
+        );
+        // One direct connection first (with the settings every pooled one gets): a pool
+        // retries until its timeout and then reports only "pool timed out", hiding
+        // "connection refused" or "file is not a database".
+        let probe = async {
+            let mut conn = AnyConnection::connect_with(&connect_options).await?;
+            if backend == Backend::Sqlite {
+                conn.execute(sqlx::AssertSqlSafe(sqlite_pragmas.clone()))
+                    .await?;
+            }
+            conn.close().await
+        };
+        tokio::time::timeout(options.connect_timeout, probe)
+            .await
+            .unwrap_or(Err(sqlx::Error::PoolTimedOut))
+            .map_err(|source| connect_error(backend, &location, source))?;
         let mut pool_options = AnyPoolOptions::new()
             .max_connections(options.max_connections)
             .acquire_timeout(options.connect_timeout);
-        let lock_ms = millis(options.lock_timeout);
         pool_options = match backend {
-            // Connection settings the SQLite URL cannot carry: WAL so readers never block
-            // the writer, durable commits, enforced foreign keys, and a wait instead of an
-            // immediate "database is locked" when the agent and the console write together.
             Backend::Sqlite => pool_options.after_connect(move |conn, _meta| {
+                let pragmas = sqlite_pragmas.clone();
                 Box::pin(async move {
-                    conn.execute(sqlx::AssertSqlSafe(format!(
-                        "PRAGMA busy_timeout = {lock_ms}; PRAGMA journal_mode = WAL; \
-                         PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;"
-                    )))
-                    .await?;
+                    conn.execute(sqlx::AssertSqlSafe(pragmas)).await?;
                     Ok(())
                 })
             }),

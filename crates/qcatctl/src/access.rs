@@ -560,12 +560,19 @@ pub async fn audit_command(
                 output::json(&report)?;
             } else if report.ok {
                 out!(
-                    "audit chain ok: {} entries{}",
+                    "audit chain ok: {} entries{}; {}",
                     report.entries,
                     report
                         .checkpoint_seq
                         .map(|seq| format!(" after the retention checkpoint at {seq}"))
-                        .unwrap_or_default()
+                        .unwrap_or_default(),
+                    match report.anchored_seq {
+                        Some(seq) => format!(
+                            "reaches entry {seq} as anchored outside the store ({} anchors)",
+                            report.anchors
+                        ),
+                        None => "not anchored yet (no anchor, or no master key to check it)".into(),
+                    }
                 );
             } else {
                 out!(

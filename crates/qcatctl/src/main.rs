@@ -137,7 +137,7 @@ fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("QCAT_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,sqlx=error")),
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,sqlx=off")),
         )
         .with_ansi(std::io::stderr().is_terminal())
         .with_writer(std::io::stderr)
@@ -169,7 +169,7 @@ fn main() -> ExitCode {
 async fn run(cli: Cli) -> Result<ExitCode, CliError> {
     match cli.command {
         Command::Status { json } => {
-            let api = Api::open(ApiConfig::from_environment()?).await?;
+            let api = Api::open_bounded(ApiConfig::from_environment()?).await?;
             let result = status(&api, json).await;
             api.close().await;
             result.map(|()| ExitCode::SUCCESS)
@@ -249,7 +249,7 @@ fn read_stdin_secret() -> Result<Secret<String>, CliError> {
 /// audit entries). The whole command is bounded by `database.command_timeout_secs`, so a
 /// frozen server ends it with a message instead of a hang.
 async fn as_console_user(user: Option<&str>, command: Command) -> Result<ExitCode, CliError> {
-    let api = Api::open(ApiConfig::from_environment()?).await?;
+    let api = Api::open_bounded(ApiConfig::from_environment()?).await?;
     let slot = SessionSlot::cli();
     let result = match api
         .within_command_timeout(run_as_user(&api, &slot, user, command))

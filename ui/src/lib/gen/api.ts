@@ -207,7 +207,12 @@ export type AuditVerifyReport = { ok: boolean, entries: number, firstSeq: number
 /**
  * The first entry that does not hold.
  */
-brokenSeq: number | null, problem: string | null, };
+brokenSeq: number | null, problem: string | null, 
+/**
+ * Anchors in the data dir's anchor file, and the newest one the trail was checked
+ * against (`null`: nothing anchored yet, or no master key to check with).
+ */
+anchors: number, anchoredSeq: number | null, };
 
 export type AuditExportInput = { filter: AuditFilterInput, 
 /**
