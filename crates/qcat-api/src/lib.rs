@@ -298,6 +298,7 @@ async fn open_access(
             None
         }
     };
+    qcat_audit::mirror::set_level(settings.audit.log_level);
     let audit = AuditWriter::start(
         store.clone(),
         WriterOptions {

@@ -13,12 +13,14 @@
 //!   reordered.
 //! - [`query`]: filtered, keyset-paged reads, counts and CSV/JSON export.
 //! - [`retention`]: prunes old entries and leaves a checkpoint so the rest still verifies.
+//! - [`mirror`]: each committed entry also written to the log at `audit.log_level`.
 //! - [`anchor`]: the head MAC'd under a key the store does not hold, kept outside the
 //!   store, so a cut-off end or a consistent rewrite is found too.
 
 pub mod anchor;
 pub mod chain;
 pub mod event;
+pub mod mirror;
 pub mod query;
 pub mod retention;
 pub mod spool;

@@ -232,6 +232,7 @@ async fn append_committed(store: &Store, events: &[AuditEvent]) -> Result<Vec<i6
     let mut tx = store.pool().begin().await?;
     let entries = chain::append(&mut tx, events).await?;
     tx.commit().await?;
+    crate::mirror::committed(&entries);
     Ok(entries.into_iter().map(|entry| entry.seq).collect())
 }
 
@@ -288,7 +289,8 @@ async fn store_missing(store: &Store, spooled: &[AuditEvent]) -> Result<usize, s
         .filter(|event| event.id.as_ref().is_none_or(|id| !present.contains(id)))
         .cloned()
         .collect();
-    chain::append(&mut tx, &missing).await?;
+    let entries = chain::append(&mut tx, &missing).await?;
     tx.commit().await?;
+    crate::mirror::committed(&entries);
     Ok(missing.len())
 }

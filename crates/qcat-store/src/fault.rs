@@ -11,6 +11,9 @@ pub enum FaultKind {
     Damaged,
     ReadOnly,
     DiskFull,
+    /// A write to the disk failed (SQLite's I/O error on write, sync or growing a file):
+    /// in practice a full or failing disk.
+    WriteFailed,
     /// The file or its folder cannot be opened.
     CannotOpen,
     /// Nothing listens at the address.
@@ -53,6 +56,9 @@ pub fn explain(err: &sqlx::Error, location: &str) -> Option<Fault> {
         ),
         FaultKind::DiskFull => format!(
             "the disk holding the store at {location} is full: free space on it, then retry"
+        ),
+        FaultKind::WriteFailed => format!(
+            "the disk holding the store at {location} could not be written (it is full or failing): free space on it or check the disk, then retry"
         ),
         FaultKind::CannotOpen => format!(
             "cannot open the store file {location}: check that its folder exists and this user may write there"
@@ -122,6 +128,8 @@ fn database_code(code: &str) -> Option<FaultKind> {
     Some(match code {
         // SQLITE_READONLY_DBMOVED: the file was unlinked or renamed under us.
         "1032" => FaultKind::Moved,
+        // SQLITE_IOERR_WRITE, _FSYNC, _TRUNCATE, _SHMSIZE, _SHMMAP: a write that did not land.
+        "778" | "1034" | "1546" | "4874" | "5386" => FaultKind::WriteFailed,
         // PostgreSQL SQLSTATEs.
         "57014" => FaultKind::StatementTimeout,
         "55P03" => FaultKind::LockTimeout,

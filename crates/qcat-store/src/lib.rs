@@ -105,7 +105,7 @@ pub enum StoreError {
         #[source]
         source: MigrateError,
     },
-    #[error("storage query failed: {0}")]
+    #[error("{}", fault::describe(.0, "the store"))]
     Query(#[from] sqlx::Error),
     #[error("invalid database.url: {0}")]
     InvalidUrl(String),
@@ -385,6 +385,14 @@ impl Store {
     }
 
     async fn ensure_instance_row(&self) -> Result<(), StoreError> {
+        // Read first: every open writing would fail on a read-only store and take the write
+        // lock from everyone else for nothing.
+        let present: Option<i64> = sqlx::query_scalar("SELECT id FROM instance WHERE id = 1")
+            .fetch_optional(&self.pool)
+            .await?;
+        if present.is_some() {
+            return Ok(());
+        }
         let now_ms = qcat_core::time::now_ms();
         sqlx::query(
             "INSERT INTO instance (id, installation_id, created_at_ms) VALUES (1, $1, $2) \

@@ -36,7 +36,10 @@ impl Store {
     }
 
     fn new(url: Option<String>) -> Self {
-        let dir = qcat_testkit::temp_data_dir();
+        Self::in_dir(qcat_testkit::temp_data_dir(), url)
+    }
+
+    fn in_dir(dir: tempfile::TempDir, url: Option<String>) -> Self {
         let store = Self {
             dir,
             url,
@@ -700,6 +703,101 @@ fn store_failures_name_their_cause_and_the_fix() {
     );
 }
 
+/// A small tmpfs mounted over a temp dir for the test's lifetime (root only).
+struct SmallDisk {
+    dir: Option<tempfile::TempDir>,
+    path: PathBuf,
+}
+
+impl SmallDisk {
+    fn mount(megabytes: u32) -> Option<Self> {
+        let dir = qcat_testkit::temp_data_dir();
+        let path = dir.path().to_owned();
+        let mounted = Command::new("mount")
+            .args([
+                "-t",
+                "tmpfs",
+                "-o",
+                &format!("size={megabytes}m,mode=0700"),
+                "tmpfs",
+            ])
+            .arg(&path)
+            .status()
+            .is_ok_and(|status| status.success());
+        mounted.then_some(Self {
+            dir: Some(dir),
+            path,
+        })
+    }
+
+    fn remount(&self, options: &str) {
+        let status = Command::new("mount")
+            .args(["-o", &format!("remount,{options}")])
+            .arg(&self.path)
+            .status()
+            .unwrap();
+        assert!(status.success(), "remount {options}");
+    }
+
+    /// Fills the disk to the last byte.
+    fn fill(&self) {
+        let mut file = std::fs::File::create(self.path.join("ballast")).unwrap();
+        let block = vec![0u8; 64 * 1024];
+        while file.write_all(&block).is_ok() {}
+        while file.write_all(&block[..1]).is_ok() {}
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg("-l").arg(&self.path).status();
+        drop(self.dir.take());
+    }
+}
+
+#[cfg(target_os = "linux")]
+#[test]
+fn a_full_or_read_only_disk_is_named_with_the_fix() {
+    // Needs mount(8), which needs root: CI runs as root; elsewhere this says so and stops.
+    let Some(disk) = SmallDisk::mount(16) else {
+        eprintln!(
+            "a_full_or_read_only_disk_is_named_with_the_fix: cannot mount a tmpfs here (not root)"
+        );
+        assert_ne!(
+            std::fs::read_to_string("/proc/self/status")
+                .unwrap()
+                .lines()
+                .find(|line| line.starts_with("Uid:"))
+                .and_then(|line| line.split_whitespace().nth(1))
+                .unwrap(),
+            "0",
+            "as root, mounting a tmpfs must work"
+        );
+        return;
+    };
+    let dir = tempfile::Builder::new().tempdir_in(&disk.path).unwrap();
+    let store = Store::in_dir(dir, None).with_users();
+    disk.fill();
+    let out = run(
+        store.as_root(&["role", "grant", "viewer", "backup:view"]),
+        "",
+    );
+    assert!(!out.status.success());
+    let message = stderr(&out);
+    assert!(message.contains("is full"), "{message}");
+    assert!(!message.contains("pool timed out"), "{message}");
+    let _ = std::fs::remove_file(disk.path.join("ballast"));
+    disk.remount("ro");
+    let out = run(store.as_root(&["role", "list"]), "");
+    assert!(!out.status.success());
+    let message = stderr(&out);
+    assert!(
+        message.contains("read-only") || message.contains("readable"),
+        "{message}"
+    );
+    disk.remount("rw");
+}
+
 // ---- findings 13 and 14: config files ----
 
 #[cfg(unix)]
@@ -856,6 +954,16 @@ fn small_ones_limits_old_dates_and_the_words_of_refusals() {
     );
     // No colours when stderr is not a terminal.
     assert!(!stderr(&out).contains('\u{1b}'));
+    // audit.log_level does what default.toml says: every stored entry is logged at it.
+    let mut logged = store.as_root(&["role", "list"]);
+    logged.env("QCAT_AUDIT__LOG_LEVEL", "warn");
+    let out = run(logged, "");
+    succeeded(&out);
+    assert!(
+        stderr(&out).contains("audit entry") && stderr(&out).contains("auth.login"),
+        "{}",
+        stderr(&out)
+    );
     // A missing named secret says how to set it.
     let file = store.path().join("config.toml");
     std::fs::write(&file, "[redis]\npassword = \"secret:cache_pw\"\n").unwrap();

@@ -181,8 +181,9 @@ impl AccessControl {
                 write.run(&mut tx).await?;
             }
             if bump_from(&mut tx, self.inner.store.backend(), TOPIC, snapshot.version).await? {
-                chain::append(&mut tx, &[done]).await?;
+                let entries = chain::append(&mut tx, &[done]).await?;
                 tx.commit().await?;
+                qcat_audit::mirror::committed(&entries);
                 self.reload().await?;
                 return Ok(value);
             }

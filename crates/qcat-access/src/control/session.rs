@@ -92,7 +92,7 @@ impl AccessControl {
         // The audit append takes the chain lock first, which also serializes two consoles
         // racing to create the first administrator.
         let after = serde_json::json!({ "username": username, "roles": [ADMIN_ROLE] });
-        chain::append(
+        let entries = chain::append(
             &mut tx,
             &[event
                 .clone()
@@ -119,6 +119,7 @@ impl AccessControl {
             .await?;
         bump(&mut tx, store.backend(), TOPIC).await?;
         tx.commit().await?;
+        qcat_audit::mirror::committed(&entries);
         self.reload().await?;
         self.user(username)
     }

@@ -167,6 +167,8 @@ export const en = {
   'audit.verify': 'Verify chain',
   'audit.verify.ok': 'The hash chain holds: {n} entries verified.',
   'audit.verify.broken': 'The hash chain is broken: {problem}',
+  'audit.verify.anchored': 'It reaches entry {seq}, as anchored outside the store ({n} anchors).',
+  'audit.verify.unanchored': 'Not anchored yet: the chain alone cannot show that its newest entries are all there.',
   'audit.total': 'Matching entries: {n}',
   'audit.source': 'From',
   'audit.when': 'When',

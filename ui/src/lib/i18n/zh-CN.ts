@@ -169,6 +169,8 @@ export const zhCN: Record<MessageKey, string> = {
   'audit.verify': '校验哈希链',
   'audit.verify.ok': '哈希链完整：已校验 {n} 条记录。',
   'audit.verify.broken': '哈希链已损坏：{problem}',
+  'audit.verify.anchored': '链条延续到第 {seq} 条，与存储之外的锚点一致（共 {n} 个锚点）。',
+  'audit.verify.unanchored': '尚未锚定：仅凭哈希链无法证明最新的记录都在。',
   'audit.total': '匹配记录：{n} 条',
   'audit.source': '来源',
   'audit.when': '时间',
