@@ -383,3 +383,127 @@ async fn the_audit_viewer_pages_through_a_hundred_thousand_entries() {
     app.screenshot("deep-scroll").await;
     app.close().await;
 }
+
+/// `qcatctl` (built next to the app by the workspace's test build) acting as root on the
+/// app's own data dir, as a second console would.
+fn qcatctl_as_root(app: &App, args: &[&str]) -> String {
+    let app_binary = std::path::Path::new(env!("CARGO_BIN_EXE_qcat-console"));
+    let qcatctl = app_binary.with_file_name("qcatctl");
+    if !qcatctl.exists() {
+        let built = std::process::Command::new(env!("CARGO"))
+            .args(["build", "-p", "qcatctl"])
+            .status()
+            .expect("cargo runs");
+        assert!(built.success(), "qcatctl builds");
+    }
+    let out = std::process::Command::new(&qcatctl)
+        .env_clear()
+        .env("QCAT_DATA_DIR", app.data_dir.path())
+        .env(
+            "QCAT_MASTER_KEY_FILE",
+            app.data_dir.path().join("master.key"),
+        )
+        .env("QCAT_USER", "root")
+        .env("QCAT_PASSWORD", ADMIN_PASSWORD)
+        .args(args)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("qcatctl runs");
+    assert!(
+        out.status.success(),
+        "qcatctl {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_window_and_qcatctl_editing_one_role_revert_nothing() {
+    // Issue #8, finding 17: the window sent the role's whole grant list built from its own
+    // copy, so a grant made meanwhile by another console was silently undone.
+    let app = App::launch("concurrent-edit", &[("LANG", "en_US.UTF-8")]).await;
+    app.create_first_admin("root", ADMIN_PASSWORD).await;
+    app.click("nav-access").await;
+    app.type_into("role-name", "desk").await;
+    app.click("role-create-submit").await;
+    app.element("role-col-desk").await;
+
+    // Another console grants backup:view while the window shows the role without it.
+    qcatctl_as_root(&app, &["role", "grant", "desk", "backup:view"]);
+    assert_eq!(
+        app.attribute("cell-desk-backup:view", "data-state")
+            .await
+            .as_deref(),
+        Some("none"),
+        "the window still shows what it loaded"
+    );
+    // A grant from the stale view is refused as a conflict, and the view reloads.
+    app.click_css("[data-testid='cell-desk-alerts:view'] button")
+        .await;
+    let error = app
+        .wait_for_text("role-error", |t| t.contains("since this view was loaded"))
+        .await;
+    assert!(
+        error.starts_with("Conflict") || error.contains("conflict"),
+        "{error}"
+    );
+    app.wait_for_attribute("cell-desk-backup:view", "data-state", "direct")
+        .await;
+    assert_eq!(
+        app.attribute("cell-desk-alerts:view", "data-state")
+            .await
+            .as_deref(),
+        Some("none"),
+        "the refused change was not made"
+    );
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    app.screenshot("conflict").await;
+    // On the fresh view the same click goes through, and both grants are there.
+    app.click_css("[data-testid='cell-desk-alerts:view'] button")
+        .await;
+    app.wait_for_attribute("cell-desk-alerts:view", "data-state", "direct")
+        .await;
+    let role: serde_json::Value =
+        serde_json::from_str(&qcatctl_as_root(&app, &["role", "show", "desk", "--json"])).unwrap();
+    let grants: Vec<&str> = role["grants"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|grant| grant.as_str())
+        .collect();
+    assert_eq!(
+        grants,
+        ["alerts:view", "backup:view"],
+        "nothing was reverted"
+    );
+    // And the trail shows the refusal (the app's batch writer stores it within its
+    // batch_timeout).
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let conflicts: Vec<serde_json::Value> = serde_json::from_str(&qcatctl_as_root(
+            &app,
+            &[
+                "audit",
+                "query",
+                "--action",
+                "rbac.role.update",
+                "--result",
+                "failed",
+                "--json",
+            ],
+        ))
+        .unwrap();
+        if conflicts.len() == 1 {
+            assert!(
+                conflicts[0]["detail"]
+                    .as_str()
+                    .is_some_and(|detail| detail.contains("since this view was loaded")),
+                "{conflicts:?}"
+            );
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "{conflicts:?}");
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    }
+    app.close().await;
+}
