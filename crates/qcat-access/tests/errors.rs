@@ -59,3 +59,42 @@ async fn each_failure_keeps_its_kind_and_cause() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn throttle_rows_that_throttle_nothing_any_more_are_deleted() {
+    // Issue #8, finding 15: every name tried left a row for ever.
+    use qcat_access::throttle::{charge, clean_up, settle};
+    on_both_backends(|store| async move {
+        let settings =
+            ThrottleSettings::uniform(100, Duration::from_secs(3), Duration::from_millis(100));
+        for n in 0..20 {
+            let attempt = charge(&store, &settings, Some(&format!("name{n}")), "test:place")
+                .await
+                .unwrap()
+                .expect("far below the limits");
+            settle(&store, &settings, attempt, false).await.unwrap();
+        }
+        let rows = || async {
+            let count: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM login_throttle")
+                .fetch_one(store.pool())
+                .await
+                .unwrap();
+            count
+        };
+        assert_eq!(
+            rows().await,
+            41,
+            "a pair and a user row per name, one for the place"
+        );
+        assert_eq!(
+            clean_up(&store, &settings).await.unwrap(),
+            0,
+            "all still counting"
+        );
+        tokio::time::sleep(Duration::from_millis(3200)).await;
+        assert_eq!(clean_up(&store, &settings).await.unwrap(), 41);
+        assert_eq!(rows().await, 0);
+        store.close().await;
+    })
+    .await;
+}

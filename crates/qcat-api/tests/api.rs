@@ -282,3 +282,27 @@ mod settings {
         assert!(!path.exists(), "nothing written");
     }
 }
+
+#[tokio::test]
+async fn a_store_file_deleted_under_a_running_console_is_reported_not_used() {
+    // Issue #8, finding 3, "even while running": SQLite keeps writing to the unlinked file,
+    // and a new empty one may appear at the path; the status must say so.
+    let dir = qcat_testkit::temp_data_dir();
+    let api = Api::open(config_with("", dir.path())).await.unwrap();
+    assert_eq!(api.storage_status().await.health, StorageHealth::Healthy);
+    std::fs::remove_file(dir.path().join("qcat.sqlite3")).unwrap();
+    let status = api.storage_status().await;
+    assert_eq!(status.health, StorageHealth::Unreachable);
+    let message = status.error.expect("the status says why").message;
+    assert!(message.contains("deleted or replaced"), "{message}");
+    api.close().await;
+    // The next start refuses the missing store instead of creating a new one.
+    let reopened = Api::open(config_with("", dir.path())).await.unwrap();
+    let status = reopened.storage_status().await;
+    let error = status.error.expect("refused");
+    assert_eq!(error.code, ErrorCode::StorageLost, "{}", error.message);
+    assert!(
+        !dir.path().join("qcat.sqlite3").exists(),
+        "nothing was re-created"
+    );
+}

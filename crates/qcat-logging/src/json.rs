@@ -124,7 +124,10 @@ where
             let backtrace = std::backtrace::Backtrace::force_capture();
             line.insert("backtrace".into(), Value::String(backtrace.to_string()));
         }
-        let mut text = Value::Object(line).to_string();
+        // serde escapes C0 controls; DEL, C1 and bidi controls (a sign-in name can carry
+        // them) become \\uXXXX too, so `tail -f` on the log shows them, not obeys them.
+        let mut text =
+            qcat_core::text::escape_json_controls(&Value::Object(line).to_string()).into_owned();
         text.push('\n');
         let mut writer = (self.make_writer)();
         // A log line that cannot be written must not take the program down.

@@ -171,7 +171,7 @@ fn io_kind(kind: ErrorKind) -> Option<FaultKind> {
 /// The message for `err`: its explanation, or sqlx's text when it is none of the known faults.
 pub fn describe(err: &sqlx::Error, location: &str) -> String {
     explain(err, location).map_or_else(
-        || format!("the store at {location} failed: {err}"),
+        || format!("a query on {location} failed: {err}"),
         |fault| fault.message,
     )
 }

@@ -150,51 +150,32 @@ impl AccessControl {
         // A name of the wrong form cannot exist: it is charged to the place only (no row per
         // junk name) and refused like any wrong password, without hashing.
         let plausible = users::check_username(username).is_ok();
-        let charged =
-            throttle::charge(store, &throttle, plausible.then_some(username), place).await;
-        match charged {
-            Err(err) => return Err(self.refuse(event, err.into()).await),
-            Ok(Some(refusal)) => {
-                let err = AccessError::Throttled {
-                    subject: refusal.subject,
-                    retry_after_secs: refusal.retry_after.as_secs().max(1),
-                };
-                return Err(self.refuse(event, err).await);
-            }
-            Ok(None) => {}
-        }
-        if !plausible || !users::plausible_password(password) {
-            let event = event.detail("wrong username or password");
-            return Err(self.refuse(event, AccessError::BadCredentials).await);
-        }
-        let row: Result<Option<(String, i64)>, sqlx::Error> =
-            sqlx::query_as("SELECT password_hash, enabled FROM users WHERE username = $1")
-                .bind(username)
-                .fetch_optional(store.pool())
-                .await;
-        let row = match row {
-            Ok(row) => row,
-            Err(err) => return Err(self.refuse(event, err.into()).await),
-        };
-        // An unknown name is verified against a decoy with the same cost parameters.
-        let (hash, enabled) = row.unwrap_or_else(|| (users::DECOY_HASH.to_owned(), 0));
-        let matches = match users::verify_password_blocking(hash, password).await {
-            Ok(matches) => matches,
-            Err(err) => {
-                let err = AccessError::internal(format!("the password check stopped: {err}"));
-                return Err(self.refuse(event, err).await);
-            }
-        };
-        if !matches || enabled == 0 {
-            let detail = if matches {
-                "the account is disabled"
-            } else {
-                "wrong username or password"
+        throttle::clean_up_now_and_then(store, &throttle).await;
+        let attempt =
+            match throttle::charge(store, &throttle, plausible.then_some(username), place).await {
+                Err(err) => return Err(self.refuse(event, err.into()).await),
+                Ok(Err(refusal)) => {
+                    let err = AccessError::Throttled {
+                        subject: refusal.subject,
+                        retry_after_secs: refusal.retry_after.as_secs().max(1),
+                    };
+                    return Err(self.refuse(event, err).await);
+                }
+                Ok(Ok(attempt)) => attempt,
             };
-            let event = event.detail(detail);
-            return Err(self.refuse(event, AccessError::BadCredentials).await);
+        let checked = self.check_password(username, password, plausible).await;
+        let succeeded = matches!(checked, Ok(None));
+        if let Err(err) = throttle::settle(store, &throttle, attempt, succeeded).await {
+            return Err(self.refuse(event, err.into()).await);
         }
-        throttle::record_success(store, &throttle, username, place).await?;
+        match checked {
+            Ok(None) => {}
+            Ok(Some(detail)) => {
+                let event = event.detail(detail);
+                return Err(self.refuse(event, AccessError::BadCredentials).await);
+            }
+            Err(err) => return Err(self.refuse(event, err).await),
+        }
         if !self.snapshot().users.contains_key(username) {
             // Created by another process a moment ago: catch up before the first check.
             self.reload().await?;
@@ -227,6 +208,34 @@ impl AccessControl {
             .session(&token)
             .ok_or_else(|| AccessError::UnknownUser(username.to_owned()))?;
         Ok((token, info))
+    }
+
+    /// Checks a sign-in's password: `None` when it matches an enabled user, else what the
+    /// trail records. An unknown name is verified against a decoy with the same cost, so
+    /// the time does not tell which names exist.
+    async fn check_password(
+        &self,
+        username: &str,
+        password: &str,
+        plausible: bool,
+    ) -> Result<Option<&'static str>, AccessError> {
+        if !plausible || !users::plausible_password(password) {
+            return Ok(Some("wrong username or password"));
+        }
+        let row: Option<(String, i64)> =
+            sqlx::query_as("SELECT password_hash, enabled FROM users WHERE username = $1")
+                .bind(username)
+                .fetch_optional(self.inner.store.pool())
+                .await?;
+        let (hash, enabled) = row.unwrap_or_else(|| (users::DECOY_HASH.to_owned(), 0));
+        let matches = users::verify_password_blocking(hash, password)
+            .await
+            .map_err(|err| AccessError::internal(format!("the password check stopped: {err}")))?;
+        Ok(match (matches, enabled != 0) {
+            (true, true) => None,
+            (true, false) => Some("the account is disabled"),
+            (false, _) => Some("wrong username or password"),
+        })
     }
 
     pub(super) fn lock_sessions(
