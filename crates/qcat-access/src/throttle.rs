@@ -339,3 +339,24 @@ pub async fn clean_up(store: &Store, settings: &ThrottleSettings) -> Result<u64,
     .await?;
     Ok(done.rows_affected())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lockouts_double_and_stop_at_the_cap() {
+        // Repeated bursts used to push a lockout to 24 h, locking the owner out for a day.
+        let settings = ThrottleSettings {
+            max_lockout: Duration::from_secs(15 * 60),
+            ..ThrottleSettings::uniform(5, Duration::from_secs(900), Duration::from_secs(60))
+        };
+        let minutes: Vec<i64> = (0..8).map(|n| lockout(&settings, n) / 60_000).collect();
+        assert_eq!(minutes, [1, 2, 4, 8, 15, 15, 15, 15]);
+        assert_eq!(
+            lockout(&settings, 1_000),
+            15 * 60_000,
+            "no overflow, still capped"
+        );
+    }
+}

@@ -150,8 +150,10 @@ pub fn set_setting(
     let candidate = document.to_string();
 
     // Validate the configuration as it would load with the new file, every layer included.
-    let scratch = tempfile::NamedTempFile::new().map_err(|err| crate::ApiError::internal(&err))?;
-    std::fs::write(scratch.path(), &candidate).map_err(|err| crate::ApiError::internal(&err))?;
+    let scratch = tempfile::NamedTempFile::new()
+        .map_err(|err| crate::ApiError::internal_in("set_setting", &err))?;
+    std::fs::write(scratch.path(), &candidate)
+        .map_err(|err| crate::ApiError::internal_in("set_setting", &err))?;
     let mut trial = sources.clone();
     trial.user_file = Some(UserFile {
         path: scratch.path().to_owned(),

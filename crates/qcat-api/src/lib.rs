@@ -92,7 +92,7 @@ impl Api {
         let key_options = config.keys.clone();
         let keys = tokio::task::spawn_blocking(move || secrets::load_keys(&key_options))
             .await
-            .unwrap_or_else(|err| Err(ApiError::internal(&err)));
+            .unwrap_or_else(|err| Err(ApiError::internal_in("open", &err)));
         match &keys {
             Ok(keys) => {
                 tracing::info!(source = %keys.source(), key_id = keys.current().id(), "master key loaded")
@@ -165,7 +165,7 @@ impl Api {
         let result =
             tokio::task::spawn_blocking(move || config::set_setting(&sources, &key, &value))
                 .await
-                .map_err(|err| ApiError::internal(&err))?;
+                .map_err(|err| ApiError::internal_in("set_setting", &err))?;
         let event = match &result {
             Ok(change) => proof.event("config.set", target, Outcome::Ok).change(
                 change

@@ -130,7 +130,7 @@ impl Api {
         let api = self.clone();
         tokio::task::spawn_blocking(move || api.read_log_lines(&query))
             .await
-            .map_err(|err| ApiError::internal(&err))?
+            .map_err(|err| ApiError::internal_in("log_lines", &err))?
     }
 
     fn read_log_lines(&self, query: &LogQuery) -> Result<Vec<LogLine>, ApiError> {
@@ -159,7 +159,7 @@ impl Api {
             reader::read_lines(&self.log_dir(), &file, &filter, limit).map_err(
                 |err| match err {
                     ReadError::NoSuchFile(_) => ApiError::new(ErrorCode::NotFound, err.to_string()),
-                    ReadError::Io { .. } => ApiError::internal(&err),
+                    ReadError::Io { .. } => ApiError::internal_in("log_lines", &err),
                 },
             )?;
         Ok(lines

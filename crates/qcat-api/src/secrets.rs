@@ -231,7 +231,7 @@ impl crate::Api {
             set_named(api.keys()?, &stored_name, &input.value.0)
         })
         .await
-        .map_err(|err| ApiError::internal(&err))?;
+        .map_err(|err| ApiError::internal_in("set_named_secret", &err))?;
         let target = format!("secret:{name}");
         let event = match &result {
             Ok(()) => proof
@@ -253,7 +253,7 @@ impl crate::Api {
         let api = self.clone();
         tokio::task::spawn_blocking(move || list_named(api.keys()?))
             .await
-            .map_err(|err| ApiError::internal(&err))?
+            .map_err(|err| ApiError::internal_in("named_secrets", &err))?
     }
 
     /// Makes a new master key current and re-encrypts the user config file (`qcatctl key
@@ -270,7 +270,7 @@ impl crate::Api {
             rotate_key(&mut keys, &sources)
         })
         .await
-        .map_err(|err| ApiError::internal(&err))?;
+        .map_err(|err| ApiError::internal_in("rotate_master_key", &err))?;
         let event = match &result {
             Ok(report) => proof
                 .event("secrets.rotate_key", "master-key", qcat_audit::Outcome::Ok)
