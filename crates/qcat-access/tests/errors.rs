@@ -21,7 +21,12 @@ fn settings() -> AuthSettings {
 #[tokio::test]
 async fn each_failure_keeps_its_kind_and_cause() {
     on_both_backends(|store| async move {
-        let writer = AuditWriter::start(store.clone(), WriterOptions::default(), None);
+        // Refusals are stored before they are returned (no spool to fall back on).
+        let options = WriterOptions {
+            async_mode: false,
+            ..WriterOptions::default()
+        };
+        let writer = AuditWriter::start(store.clone(), options, None);
         let access = AccessControl::open(store.clone(), writer, settings())
             .await
             .unwrap();
@@ -47,10 +52,17 @@ async fn each_failure_keeps_its_kind_and_cause() {
             .await
             .unwrap_err();
         assert_eq!(err.code(), ErrorCode::StorageUnavailable, "{err}");
-        let cause = match &err {
-            AccessError::Unrecorded { refusal, .. } => refusal.as_ref(),
-            other => other,
+        // Its refusal could not be audited either (the store is the trail): the caller is
+        // told both, so nobody believes the refusal is on record.
+        assert!(
+            err.to_string()
+                .contains("could not be written to the audit trail"),
+            "{err}"
+        );
+        let AccessError::Unrecorded { refusal, .. } = &err else {
+            panic!("{err:?}")
         };
+        let cause = refusal.as_ref();
         let source = std::error::Error::source(cause).map(ToString::to_string);
         assert!(
             matches!(cause, AccessError::Storage(sqlx::Error::PoolClosed)),

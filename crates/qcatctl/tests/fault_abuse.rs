@@ -786,11 +786,9 @@ fn a_full_or_read_only_disk_is_named_with_the_fix() {
     let message = stderr(&out);
     assert!(message.contains("is full"), "{message}");
     assert!(!message.contains("pool timed out"), "{message}");
-    // The refusal could not be written to the trail either: the caller is told so.
-    assert!(
-        message.contains("could not be written to the audit trail"),
-        "{message}"
-    );
+    // (SQLite removes -wal and -shm when the last connection closes, so on a full disk the
+    // next process cannot even open the store; a refusal that cannot be audited is tested in
+    // qcat-access/tests/errors.rs.)
     let _ = std::fs::remove_file(disk.path.join("ballast"));
     disk.remount("ro");
     let out = run(store.as_root(&["role", "list"]), "");
