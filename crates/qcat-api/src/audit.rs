@@ -416,26 +416,28 @@ impl Api {
     /// For as long as the API is alive: prune entries older than `audit.retention_days`,
     /// then check the hash chain; a break is logged and recorded in the trail itself.
     pub(crate) fn start_audit_maintenance(&self) {
-        let weak = std::sync::Arc::downgrade(&self.inner);
-        tokio::spawn(async move {
-            let start = tokio::time::Instant::now() + MAINTENANCE_FIRST;
-            let mut ticks = tokio::time::interval_at(start, MAINTENANCE_EVERY);
-            loop {
-                ticks.tick().await;
-                let Some(inner) = weak.upgrade() else { break };
-                let api = Api { inner };
-                api.prune_old_entries().await;
-                api.scheduled_verify().await;
-            }
+        self.every(MAINTENANCE_FIRST, MAINTENANCE_EVERY, |api| async move {
+            api.prune_old_entries().await;
+            api.scheduled_verify().await;
         });
+        self.every(ANCHOR_EVERY, ANCHOR_EVERY, |api| async move {
+            api.publish_anchor().await;
+        });
+    }
+
+    /// Runs `job` after `first`, then every `period`, for as long as the API is alive.
+    fn every<Job, Done>(&self, first: std::time::Duration, period: std::time::Duration, job: Job)
+    where
+        Job: Fn(Api) -> Done + Send + 'static,
+        Done: std::future::Future<Output = ()> + Send,
+    {
         let weak = std::sync::Arc::downgrade(&self.inner);
         tokio::spawn(async move {
-            let start = tokio::time::Instant::now() + ANCHOR_EVERY;
-            let mut ticks = tokio::time::interval_at(start, ANCHOR_EVERY);
+            let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + first, period);
             loop {
                 ticks.tick().await;
                 let Some(inner) = weak.upgrade() else { break };
-                Api { inner }.publish_anchor().await;
+                job(Api { inner }).await;
             }
         });
     }

@@ -699,6 +699,20 @@ async fn changing_ones_own_password_needs_the_current_one() {
     .await;
 }
 
+/// How many refused sign-ins the trail holds.
+async fn refused_sign_ins(api: &Api, admin: &SessionSlot) -> i64 {
+    api.audit_count(
+        admin,
+        AuditFilterInput {
+            action: Some("auth.login".into()),
+            outcome: Some("denied".into()),
+            ..AuditFilterInput::default()
+        },
+    )
+    .await
+    .unwrap()
+}
+
 /// One sign-in attempt from `source`.
 async fn attempt(
     api: &Api,
@@ -775,17 +789,7 @@ async fn failed_sign_ins_are_throttled_per_pair_per_source_and_per_user() {
         assert!(err.message.contains("for user carol"), "{err}");
         // Root from its own place is unaffected.
         sign_in(&api, "root", ADMIN_PASSWORD, "test:desk").await;
-        let denied = api
-            .audit_count(
-                &admin,
-                AuditFilterInput {
-                    action: Some("auth.login".into()),
-                    outcome: Some("denied".into()),
-                    ..AuditFilterInput::default()
-                },
-            )
-            .await
-            .unwrap();
+        let denied = refused_sign_ins(&api, &admin).await;
         assert_eq!(denied, 13, "every failed and throttled attempt is audited");
     })
     .await;
@@ -845,17 +849,7 @@ async fn parallel_guesses_are_each_counted_before_any_password_is_checked() {
         }
         assert_eq!(checked, 5, "exactly the limit had their password checked");
         assert_eq!(throttled, 25);
-        let denied = api
-            .audit_count(
-                &admin,
-                AuditFilterInput {
-                    action: Some("auth.login".into()),
-                    outcome: Some("denied".into()),
-                    ..AuditFilterInput::default()
-                },
-            )
-            .await
-            .unwrap();
+        let denied = refused_sign_ins(&api, &admin).await;
         assert_eq!(denied, 30, "every refused attempt is in the trail");
     })
     .await;

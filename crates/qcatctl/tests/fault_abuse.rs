@@ -117,6 +117,13 @@ impl Store {
         serde_json::from_str(&self.root(&query)).unwrap()
     }
 
+    /// `qcatctl config check FILE`.
+    fn check_config(&self, file: &Path) -> Output {
+        let mut check = self.qcatctl();
+        check.args(["config", "check"]).arg(file);
+        run(check, "")
+    }
+
     fn sqlite_file(&self) -> PathBuf {
         self.path().join("qcat.sqlite3")
     }
@@ -455,14 +462,7 @@ fn no_form_of_url_credential_is_printed_and_a_file_cannot_hold_one() {
         "[database]\nurl = \"postgres://qcat@db/qcat?password=hunter2\"\n",
     )
     .unwrap();
-    let out = run(
-        store
-            .qcatctl()
-            .args(["config", "check"])
-            .arg(&file)
-            .clone_command(),
-        "",
-    );
+    let out = store.check_config(&file);
     assert_exit(&out, 1);
     let message = stderr(&out);
     assert!(
@@ -840,14 +840,7 @@ fn special_and_oversized_config_files_are_refused_at_once() {
             stderr(&out)
         );
         // `config check FILE` blames the file, not a variable it did not come from.
-        let out = run(
-            store
-                .qcatctl()
-                .args(["config", "check"])
-                .arg(path)
-                .clone_command(),
-            "",
-        );
+        let out = store.check_config(path);
         assert_exit(&out, 1);
         assert!(!stderr(&out).contains("QCAT_CONFIG"), "{}", stderr(&out));
     }
@@ -862,14 +855,7 @@ fn every_value_that_does_not_fit_is_named_with_its_key_and_line() {
         "[logging]\nmax_backups = -5\n[database]\nport = 70000\n[redis]\ndb = -1\n",
     )
     .unwrap();
-    let out = run(
-        store
-            .qcatctl()
-            .args(["config", "check"])
-            .arg(&file)
-            .clone_command(),
-        "",
-    );
+    let out = store.check_config(&file);
     assert_exit(&out, 1);
     let message = stderr(&out);
     for (key, line) in [
@@ -970,14 +956,7 @@ fn small_ones_limits_old_dates_and_the_words_of_refusals() {
     // A missing named secret says how to set it.
     let file = store.path().join("config.toml");
     std::fs::write(&file, "[redis]\npassword = \"secret:cache_pw\"\n").unwrap();
-    let out = run(
-        store
-            .qcatctl()
-            .args(["config", "check"])
-            .arg(&file)
-            .clone_command(),
-        "",
-    );
+    let out = store.check_config(&file);
     assert_exit(&out, 1);
     assert!(
         stderr(&out).contains("secret set cache_pw"),
