@@ -131,10 +131,17 @@ impl Api {
             Some(serde_json::json!({ "installationId": installation_id })),
         );
         api.access()?.audit().record(event).await?;
+        // A PostgreSQL database that holds another console store is taken as it is (with its
+        // users); an empty one needs its first administrator.
+        let next = if api.setup_status()?.needs_first_admin {
+            "create the first administrator with `qcatctl user add --admin NAME`"
+        } else {
+            "it already has users: sign in as one of them"
+        };
         api.close().await;
         Ok(StoreInitReport {
             summary: format!(
-                "{detail}; the new store {installation_id} is at {location}: create the first administrator with `qcatctl user add --admin NAME`"
+                "{detail}; the store {installation_id} at {location} is used from now on: {next}"
             ),
             location,
             previous_installation_id: previous_id,

@@ -307,11 +307,16 @@ fn a_postgres_database_whose_schema_was_dropped_is_refused() {
     let out = run(store.qcatctl().args(["status"]).clone_command(), "");
     assert_exit(&out, 65);
     assert!(stderr(&out).contains("is empty"), "{}", stderr(&out));
-    // Another store at the same location is refused as well.
+    // Started anew on purpose, the emptied database gets a fresh schema and says so.
+    let mut init = store.qcatctl();
+    init.args(["store", "init", "--new"]);
+    let out = succeeded(&run(init, ""));
+    assert!(out.contains("create the first administrator"), "{out}");
+    succeeded(&run(store.qcatctl().args(["status"]).clone_command(), ""));
+    // A database this data dir never used is accepted (and remembered from then on).
     let other = Store::postgres().with_users();
     let mut elsewhere = store.qcatctl();
     elsewhere.env("QCAT_DATABASE__URL", other.url.as_ref().unwrap());
-    // (That data dir never used the other database: it is accepted and remembered.)
     succeeded(&run(elsewhere.args(["status"]).clone_command(), ""));
 }
 
