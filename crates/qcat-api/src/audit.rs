@@ -476,17 +476,7 @@ impl Api {
         };
         if let Some(problem) = anchored {
             tracing::error!(problem = %problem, "AUDIT TRAIL CUT OFF OR REWRITTEN");
-            let event = qcat_audit::AuditEvent::new(
-                "-",
-                "audit.verify",
-                "audit:chain",
-                "scheduled",
-                Outcome::Failed,
-            )
-            .detail(problem);
-            if let Err(err) = access.audit().record(event).await {
-                tracing::error!(error = %err, "the broken trail could not be recorded");
-            }
+            record_break(access, problem).await;
             return;
         }
         match verified {
@@ -496,22 +486,27 @@ impl Api {
             }
             Err(VerifyError::Broken(broken)) => {
                 tracing::error!(seq = broken.seq, problem = %broken.problem, "AUDIT CHAIN BROKEN");
-                let event = qcat_audit::AuditEvent::new(
-                    "-",
-                    "audit.verify",
-                    "audit:chain",
-                    "scheduled",
-                    Outcome::Failed,
-                )
-                .detail(broken.to_string());
-                if let Err(err) = access.audit().record(event).await {
-                    tracing::error!(error = %err, "the broken chain could not be recorded");
-                }
+                record_break(access, broken.to_string()).await;
             }
             Err(VerifyError::Audit(err)) => {
                 tracing::warn!(error = %err, "scheduled audit verification could not run");
             }
         }
+    }
+}
+
+/// Records a break a scheduled check found, in the trail itself.
+async fn record_break(access: &qcat_access::control::AccessControl, problem: String) {
+    let event = qcat_audit::AuditEvent::new(
+        "-",
+        "audit.verify",
+        "audit:chain",
+        "scheduled",
+        Outcome::Failed,
+    )
+    .detail(problem);
+    if let Err(err) = access.audit().record(event).await {
+        tracing::error!(error = %err, "the broken trail could not be recorded");
     }
 }
 

@@ -228,7 +228,7 @@ pub async fn export(
                     ])
                     .map_err(|err| fail(&err))?
                 }
-                // JSON keeps the exact text (serde escapes C0 controls; the rest as \\uXXXX).
+                // JSON keeps the exact text (serde escapes C0 controls; C1 and bidi as `\u009b`-style escapes).
                 Sink::Json(out) => {
                     out.write_all(if written == 0 { b"\n" } else { b",\n" })
                         .map_err(|err| fail(&err))?;

@@ -44,7 +44,7 @@ pub fn escape_controls(text: &str) -> Cow<'_, str> {
 }
 
 /// JSON text with the display controls JSON leaves raw (DEL, C1, bidi and line separators)
-/// written as `\uXXXX` escapes: still the same JSON value, but safe on a terminal and in a
+/// written as JSON `\u` escapes (`\u009b`, `\u202e`): still the same JSON value, but safe on a terminal and in a
 /// viewer. serde_json already escapes C0 controls; these can only occur inside strings.
 pub fn escape_json_controls(json: &str) -> Cow<'_, str> {
     if !json

@@ -125,7 +125,7 @@ where
             line.insert("backtrace".into(), Value::String(backtrace.to_string()));
         }
         // serde escapes C0 controls; DEL, C1 and bidi controls (a sign-in name can carry
-        // them) become \\uXXXX too, so `tail -f` on the log shows them, not obeys them.
+        // them) become JSON `\u009b`-style escapes too, so `tail -f` shows them, not obeys them.
         let mut text =
             qcat_core::text::escape_json_controls(&Value::Object(line).to_string()).into_owned();
         text.push('\n');

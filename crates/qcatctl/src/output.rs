@@ -67,7 +67,8 @@ pub fn line(args: fmt::Arguments<'_>) -> Result<(), CliError> {
     out.flush().map_err(write_error)
 }
 
-/// JSON on standard output: serde's escapes plus `\uXXXX` for the controls it leaves raw.
+/// JSON on standard output: serde's escapes, plus JSON `\u` escapes (`\u009b`, `\u202e`) for
+/// the controls serde leaves raw.
 pub fn json(value: &impl serde::Serialize) -> Result<(), CliError> {
     let text = serde_json::to_string_pretty(value).map_err(|err| ApiError::internal(&err))?;
     let mut out = std::io::stdout().lock();
