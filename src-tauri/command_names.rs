@@ -30,4 +30,8 @@ pub const COMMAND_NAMES: &[&str] = &[
     "audit_count",
     "audit_verify",
     "audit_export_file",
+    "job_cancel",
+    "jobs_recent",
+    "schedules_list",
+    "runtime_status",
 ];

@@ -5,12 +5,13 @@ use qcat_api::access::{
     AccessExplanation, AccessModel, LoginInput, NewUserInput, PasswordInput, RoleChange, RoleInput,
     RoleView, SessionView, SetupStatus, UserView,
 };
-use qcat_api::audit::{
-    AuditEntryView, AuditExportInput, AuditFilterInput, AuditQuery, AuditVerifyReport, ExportedFile,
-};
+use qcat_api::audit::{AuditEntryView, AuditExportInput, AuditFilterInput, AuditQuery};
 use qcat_api::config::SettingChange;
 use qcat_api::dto::{AppInfo, ConfigView, StorageStatus};
+use qcat_api::jobs::{JobIdInput, JobStarted, JobView};
 use qcat_api::logs::{FrontendLog, LogFile, LogLine, LogQuery};
+use qcat_api::runtime::RuntimeStatus;
+use qcat_api::schedules::ScheduleView;
 use qcat_api::secrets::NamedSecretInput;
 use qcat_api::{Api, ApiError, SessionSlot};
 use tauri::State;
@@ -217,10 +218,7 @@ pub async fn audit_count(
 }
 
 #[tauri::command]
-pub async fn audit_verify(
-    api: State<'_, Api>,
-    slot: Slot<'_>,
-) -> Result<AuditVerifyReport, ApiError> {
+pub async fn audit_verify(api: State<'_, Api>, slot: Slot<'_>) -> Result<JobStarted, ApiError> {
     api.audit_verify(&slot).await
 }
 
@@ -229,6 +227,36 @@ pub async fn audit_export_file(
     api: State<'_, Api>,
     slot: Slot<'_>,
     input: AuditExportInput,
-) -> Result<ExportedFile, ApiError> {
+) -> Result<JobStarted, ApiError> {
     api.audit_export_file(&slot, input).await
+}
+
+#[tauri::command]
+pub async fn job_cancel(
+    api: State<'_, Api>,
+    slot: Slot<'_>,
+    input: JobIdInput,
+) -> Result<(), ApiError> {
+    api.job_cancel(&slot, input).await
+}
+
+#[tauri::command]
+pub async fn jobs_recent(api: State<'_, Api>, slot: Slot<'_>) -> Result<Vec<JobView>, ApiError> {
+    api.jobs_recent(&slot).await
+}
+
+#[tauri::command]
+pub async fn schedules_list(
+    api: State<'_, Api>,
+    slot: Slot<'_>,
+) -> Result<Vec<ScheduleView>, ApiError> {
+    api.schedules_list(&slot).await
+}
+
+#[tauri::command]
+pub async fn runtime_status(
+    api: State<'_, Api>,
+    slot: Slot<'_>,
+) -> Result<RuntimeStatus, ApiError> {
+    api.runtime_status(&slot).await
 }

@@ -6,8 +6,8 @@ mod commands;
 
 include!("../command_names.rs");
 
-use qcat_api::{Api, ApiConfig, SessionSlot};
-use tauri::Manager;
+use qcat_api::{Api, ApiConfig, Mode, SessionSlot};
+use tauri::{Emitter, Manager};
 
 /// Starts the console. Exits with the error's code when the core cannot be opened at all
 /// (the data dir cannot be created or the configuration is invalid).
@@ -16,7 +16,7 @@ pub fn run() {
         eprintln!("qcat-console: error[{}]: {}", err.code, err.message);
         std::process::exit(err.code.exit_code());
     };
-    let config = ApiConfig::from_environment().unwrap_or_else(|err| fail(err));
+    let config = ApiConfig::from_environment(Mode::Console).unwrap_or_else(|err| fail(err));
     // Kept for the life of the process: the rotating log file's writer.
     let _log_file = qcat_api::logs::init_logging(&config).unwrap_or_else(|err| fail(err));
     let api = tauri::async_runtime::block_on(Api::open(config)).unwrap_or_else(|err| fail(err));
@@ -52,12 +52,26 @@ pub fn run() {
             commands::audit_count,
             commands::audit_verify,
             commands::audit_export_file,
+            commands::job_cancel,
+            commands::jobs_recent,
+            commands::schedules_list,
+            commands::runtime_status,
         ])
+        .setup(|app| {
+            // The core's live events reach the window as one Tauri event per topic.
+            let handle = app.handle().clone();
+            app.state::<Api>().forward_events(move |topic, events| {
+                if let Err(err) = handle.emit(topic, events) {
+                    tracing::warn!(topic, error = %err, "live event not delivered to the window");
+                }
+            });
+            Ok(())
+        })
         .build(tauri::generate_context!())
         .expect("the Tauri app could not be built")
         .run(|app, event| {
             if let tauri::RunEvent::Exit = event {
-                // Queued audit entries are written before the process ends.
+                // The ordered shutdown: intake, work, the audit writer, the store.
                 let api = app.state::<Api>().inner().clone();
                 tauri::async_runtime::block_on(api.close());
             }
@@ -88,9 +102,14 @@ mod tests {
             .iter()
             .map(|permission| permission.as_str().unwrap().to_owned())
             .collect();
+        // Listening for the core's live events is the one core permission the window holds.
         let expected: Vec<String> = COMMAND_NAMES
             .iter()
             .map(|name| format!("allow-{}", name.replace('_', "-")))
+            .chain([
+                "core:event:allow-listen".to_owned(),
+                "core:event:allow-unlisten".to_owned(),
+            ])
             .collect();
         assert_eq!(allowed, expected);
     }

@@ -60,15 +60,25 @@ async fn open(target: &StoreTarget) -> Store {
 
 /// Cached check against the store lookup a script would do on each call.
 async fn permission_checks(store: &Store) {
-    let writer = AuditWriter::start(store.clone(), WriterOptions::default(), None);
+    let writer = AuditWriter::start(
+        store.clone(),
+        WriterOptions::default(),
+        None,
+        &qcat_runtime::Tasks::default(),
+    );
     let settings = AuthSettings {
         session_idle: Duration::from_secs(3600),
         session_max: Duration::from_secs(3600),
         throttle: ThrottleSettings::uniform(5, Duration::from_secs(900), Duration::from_secs(60)),
     };
-    let access = AccessControl::open(store.clone(), writer, settings)
-        .await
-        .unwrap();
+    let access = AccessControl::open(
+        store.clone(),
+        writer,
+        settings,
+        &qcat_runtime::Tasks::default(),
+    )
+    .await
+    .unwrap();
     access
         .create_first_admin("root", "", "bench password", "bench")
         .await
@@ -150,7 +160,12 @@ async fn permission_checks(store: &Store) {
 /// (wrong password): equal, or the time tells an attacker which names exist. Measured from
 /// a fresh process state (the first unknown name included) over alternating attempts.
 async fn refusal_timing(store: &Store) {
-    let writer = AuditWriter::start(store.clone(), WriterOptions::default(), None);
+    let writer = AuditWriter::start(
+        store.clone(),
+        WriterOptions::default(),
+        None,
+        &qcat_runtime::Tasks::default(),
+    );
     let settings = AuthSettings {
         session_idle: Duration::from_secs(3600),
         session_max: Duration::from_secs(3600),
@@ -160,9 +175,14 @@ async fn refusal_timing(store: &Store) {
             Duration::from_secs(60),
         ),
     };
-    let access = AccessControl::open(store.clone(), writer, settings)
-        .await
-        .unwrap();
+    let access = AccessControl::open(
+        store.clone(),
+        writer,
+        settings,
+        &qcat_runtime::Tasks::default(),
+    )
+    .await
+    .unwrap();
     let time = |name: &'static str| {
         let access = access.clone();
         async move {
@@ -203,7 +223,12 @@ async fn refusal_timing(store: &Store) {
 /// Events per second through the batching writer from 32 concurrent callers that each wait
 /// for durability, against one autocommitted INSERT per event.
 async fn ingest(store: &Store, events: usize) {
-    let writer = AuditWriter::start(store.clone(), WriterOptions::default(), None);
+    let writer = AuditWriter::start(
+        store.clone(),
+        WriterOptions::default(),
+        None,
+        &qcat_runtime::Tasks::default(),
+    );
     let started = Instant::now();
     let mut tasks = Vec::new();
     for caller in 0..32 {
@@ -225,6 +250,7 @@ async fn ingest(store: &Store, events: usize) {
         store.clone(),
         WriterOptions::default(),
         Some(qcat_audit::spool::Spool::open(spool_dir.path()).unwrap()),
+        &qcat_runtime::Tasks::default(),
     );
     let started = Instant::now();
     let mut tasks = Vec::new();

@@ -53,6 +53,12 @@ pub const CATALOG: &[Permission] = &[
     permission("rbac", "edit", "Create and change users, roles and grants"),
     permission("audit", "view", "Read the audit trail"),
     permission("audit", "export", "Export the audit trail"),
+    permission(
+        "system",
+        "view",
+        "See tasks, jobs, schedules and which process leads",
+    ),
+    permission("system", "operate", "Cancel jobs other users started"),
 ];
 
 /// Looks a permission up by its `resource:action` name.

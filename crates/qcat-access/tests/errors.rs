@@ -26,10 +26,20 @@ async fn each_failure_keeps_its_kind_and_cause() {
             async_mode: false,
             ..WriterOptions::default()
         };
-        let writer = AuditWriter::start(store.clone(), options, None);
-        let access = AccessControl::open(store.clone(), writer, settings())
-            .await
-            .unwrap();
+        let writer = AuditWriter::start(
+            store.clone(),
+            options,
+            None,
+            &qcat_runtime::Tasks::default(),
+        );
+        let access = AccessControl::open(
+            store.clone(),
+            writer,
+            settings(),
+            &qcat_runtime::Tasks::default(),
+        )
+        .await
+        .unwrap();
         access
             .create_first_admin("root", "", "root password 1", "test")
             .await

@@ -110,7 +110,7 @@ impl SessionSlot {
         &self.place
     }
 
-    fn token(&self) -> Option<SessionToken> {
+    pub(crate) fn token(&self) -> Option<SessionToken> {
         self.token
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)

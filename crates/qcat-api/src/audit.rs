@@ -2,7 +2,7 @@
 
 use qcat_audit::anchor::{AnchorCheck, AnchorKey, Anchors};
 use qcat_audit::query::{self, AuditFilter, ExportFormat};
-use qcat_audit::verify::{VerifyError, verify};
+use qcat_audit::verify::{VerifyError, verify_with};
 use qcat_audit::{AuditEntry, Outcome};
 use qcat_core::ErrorCode;
 use qcat_core::text::{escape_controls, escape_json_controls};
@@ -12,6 +12,7 @@ use ts_rs::TS;
 use qcat_access::control::Proof;
 
 use crate::access::SessionSlot;
+use crate::jobs::{JobContext, JobStarted};
 use crate::{Api, ApiError};
 
 impl From<qcat_audit::AuditError> for ApiError {
@@ -124,7 +125,7 @@ impl From<AuditEntry> for AuditEntryView {
     }
 }
 
-#[derive(Debug, Clone, Serialize, TS)]
+#[derive(Debug, Clone, Serialize, Deserialize, TS)]
 #[serde(rename_all = "camelCase")]
 pub struct AuditVerifyReport {
     pub ok: bool,
@@ -179,11 +180,32 @@ impl Api {
     }
 
     /// Writes everything queued, then walks the chain. The run itself is audited.
-    pub async fn audit_verify(&self, slot: &SessionSlot) -> Result<AuditVerifyReport, ApiError> {
+    pub async fn audit_verify(&self, slot: &SessionSlot) -> Result<JobStarted, ApiError> {
         let proof = self.guard(slot, "audit_verify").await?;
+        let actor = proof.actor().to_owned();
+        self.start_job(
+            "audit.verify",
+            &actor,
+            "entries",
+            move |api, job| async move {
+                let report = api.verify_for(&proof, &job).await?;
+                Ok(serde_json::to_value(report).unwrap_or_default())
+            },
+        )
+        .await
+    }
+
+    /// The verification a job runs, audited with its outcome (a cancelled run included).
+    async fn verify_for(
+        &self,
+        proof: &Proof,
+        job: &JobContext,
+    ) -> Result<AuditVerifyReport, ApiError> {
         let access = self.access()?;
+        job.progress.phase("flushing");
         access.audit().flush().await?;
-        let mut report = match verify(self.store()?).await {
+        let verified = verify_with(self.store()?, &job.progress, &job.cancel).await;
+        let mut report = match verified {
             Ok(verified) => AuditVerifyReport {
                 ok: true,
                 entries: verified.entries,
@@ -206,8 +228,18 @@ impl Api {
                 anchors: 0,
                 anchored_seq: None,
             },
+            Err(VerifyError::Cancelled { checked }) => {
+                let event = proof
+                    .event("audit.verify", "audit:chain", Outcome::Failed)
+                    .detail(format!("cancelled after {checked} entries"));
+                access.audit().record(event).await?;
+                return Err(job.cancelled(format!(
+                    "verification cancelled after {checked} entries; nothing was concluded"
+                )));
+            }
             Err(VerifyError::Audit(err)) => return Err(err.into()),
         };
+        job.progress.phase("anchors");
         // The chain holds together; the anchors say whether it still reaches as far, and
         // through the same entries, as it did when they were written.
         let anchors = self.check_anchors().await?;
@@ -289,12 +321,15 @@ impl Api {
         filter: AuditFilterInput,
         format: ExportFormat,
         out: &mut (dyn std::io::Write + Send),
+        progress: &qcat_runtime::progress::Progress,
     ) -> Result<u64, ApiError> {
         let proof = self.guard(slot, "audit_export").await?;
         let filter_value = filter.to_filter()?;
-        let result = query::export(self.store()?, &filter_value, format, out)
-            .await
-            .map_err(ApiError::from);
+        let cancel = qcat_runtime::CancellationToken::new();
+        let result =
+            query::export_with(self.store()?, &filter_value, format, out, progress, &cancel)
+                .await
+                .map_err(ApiError::from);
         self.record_export(&proof, format, &filter_value, &result, "standard output")
             .await?;
         result
@@ -336,7 +371,7 @@ pub struct AuditExportInput {
     pub format: String,
 }
 
-#[derive(Debug, Clone, Serialize, TS)]
+#[derive(Debug, Clone, Serialize, Deserialize, TS)]
 #[serde(rename_all = "camelCase")]
 pub struct ExportedFile {
     /// Where the file was written (the data dir's `exports` folder).
@@ -352,9 +387,30 @@ impl Api {
         &self,
         slot: &SessionSlot,
         input: AuditExportInput,
-    ) -> Result<ExportedFile, ApiError> {
+    ) -> Result<JobStarted, ApiError> {
         let proof = self.guard(slot, "audit_export_file").await?;
         let format = export_format(&input.format)?;
+        let filter = input.filter.to_filter()?;
+        let actor = proof.actor().to_owned();
+        self.start_job(
+            "audit.export",
+            &actor,
+            "entries",
+            move |api, job| async move {
+                let file = api.export_to_file(&proof, format, filter, &job).await?;
+                Ok(serde_json::to_value(file).unwrap_or_default())
+            },
+        )
+        .await
+    }
+
+    async fn export_to_file(
+        &self,
+        proof: &Proof,
+        format: ExportFormat,
+        filter: AuditFilter,
+        job: &JobContext,
+    ) -> Result<ExportedFile, ApiError> {
         let dir = self.inner.config.data_dir.path().join("exports");
         let stamp = humantime::format_rfc3339_seconds(std::time::SystemTime::now())
             .to_string()
@@ -371,12 +427,25 @@ impl Api {
                 format!("cannot write {}: {err}", partial.display()),
             )
         };
-        let filter = input.filter.to_filter()?;
         let finished = async {
             qcat_core::private_files::create_dir(&dir).map_err(io_error)?;
             let file = qcat_core::private_files::open_append(&partial).map_err(io_error)?;
             let mut out = std::io::BufWriter::new(file);
-            let entries = query::export(self.store()?, &filter, format, &mut out).await?;
+            let entries = query::export_with(
+                self.store()?,
+                &filter,
+                format,
+                &mut out,
+                &job.progress,
+                &job.cancel,
+            )
+            .await
+            .map_err(|err| match err {
+                qcat_audit::AuditError::Cancelled(written) => job.cancelled(format!(
+                    "export cancelled after {written} entries; no file was left"
+                )),
+                other => other.into(),
+            })?;
             let file = out.into_inner().map_err(|err| io_error(err.into_error()))?;
             file.sync_all().map_err(io_error)?;
             std::fs::rename(&partial, &path).map_err(io_error)?;
@@ -387,7 +456,7 @@ impl Api {
             let _ = std::fs::remove_file(&partial);
         }
         self.record_export(
-            &proof,
+            proof,
             format,
             &filter,
             &finished,
@@ -404,45 +473,12 @@ impl Api {
 /// What the anchor MAC key is derived for (changing it orphans every anchor).
 const ANCHOR_PURPOSE: &str = "qcat audit anchor v1";
 
-/// A running console anchors the chain's head this often (if it moved).
-const ANCHOR_EVERY: std::time::Duration = std::time::Duration::from_secs(60);
-
-/// Audit maintenance starts this long after the API opens (short-lived `qcatctl` runs
-/// never do it) and repeats at this interval.
-const MAINTENANCE_FIRST: std::time::Duration = std::time::Duration::from_secs(300);
-const MAINTENANCE_EVERY: std::time::Duration = std::time::Duration::from_secs(3600);
+/// A running console or agent anchors the chain's head this often (if it moved).
+pub(crate) const ANCHOR_EVERY: std::time::Duration = std::time::Duration::from_secs(60);
 
 impl Api {
-    /// For as long as the API is alive: prune entries older than `audit.retention_days`,
-    /// then check the hash chain; a break is logged and recorded in the trail itself.
-    pub(crate) fn start_audit_maintenance(&self) {
-        self.every(MAINTENANCE_FIRST, MAINTENANCE_EVERY, |api| async move {
-            api.prune_old_entries().await;
-            api.scheduled_verify().await;
-        });
-        self.every(ANCHOR_EVERY, ANCHOR_EVERY, |api| async move {
-            api.publish_anchor().await;
-        });
-    }
-
-    /// Runs `job` after `first`, then every `period`, for as long as the API is alive.
-    fn every<Job, Done>(&self, first: std::time::Duration, period: std::time::Duration, job: Job)
-    where
-        Job: Fn(Api) -> Done + Send + 'static,
-        Done: std::future::Future<Output = ()> + Send,
-    {
-        let weak = std::sync::Arc::downgrade(&self.inner);
-        tokio::spawn(async move {
-            let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + first, period);
-            loop {
-                ticks.tick().await;
-                let Some(inner) = weak.upgrade() else { break };
-                job(Api { inner }).await;
-            }
-        });
-    }
-
-    async fn prune_old_entries(&self) {
+    /// Prunes entries older than `audit.retention_days` (the maintenance schedule's job).
+    pub(crate) async fn prune_old_entries(&self) {
         let Ok(store) = self.store() else { return };
         let days = self.inner.config.config.config.audit.retention_days;
         let cutoff = qcat_audit::now_ms() - i64::from(days) * 86_400_000;
@@ -458,14 +494,14 @@ impl Api {
     }
 
     /// One scheduled check; a broken chain is logged and recorded.
-    pub(crate) async fn scheduled_verify(&self) {
+    pub(crate) async fn scheduled_verify(&self, job: &JobContext) {
         let (Ok(store), Ok(access)) = (self.store(), self.access()) else {
             return;
         };
         if let Err(err) = access.audit().flush().await {
             tracing::warn!(error = %err, "queued audit entries not written before verification");
         }
-        let verified = verify(store).await;
+        let verified = verify_with(store, &job.progress, &job.cancel).await;
         let anchored = match &verified {
             Ok(_) => self
                 .check_anchors()
@@ -490,6 +526,9 @@ impl Api {
             }
             Err(VerifyError::Audit(err)) => {
                 tracing::warn!(error = %err, "scheduled audit verification could not run");
+            }
+            Err(VerifyError::Cancelled { checked }) => {
+                tracing::info!(checked, "scheduled audit verification cancelled");
             }
         }
     }

@@ -9,13 +9,17 @@ pub mod config;
 mod database;
 pub mod dto;
 mod error;
+pub mod jobs;
 pub mod logs;
+pub mod metrics;
 pub mod origin;
+pub mod runtime;
+pub mod schedules;
 pub mod secrets;
 pub mod store;
 pub mod typescript;
 
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
 use qcat_access::control::{AccessControl, AuthSettings};
@@ -31,6 +35,9 @@ pub use access::SessionSlot;
 pub use error::ApiError;
 pub use qcat_core::ErrorCode;
 pub use qcat_core::text;
+pub use qcat_runtime::Mode;
+pub use qcat_runtime::events::Delivery;
+pub use qcat_runtime::progress::{Progress, ProgressReport};
 
 /// How to open the API: where the data lives and the validated configuration.
 #[derive(Debug, Clone)]
@@ -39,18 +46,21 @@ pub struct ApiConfig {
     pub config: LoadedConfig,
     /// Where the master key comes from (tests point this at a key file of their own).
     pub keys: KeyOptions,
+    /// What kind of process this is; decides which tasks start.
+    pub mode: Mode,
 }
 
 impl ApiConfig {
     /// The data dir from `QCAT_DATA_DIR` or the platform, and the configuration from its
     /// layers; what both the console and `qcatctl` use.
-    pub fn from_environment() -> Result<Self, ApiError> {
+    pub fn from_environment(mode: Mode) -> Result<Self, ApiError> {
         let data_dir = DataDir::resolve().map_err(ApiError::data_dir)?;
         let config = Config::load().map_err(ApiError::config)?;
         Ok(Self {
             data_dir,
             config,
             keys: KeyOptions::from_process(),
+            mode,
         })
     }
 }
@@ -59,6 +69,16 @@ impl ApiConfig {
 #[derive(Clone)]
 pub struct Api {
     inner: Arc<Inner>,
+}
+
+/// An [`Api`] held by its own tasks without keeping it alive.
+#[derive(Clone)]
+pub(crate) struct WeakApi(Weak<Inner>);
+
+impl WeakApi {
+    pub(crate) fn upgrade(&self) -> Option<Api> {
+        self.0.upgrade().map(|inner| Api { inner })
+    }
 }
 
 struct Inner {
@@ -73,6 +93,8 @@ struct Inner {
     /// Users, roles, sessions and the audit writer (needs the store).
     access: Result<AccessControl, ApiError>,
     opened_at: Instant,
+    /// Tasks, the event bus, this process as a member, its duties and jobs.
+    runtime: runtime::ProcessRuntime,
 }
 
 impl Api {
@@ -100,6 +122,11 @@ impl Api {
             Err(err) => tracing::warn!(error = %err.message, "no master key"),
         }
         let settings = &config.config.config;
+        let process_runtime = runtime::ProcessRuntime::new(
+            config.mode,
+            settings.runtime.failover,
+            settings.runtime.shutdown_grace,
+        );
         let target = database::store_target(&settings.database, &config.data_dir, keys.as_ref());
         let options = store_options(&settings.database, &config.data_dir);
         let store = match &target {
@@ -112,7 +139,9 @@ impl Api {
             tracing::error!(error = %err, "the store could not be opened");
         }
         let access = match &store {
-            Ok(store) => open_access(store, settings, &config.data_dir).await,
+            Ok(store) => {
+                open_access(store, settings, &config.data_dir, &process_runtime.tasks).await
+            }
             Err(err) => Err(err.clone()),
         };
         let api = Self {
@@ -123,10 +152,23 @@ impl Api {
                 store,
                 access,
                 opened_at: Instant::now(),
+                runtime: process_runtime,
             }),
         };
-        api.start_audit_maintenance();
+        // A one-shot `qcatctl` run starts no maintenance, no duties and no heartbeat.
+        if api.inner.config.mode.is_long_running() {
+            api.start_long_running();
+        }
         Ok(api)
+    }
+
+    pub(crate) fn downgrade(&self) -> WeakApi {
+        WeakApi(Arc::downgrade(&self.inner))
+    }
+
+    /// The mode this process runs in.
+    pub fn mode(&self) -> Mode {
+        self.inner.config.mode
     }
 
     /// The store, or the error explaining why there is none.
@@ -255,16 +297,10 @@ impl Api {
         }
     }
 
-    /// Writes queued audit entries and closes the store's connections (orderly shutdown
-    /// and tests).
+    /// The orderly shutdown (see `runtime::shut_down`): stops intake, lets work finish,
+    /// drains the audit writer, anchors the trail, then closes the store's connections.
     pub async fn close(&self) {
-        if let Ok(access) = &self.inner.access
-            && let Err(err) = access.audit().flush().await
-        {
-            tracing::error!(error = %err, "audit entries could not be written at shutdown");
-        }
-        // Every run leaves the head it reached anchored outside the store.
-        self.publish_anchor().await;
+        self.shut_down().await;
         if let Ok(store) = &self.inner.store {
             store.close().await;
         }
@@ -287,6 +323,7 @@ async fn open_access(
     store: &Store,
     settings: &Config,
     data_dir: &DataDir,
+    tasks: &qcat_runtime::Tasks,
 ) -> Result<AccessControl, ApiError> {
     // Queued audit events wait in a synced file of the data dir, so a killed console loses
     // none (the next start stores them).
@@ -307,6 +344,7 @@ async fn open_access(
             async_mode: settings.audit.async_mode,
         },
         spool,
+        tasks,
     );
     let auth = &settings.auth;
     let access = AccessControl::open(
@@ -324,6 +362,7 @@ async fn open_access(
                 max_lockout: auth.max_lockout,
             },
         },
+        tasks,
     )
     .await;
     access.map_err(|err| {
@@ -359,6 +398,7 @@ mod tests {
                     key_file: Some(key),
                     ..KeyOptions::default()
                 },
+                mode: Mode::OneShot,
             })
             .await
             .unwrap();
@@ -377,8 +417,12 @@ mod tests {
                 .await
                 .unwrap();
         }
+        let job = jobs::JobContext {
+            progress: Progress::silent("entries"),
+            cancel: qcat_runtime::CancellationToken::new(),
+        };
         // A healthy chain leaves no trace in the trail.
-        api.scheduled_verify().await;
+        api.scheduled_verify(&job).await;
         let failures = || async {
             let rows: Vec<(String, String)> = sqlx::query_as(
                 "SELECT result, detail FROM audit_log WHERE action = 'audit.verify'",
@@ -393,7 +437,7 @@ mod tests {
             .execute(store.pool())
             .await
             .unwrap();
-        api.scheduled_verify().await;
+        api.scheduled_verify(&job).await;
         let recorded = failures().await;
         assert_eq!(recorded.len(), 1, "the broken chain is recorded once");
         assert_eq!(recorded[0].0, "failed");

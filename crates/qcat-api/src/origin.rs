@@ -67,6 +67,56 @@ impl LocalProcess {
     }
 }
 
+/// Whether a process with this id exists on this host (for jobs of a process that died:
+/// on its own host its death is certain at once, elsewhere only when its heartbeat stops).
+pub fn process_exists(pid: i64) -> bool {
+    #[cfg(unix)]
+    {
+        let Some(pid) = i32::try_from(pid)
+            .ok()
+            .and_then(rustix::process::Pid::from_raw)
+        else {
+            return false;
+        };
+        // EPERM: it exists, owned by someone else.
+        !matches!(
+            rustix::process::test_kill_process(pid),
+            Err(rustix::io::Errno::SRCH)
+        )
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = pid;
+        true
+    }
+}
+
+/// An exclusive advisory lock on a file, held until dropped (or the process dies: the
+/// kernel releases it, which is what makes it a safe leader lock on one host).
+pub struct FileLock {
+    _file: std::fs::File,
+}
+
+impl FileLock {
+    /// Takes the lock if nobody holds it; None when another process does (or the file
+    /// cannot be opened, which is logged).
+    pub fn try_exclusive(path: &std::path::Path) -> Option<Self> {
+        let file = match qcat_core::private_files::open_append(path) {
+            Ok(file) => file,
+            Err(err) => {
+                tracing::warn!(path = %path.display(), error = %err, "lock file not opened");
+                return None;
+            }
+        };
+        #[cfg(unix)]
+        {
+            use rustix::fs::{FlockOperation, flock};
+            flock(&file, FlockOperation::NonBlockingLockExclusive).ok()?;
+        }
+        Some(Self { _file: file })
+    }
+}
+
 /// The name of `uid` in the local user database (`/etc/passwd`); `None` if it has none.
 #[cfg(unix)]
 fn user_name(uid: u32) -> Option<String> {

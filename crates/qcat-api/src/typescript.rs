@@ -95,6 +95,16 @@ pub fn bindings() -> String {
         crate::audit::AuditVerifyReport::decl(&cfg),
         crate::audit::AuditExportInput::decl(&cfg),
         crate::audit::ExportedFile::decl(&cfg),
+        crate::jobs::JobState::decl(&cfg),
+        crate::jobs::JobView::decl(&cfg),
+        crate::jobs::JobStarted::decl(&cfg),
+        crate::jobs::JobIdInput::decl(&cfg),
+        crate::schedules::ScheduleView::decl(&cfg),
+        crate::runtime::TaskView::decl(&cfg),
+        crate::runtime::MemberView::decl(&cfg),
+        crate::runtime::DutyView::decl(&cfg),
+        crate::runtime::RuntimeStatus::decl(&cfg),
+        crate::runtime::LiveEvent::decl(&cfg),
     ] {
         out.push_str("export ");
         out.push_str(&decl);

@@ -48,6 +48,7 @@ async fn open_api(database_url: &str, dir: &std::path::Path, vars: &[(&str, &str
         },
         data_dir: DataDir::at(dir),
         config: Config::load_from(&sources).expect("valid test config"),
+        mode: qcat_api::Mode::OneShot,
     })
     .await
     .unwrap()
@@ -266,7 +267,11 @@ async fn invoke(api: &Api, slot: &SessionSlot, name: &str, n: usize) -> Result<(
             .audit_count(slot, AuditFilterInput::default())
             .await
             .map(drop),
-        "audit_verify" => api.audit_verify(slot).await.map(drop),
+        // A job's entry is written when it ends: wait for it.
+        "audit_verify" => {
+            let job = api.audit_verify(slot).await?;
+            api.job_wait(&job.id).await.map(drop)
+        }
         "audit_export" => {
             let mut out = Vec::new();
             api.audit_export(
@@ -274,13 +279,26 @@ async fn invoke(api: &Api, slot: &SessionSlot, name: &str, n: usize) -> Result<(
                 AuditFilterInput::default(),
                 qcat_audit::query::ExportFormat::Json,
                 &mut out,
+                &qcat_api::Progress::silent("entries"),
             )
             .await
             .map(drop)
         }
+        "job_cancel" => {
+            api.job_cancel(
+                slot,
+                qcat_api::jobs::JobIdInput {
+                    id: "no-such-job".into(),
+                },
+            )
+            .await
+        }
+        "jobs_recent" => api.jobs_recent(slot).await.map(drop),
+        "schedules_list" => api.schedules_list(slot).await.map(drop),
+        "runtime_status" => api.runtime_status(slot).await.map(drop),
         "rotate_master_key" => api.rotate_master_key(slot).await.map(drop),
         "audit_export_file" => {
-            let file = api
+            let job = api
                 .audit_export_file(
                     slot,
                     qcat_api::audit::AuditExportInput {
@@ -289,6 +307,10 @@ async fn invoke(api: &Api, slot: &SessionSlot, name: &str, n: usize) -> Result<(
                     },
                 )
                 .await?;
+            let ended = api.job_wait(&job.id).await?;
+            let file: qcat_api::audit::ExportedFile =
+                serde_json::from_value(ended.result.expect("an export job yields its file"))
+                    .unwrap();
             let text = std::fs::read_to_string(&file.path).unwrap();
             assert_eq!(
                 text.lines().count() as u64,
@@ -410,10 +432,17 @@ async fn every_registered_command_is_guarded_and_audited() {
                 );
             }
         }
-        let report = api.audit_verify(&admin).await.unwrap();
+        let report = verify_report(&api, &admin).await;
         assert!(report.ok, "{:?}", report.problem);
     })
     .await;
+}
+
+/// Runs the audit verify job and returns its report.
+async fn verify_report(api: &Api, slot: &SessionSlot) -> qcat_api::audit::AuditVerifyReport {
+    let job = api.audit_verify(slot).await.unwrap();
+    let ended = api.job_wait(&job.id).await.unwrap();
+    serde_json::from_value(ended.result.expect("a finished verify job has a report")).unwrap()
 }
 
 /// Asserts `result` is refused with `code` and that the newest entry records the refusal.
@@ -643,12 +672,13 @@ async fn escalation_attempts_are_refused_and_audited() {
             AuditFilterInput::default(),
             qcat_audit::query::ExportFormat::Json,
             &mut export,
+            &qcat_api::Progress::silent("entries"),
         )
         .await
         .unwrap();
         let export = String::from_utf8(export).unwrap();
         assert!(!export.contains(ADMIN_PASSWORD) && !export.contains(USER_PASSWORD));
-        assert!(api.audit_verify(&admin).await.unwrap().ok);
+        assert!(verify_report(&api, &admin).await.ok);
     })
     .await;
 }

@@ -49,6 +49,7 @@ fn config_with(database_url: &str, data_dir: &std::path::Path) -> ApiConfig {
             database_url.to_owned(),
         )]))
         .expect("valid test config"),
+        mode: qcat_api::Mode::OneShot,
     }
 }
 
@@ -128,6 +129,7 @@ async fn the_seed_host_keys_select_postgres() {
         keys: test_keys(dir.path()),
         data_dir: DataDir::at(dir.path()),
         config: Config::load_from(&ConfigSources::environment_only(vars.clone())).unwrap(),
+        mode: qcat_api::Mode::OneShot,
     };
     let api = Api::open(config).await.unwrap();
     let status = api.storage_status().await;
@@ -174,6 +176,7 @@ async fn an_encrypted_database_password_is_decrypted_to_reach_postgres() {
         keys,
         data_dir: DataDir::at(dir.path()),
         config: Config::load_from(&ConfigSources::environment_only(vars.clone())).unwrap(),
+        mode: qcat_api::Mode::OneShot,
     };
     let api = Api::open(config).await.unwrap();
     let status = api.storage_status().await;
@@ -201,6 +204,7 @@ async fn a_value_encrypted_under_another_key_names_the_key_and_the_fix() {
             ("QCAT_DATABASE_PASSWORD".to_owned(), foreign),
         ]))
         .unwrap(),
+        mode: qcat_api::Mode::OneShot,
     };
     let api = Api::open(config).await.unwrap();
     let error = api.storage_status().await.error.unwrap();

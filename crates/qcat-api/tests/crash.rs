@@ -42,6 +42,7 @@ async fn open_api(database_url: &str, dir: &std::path::Path) -> Api {
         },
         data_dir: DataDir::at(dir),
         config: Config::load_from(&sources).unwrap(),
+        mode: qcat_api::Mode::OneShot,
     })
     .await
     .unwrap()
@@ -169,7 +170,10 @@ async fn killing_the_process_mid_burst_loses_no_reported_action() {
         )
         .await
         .unwrap();
-        let report = api.audit_verify(&admin).await.unwrap();
+        let job = api.audit_verify(&admin).await.unwrap();
+        let ended = api.job_wait(&job.id).await.unwrap();
+        let report: qcat_api::audit::AuditVerifyReport =
+            serde_json::from_value(ended.result.expect("the verify job finished")).unwrap();
         assert!(
             report.ok,
             "the chain breaks after the kill: {:?}",

@@ -85,6 +85,7 @@ async fn no_plaintext_secret_reaches_logs_responses_or_errors() {
         data_dir: DataDir::at(dir.path()),
         config: loaded.clone(),
         keys,
+        mode: qcat_api::Mode::OneShot,
     };
     tracing::trace!(?config, "config at trace");
     tracing::debug!(?config, "config at debug");

@@ -41,6 +41,9 @@ pub fn entry_hash(entry: &AuditEntry) -> String {
     hex::encode(hasher.finalize())
 }
 
+/// The change-counter topic bumped by every append.
+pub const AUDIT_TOPIC: &str = "audit";
+
 /// Appends `events` to the chain inside `tx`; they become durable when `tx` commits.
 /// Returns the entries as stored.
 pub async fn append(
@@ -54,6 +57,8 @@ pub async fn append(
     sqlx::query("UPDATE audit_head SET seq = seq WHERE id = 1")
         .execute(&mut **tx)
         .await?;
+    // Windows showing the trail follow this counter (after the lock: one writer at a time).
+    qcat_store::changes::bump_here(tx, AUDIT_TOPIC).await?;
     let (mut seq, mut prev_hash): (i64, String) =
         sqlx::query_as("SELECT seq, hash FROM audit_head WHERE id = 1")
             .fetch_one(&mut **tx)

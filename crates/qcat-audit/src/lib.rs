@@ -24,6 +24,7 @@ pub mod mirror;
 pub mod query;
 pub mod retention;
 pub mod spool;
+pub mod stats;
 pub mod verify;
 pub mod writer;
 
@@ -43,4 +44,6 @@ pub enum AuditError {
     Export(String),
     #[error("the audit anchor file could not be read or written: {0}")]
     Anchor(String),
+    #[error("cancelled after {0} entries")]
+    Cancelled(u64),
 }

@@ -29,6 +29,7 @@ pub fn set_level(level: LogLevel) {
 /// Logs committed entries at the configured level. Text fields are written as stored; the
 /// JSON log escapes them.
 pub fn committed(entries: &[AuditEntry]) {
+    crate::stats::observe(entries);
     for entry in entries {
         macro_rules! log {
             ($level:ident) => {

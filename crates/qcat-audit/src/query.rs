@@ -2,6 +2,8 @@
 //! page 1, so 100 k+ entries scroll smoothly), counts and export.
 
 use qcat_core::text::{escape_controls, escape_json_controls};
+use qcat_runtime::CancellationToken;
+use qcat_runtime::progress::Progress;
 use qcat_store::Store;
 use serde::Deserialize;
 use sqlx::AssertSqlSafe;
@@ -167,6 +169,21 @@ pub async fn export(
     format: ExportFormat,
     out: &mut (dyn std::io::Write + Send),
 ) -> Result<u64, AuditError> {
+    let (progress, cancel) = (Progress::silent("entries"), CancellationToken::new());
+    export_with(store, filter, format, out, &progress, &cancel).await
+}
+
+/// [`export`] reporting entries written to `progress` and stopping when `cancel` fires.
+pub async fn export_with(
+    store: &Store,
+    filter: &AuditFilter,
+    format: ExportFormat,
+    out: &mut (dyn std::io::Write + Send),
+    progress: &Progress,
+    cancel: &CancellationToken,
+) -> Result<u64, AuditError> {
+    progress.set_total(u64::try_from(count(store, filter).await?).unwrap_or(0));
+    progress.phase("writing");
     let fail = |err: &dyn std::fmt::Display| AuditError::Export(err.to_string());
     let mut written = 0u64;
     enum Sink<'a> {
@@ -200,6 +217,10 @@ pub async fn export(
     };
     let mut after = 0i64;
     loop {
+        progress.set_done(written);
+        if cancel.is_cancelled() {
+            return Err(AuditError::Cancelled(written));
+        }
         let entries = oldest_first(store, filter, after).await?;
         let Some(last) = entries.last() else { break };
         after = last.seq;
@@ -249,6 +270,8 @@ pub async fn export(
             out.flush().map_err(|err| fail(&err))?;
         }
     }
+    progress.set_done(written);
+    progress.finish();
     Ok(written)
 }
 

@@ -1,6 +1,8 @@
 //! Walks the chain from its start (or the retention checkpoint) to the head and names the
 //! first entry that does not hold.
 
+use qcat_runtime::CancellationToken;
+use qcat_runtime::progress::Progress;
 use qcat_store::Store;
 
 use crate::AuditError;
@@ -34,6 +36,9 @@ pub enum VerifyError {
     Broken(#[from] Broken),
     #[error(transparent)]
     Audit(#[from] AuditError),
+    /// Stopped on request before the end; `checked` entries held so far.
+    #[error("verification cancelled after {checked} entries")]
+    Cancelled { checked: u64 },
 }
 
 impl From<sqlx::Error> for VerifyError {
@@ -50,6 +55,20 @@ fn broken(seq: i64, problem: impl Into<String>) -> VerifyError {
 }
 
 pub async fn verify(store: &Store) -> Result<Verified, VerifyError> {
+    verify_with(
+        store,
+        &Progress::silent("entries"),
+        &CancellationToken::new(),
+    )
+    .await
+}
+
+/// [`verify`] reporting entries checked to `progress` and stopping when `cancel` fires.
+pub async fn verify_with(
+    store: &Store,
+    progress: &Progress,
+    cancel: &CancellationToken,
+) -> Result<Verified, VerifyError> {
     let pool = store.pool();
     let (head_seq, head_hash): (i64, String) =
         sqlx::query_as("SELECT seq, hash FROM audit_head WHERE id = 1")
@@ -66,11 +85,16 @@ pub async fn verify(store: &Store) -> Result<Verified, VerifyError> {
     let mut count = 0u64;
     // Prune markers found in the chain: (up_to, hash) pairs retention wrote.
     let mut markers: Vec<(i64, String)> = Vec::new();
-    // Pages are read ahead by a task while the previous page is hashed on blocking
-    // threads; entries appended after the head was read are not part of this check.
+    let first: Option<i64> = sqlx::query_scalar("SELECT MIN(seq) FROM audit_log")
+        .fetch_one(pool)
+        .await?;
+    progress.set_total(first.map_or(0, |first| (head_seq - first + 1).max(0) as u64));
+    progress.phase("hashing");
+    // Pages are read ahead while the previous page is hashed on blocking threads (the
+    // reader and the hashing loop run together in this future); entries appended after
+    // the head was read are not part of this check.
     let (pages, mut next_page) = tokio::sync::mpsc::channel(2);
-    let reader = store.clone();
-    tokio::spawn(async move {
+    let reader = async move {
         let mut after = 0i64;
         loop {
             let rows: Result<Vec<EntryRow>, sqlx::Error> = sqlx::query_as(sqlx::AssertSqlSafe(
@@ -79,7 +103,7 @@ pub async fn verify(store: &Store) -> Result<Verified, VerifyError> {
             .bind(after)
             .bind(head_seq)
             .bind(PAGE)
-            .fetch_all(reader.pool())
+            .fetch_all(pool)
             .await;
             let done = match &rows {
                 Ok(rows) => rows.last().map(|row| after = row.0).is_none(),
@@ -89,66 +113,83 @@ pub async fn verify(store: &Store) -> Result<Verified, VerifyError> {
                 break;
             }
         }
-    });
-    while let Some(rows) = next_page.recv().await {
-        let rows = rows?;
-        if rows.is_empty() {
-            break;
-        }
-        let (entries, intact) = tokio::task::spawn_blocking(move || hash_page(rows))
-            .await
-            .map_err(|err| AuditError::NotRecorded(format!("verification stopped: {err}")))?;
-        for (entry, intact) in entries.into_iter().zip(intact) {
-            match expected_seq {
-                None => {
-                    first_seq = Some(entry.seq);
-                    if entry.seq != 1 {
-                        // Retention must have cut here, and said so.
-                        let cut = entry.seq - 1;
-                        let Some((_, hash)) = checkpoints.iter().find(|(seq, _)| *seq == cut)
-                        else {
-                            return Err(broken(
-                                1,
-                                format!(
-                                    "entries 1 to {cut} are missing and no retention checkpoint explains it"
-                                ),
-                            ));
-                        };
-                        expected_prev = hash.clone();
-                        checkpoint_seq = Some(cut);
+    };
+    let walk = async {
+        while let Some(rows) = next_page.recv().await {
+            if cancel.is_cancelled() {
+                return Err(VerifyError::Cancelled { checked: count });
+            }
+            let rows = rows?;
+            if rows.is_empty() {
+                break;
+            }
+            let (entries, intact) = tokio::task::spawn_blocking(move || hash_page(rows))
+                .await
+                .map_err(|err| AuditError::NotRecorded(format!("verification stopped: {err}")))?;
+            for (entry, intact) in entries.into_iter().zip(intact) {
+                match expected_seq {
+                    None => {
+                        first_seq = Some(entry.seq);
+                        if entry.seq != 1 {
+                            // Retention must have cut here, and said so.
+                            let cut = entry.seq - 1;
+                            let Some((_, hash)) = checkpoints.iter().find(|(seq, _)| *seq == cut)
+                            else {
+                                return Err(broken(
+                                    1,
+                                    format!(
+                                        "entries 1 to {cut} are missing and no retention checkpoint explains it"
+                                    ),
+                                ));
+                            };
+                            expected_prev = hash.clone();
+                            checkpoint_seq = Some(cut);
+                        }
                     }
+                    Some(expected) if entry.seq != expected => {
+                        return Err(broken(
+                            expected,
+                            format!("missing (deleted?): the next entry is {}", entry.seq),
+                        ));
+                    }
+                    Some(_) => {}
                 }
-                Some(expected) if entry.seq != expected => {
+                if entry.prev_hash != expected_prev {
                     return Err(broken(
-                        expected,
-                        format!("missing (deleted?): the next entry is {}", entry.seq),
+                        entry.seq,
+                        "does not follow the entry before it (reordered, inserted or the one before was replaced)",
                     ));
                 }
-                Some(_) => {}
+                if !intact {
+                    return Err(broken(
+                        entry.seq,
+                        "its contents were changed after it was written",
+                    ));
+                }
+                if entry.action == crate::retention::PRUNED_ACTION
+                    && let Some(after) = &entry.after
+                    && let Ok(marker) = serde_json::from_str::<crate::retention::PruneMarker>(after)
+                {
+                    markers.push((marker.up_to_seq, marker.hash));
+                }
+                expected_prev = entry.hash.clone();
+                expected_seq = Some(entry.seq + 1);
+                count += 1;
             }
-            if entry.prev_hash != expected_prev {
-                return Err(broken(
-                    entry.seq,
-                    "does not follow the entry before it (reordered, inserted or the one before was replaced)",
-                ));
-            }
-            if !intact {
-                return Err(broken(
-                    entry.seq,
-                    "its contents were changed after it was written",
-                ));
-            }
-            if entry.action == crate::retention::PRUNED_ACTION
-                && let Some(after) = &entry.after
-                && let Ok(marker) = serde_json::from_str::<crate::retention::PruneMarker>(after)
-            {
-                markers.push((marker.up_to_seq, marker.hash));
-            }
-            expected_prev = entry.hash.clone();
-            expected_seq = Some(entry.seq + 1);
-            count += 1;
+            progress.set_done(count);
         }
-    }
+        Ok::<_, VerifyError>((
+            expected_seq,
+            expected_prev,
+            first_seq,
+            checkpoint_seq,
+            count,
+            markers,
+        ))
+    };
+    let ((), walked) = tokio::join!(reader, walk);
+    let (expected_seq, expected_prev, first_seq, checkpoint_seq, count, markers) = walked?;
+    progress.finish();
     let last_seq = expected_seq.map(|next| next - 1);
     match last_seq {
         Some(last) if last < head_seq => {

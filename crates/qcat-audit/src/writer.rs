@@ -16,8 +16,9 @@ use std::time::Duration;
 use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
 
+use qcat_runtime::{Restart, Stage, TaskContext, Tasks};
 use qcat_store::Store;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{Mutex, mpsc, oneshot};
 
 use crate::event::AuditEvent;
 use crate::spool::{Spool, new_event_id};
@@ -50,10 +51,14 @@ enum Request {
     Flush(oneshot::Sender<()>),
 }
 
+/// Events that may wait in memory for the writer; a caller beyond this waits for room
+/// (back-pressure) instead of growing the queue without bound.
+pub const QUEUE_CAPACITY: usize = 10_000;
+
 /// Handle to the writer task. Cheap to clone.
 #[derive(Clone)]
 pub struct AuditWriter {
-    sender: mpsc::UnboundedSender<Request>,
+    sender: mpsc::Sender<Request>,
     options: WriterOptions,
     spool: Option<Arc<Spool>>,
 }
@@ -62,12 +67,44 @@ pub struct AuditWriter {
 const ATTEMPTS: u32 = 5;
 
 impl AuditWriter {
-    /// Starts the writer task on the current tokio runtime. With a spool, the task first
-    /// stores whatever dead processes left in it.
-    pub fn start(store: Store, options: WriterOptions, spool: Option<Spool>) -> Self {
-        let (sender, receiver) = mpsc::unbounded_channel();
+    /// Starts the writer as the runtime task `audit-writer` (stage [`Stage::Audit`]: it
+    /// stops last, after draining what the other stages queued). With a spool, the task
+    /// first stores whatever dead processes left in it. A writer that fails is restarted
+    /// on the same queue, so nothing queued is lost.
+    pub fn start(
+        store: Store,
+        options: WriterOptions,
+        spool: Option<Spool>,
+        tasks: &Tasks,
+    ) -> Self {
+        let (sender, receiver) = mpsc::channel(QUEUE_CAPACITY);
         let spool = spool.map(Arc::new);
-        tokio::spawn(run(store, options, receiver, spool.clone()));
+        let receiver = Arc::new(Mutex::new(receiver));
+        let replayed = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let task_spool = spool.clone();
+        tasks.spawn(
+            "audit-writer",
+            Stage::Audit,
+            Restart::OnFailure,
+            move |context| {
+                let (store, receiver, spool, replayed) = (
+                    store.clone(),
+                    receiver.clone(),
+                    task_spool.clone(),
+                    replayed.clone(),
+                );
+                async move {
+                    let mut receiver = receiver.lock().await;
+                    if let Some(spool) = &spool
+                        && !replayed.swap(true, std::sync::atomic::Ordering::SeqCst)
+                    {
+                        replay_orphans(&store, spool).await;
+                    }
+                    run(&store, options, &mut receiver, spool.as_deref(), &context).await;
+                    Ok(())
+                }
+            },
+        );
         Self {
             sender,
             options,
@@ -80,6 +117,7 @@ impl AuditWriter {
         let (reply, answer) = oneshot::channel();
         self.sender
             .send(Request::Event(Box::new(event), Some(reply), None))
+            .await
             .map_err(|_| AuditError::WriterStopped)?;
         match answer.await {
             Ok(Ok(seq)) => Ok(seq),
@@ -110,6 +148,7 @@ impl AuditWriter {
         };
         self.sender
             .send(Request::Event(Box::new(event), None, segment))
+            .await
             .map_err(|_| AuditError::WriterStopped)
     }
 
@@ -118,22 +157,38 @@ impl AuditWriter {
         let (reply, answer) = oneshot::channel();
         self.sender
             .send(Request::Flush(reply))
+            .await
             .map_err(|_| AuditError::WriterStopped)?;
         answer.await.map_err(|_| AuditError::WriterStopped)
     }
+
+    /// Events waiting in memory for the writer now.
+    pub fn queued(&self) -> usize {
+        QUEUE_CAPACITY - self.sender.capacity()
+    }
 }
 
+/// Writes batches until the queue is closed. When the task is cancelled (shutdown), the
+/// queue stops taking events and everything already in it is written before this returns.
 async fn run(
-    store: Store,
+    store: &Store,
     options: WriterOptions,
-    mut receiver: mpsc::UnboundedReceiver<Request>,
-    spool: Option<Arc<Spool>>,
+    receiver: &mut mpsc::Receiver<Request>,
+    spool: Option<&Spool>,
+    context: &TaskContext,
 ) {
-    if let Some(spool) = &spool {
-        replay_orphans(&store, spool).await;
-    }
     let batch_size = options.batch_size.max(1);
-    while let Some(first) = receiver.recv().await {
+    let mut closing = false;
+    loop {
+        let first = tokio::select! {
+            request = receiver.recv() => request,
+            () = context.cancel().cancelled(), if !closing => {
+                receiver.close();
+                closing = true;
+                continue;
+            }
+        };
+        let Some(first) = first else { break };
         let mut batch = Vec::with_capacity(batch_size);
         let mut flushes = Vec::new();
         let mut urgent = false;
@@ -159,7 +214,7 @@ async fn run(
                 next = Some(request);
                 continue;
             }
-            if urgent {
+            if urgent || closing {
                 break;
             }
             tokio::select! {
@@ -168,9 +223,10 @@ async fn run(
                     None => break,
                 },
                 () = tokio::time::sleep_until(deadline) => break,
+                () = context.cancel().cancelled() => break,
             }
         }
-        write_batch(&store, batch, spool.as_deref()).await;
+        write_batch(store, batch, spool).await;
         for flush in flushes {
             let _ = flush.send(());
         }

@@ -33,7 +33,12 @@ fn event(n: usize) -> AuditEvent {
 }
 
 async fn write(store: &Store, events: usize) {
-    let writer = AuditWriter::start(store.clone(), WriterOptions::default(), None);
+    let writer = AuditWriter::start(
+        store.clone(),
+        WriterOptions::default(),
+        None,
+        &qcat_runtime::Tasks::default(),
+    );
     for n in 1..=events {
         writer.submit(event(n)).await.unwrap();
     }
@@ -78,6 +83,7 @@ async fn record_returns_only_after_the_entry_is_durable_without_waiting_for_the_
                 ..WriterOptions::default()
             },
             None,
+            &qcat_runtime::Tasks::default(),
         );
         // With an hour-long batch timeout this would hang if record waited for a full batch.
         let seq = tokio::time::timeout(Duration::from_secs(10), writer.record(event(1)))
@@ -195,7 +201,12 @@ async fn retention_leaves_a_chain_that_still_verifies_and_a_forged_cut_does_not(
         write(&store, 30).await;
         // Everything written so far is older than a cutoff in the future.
         let cutoff = qcat_audit::now_ms() + 1;
-        let writer = AuditWriter::start(store.clone(), WriterOptions::default(), None);
+        let writer = AuditWriter::start(
+            store.clone(),
+            WriterOptions::default(),
+            None,
+            &qcat_runtime::Tasks::default(),
+        );
         tokio::time::sleep(Duration::from_millis(5)).await;
         let marker = prune(&store, cutoff, "test").await.unwrap().unwrap();
         assert_eq!(marker.up_to_seq, 30);

@@ -47,6 +47,7 @@ async fn submit_returns_once_the_event_is_in_the_spool_and_storing_empties_it() 
             store.clone(),
             slow(),
             Some(Spool::open(dir.path()).unwrap()),
+            &qcat_runtime::Tasks::default(),
         );
         writer.submit(event(1)).await.unwrap();
         // Not in the store yet (the batch waits), but already on disk.
@@ -87,6 +88,7 @@ async fn a_dead_processes_spool_is_stored_once_by_the_next_writer() {
             store.clone(),
             slow(),
             Some(Spool::open(dir.path()).unwrap()),
+            &qcat_runtime::Tasks::default(),
         );
         writer.flush().await.unwrap();
         assert_eq!(

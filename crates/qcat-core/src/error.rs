@@ -35,11 +35,13 @@ pub enum ErrorCode {
     /// A store this data dir used before is gone, emptied or replaced; the message says how
     /// to restore it or start anew on purpose.
     StorageLost,
+    /// A job was cancelled before it finished (by its user, or by a stopping process).
+    Cancelled,
 }
 
 impl ErrorCode {
     /// Every code, in table order; used to generate the UI's code table and to test it.
-    pub const ALL: [ErrorCode; 12] = [
+    pub const ALL: [ErrorCode; 13] = [
         ErrorCode::Internal,
         ErrorCode::InvalidInput,
         ErrorCode::InvalidConfig,
@@ -52,6 +54,7 @@ impl ErrorCode {
         ErrorCode::SecretsUnavailable,
         ErrorCode::Throttled,
         ErrorCode::StorageLost,
+        ErrorCode::Cancelled,
     ];
 
     /// The wire spelling of the code.
@@ -69,6 +72,7 @@ impl ErrorCode {
             ErrorCode::SecretsUnavailable => "secrets_unavailable",
             ErrorCode::Throttled => "throttled",
             ErrorCode::StorageLost => "storage_lost",
+            ErrorCode::Cancelled => "cancelled",
         }
     }
 
@@ -84,6 +88,8 @@ impl ErrorCode {
             ErrorCode::StorageSchema | ErrorCode::StorageLost => 65,
             ErrorCode::Unauthenticated | ErrorCode::PermissionDenied => 77,
             ErrorCode::Internal => 70,
+            // As a shell reports a command stopped by Ctrl-C.
+            ErrorCode::Cancelled => 130,
         }
     }
 }

@@ -137,6 +137,9 @@ struct Inner {
     trackers: [TaskTracker; 3],
     entries: Mutex<Vec<Entry>>,
     backoff: Backoff,
+    /// The runtime the tasks were created on, so a task started from a thread outside it
+    /// (a GUI callback) still runs there.
+    handle: Option<tokio::runtime::Handle>,
 }
 
 /// The tasks of one process. Cheap to clone.
@@ -176,11 +179,13 @@ impl Tasks {
                 trackers: Default::default(),
                 entries: Mutex::new(Vec::new()),
                 backoff,
+                handle: tokio::runtime::Handle::try_current().ok(),
             }),
         }
     }
 
-    /// Starts `body` as the task `name` on the current tokio runtime. `body` is called again
+    /// Starts `body` as the task `name` on the current tokio runtime (or, called from
+    /// outside one, on the runtime these tasks were created on). `body` is called again
     /// for each restart, with a fresh context sharing the same cancellation.
     pub fn spawn<Body, Run>(
         &self,
@@ -220,7 +225,11 @@ impl Tasks {
             // Started after its stage stopped (a job during shutdown): never runs.
             set_state(&health, TaskState::Stopped);
         } else {
-            self.inner.trackers[index].spawn(supervised);
+            let tracker = &self.inner.trackers[index];
+            match (tokio::runtime::Handle::try_current(), &self.inner.handle) {
+                (Err(_), Some(handle)) => drop(tracker.spawn_on(supervised, handle)),
+                _ => drop(tracker.spawn(supervised)),
+            }
         }
         TaskHandle { cancel, health }
     }
@@ -261,22 +270,27 @@ impl Tasks {
         tracing::debug!(?stage, tasks = stopped, "stage stopped");
     }
 
-    /// Stops every stage in order, waiting at most `grace` for each; a stage still running
-    /// after it is named in the log and left behind.
+    /// Stops one stage, waiting at most `grace`; tasks still running after it are named
+    /// in the log and left behind.
+    pub async fn stop_stage_within(&self, stage: Stage, grace: Duration) {
+        if tokio::time::timeout(grace, self.stop_stage(stage))
+            .await
+            .is_err()
+        {
+            let stuck: Vec<String> = self
+                .health()
+                .into_iter()
+                .filter(|health| health.stage == stage && health.state == TaskState::Running)
+                .map(|health| health.name)
+                .collect();
+            tracing::error!(?stage, ?stuck, "tasks did not stop in time");
+        }
+    }
+
+    /// Stops every stage in order, waiting at most `grace` for each.
     pub async fn shutdown(&self, grace: Duration) {
         for stage in Stage::ALL {
-            if tokio::time::timeout(grace, self.stop_stage(stage))
-                .await
-                .is_err()
-            {
-                let stuck: Vec<String> = self
-                    .health()
-                    .into_iter()
-                    .filter(|health| health.stage == stage && health.state == TaskState::Running)
-                    .map(|health| health.name)
-                    .collect();
-                tracing::error!(?stage, ?stuck, "tasks did not stop in time");
-            }
+            self.stop_stage_within(stage, grace).await;
         }
     }
 }

@@ -4,11 +4,12 @@
 //! A writer calls [`bump`] inside the transaction that changes a topic (say, roles). That
 //! increments the topic's row in `change_counters` and, on PostgreSQL, sends `NOTIFY` on the
 //! topic's channel, which PostgreSQL delivers only if the transaction commits. A reader calls
-//! [`Store::watch`] and gets a `watch::Receiver` with the topic's latest version: on
+//! [`Store::follow`] and gets a `watch::Receiver` with the topic's latest version: on
 //! PostgreSQL a LISTEN connection wakes it at once (the counter is re-read on every
 //! notification and every few seconds, so a dropped connection only delays); on SQLite,
 //! which has no notifications, the counter is polled four times a second.
 
+use std::future::Future;
 use std::time::Duration;
 
 use sqlx::Any;
@@ -40,6 +41,19 @@ pub async fn bump(
             .await?;
     }
     Ok(())
+}
+
+/// [`bump`] for a caller that does not know the backend (it is read off the connection).
+pub async fn bump_here(
+    tx: &mut sqlx::Transaction<'_, Any>,
+    topic: &str,
+) -> Result<(), sqlx::Error> {
+    let backend = if tx.backend_name().eq_ignore_ascii_case("postgresql") {
+        Backend::Postgres
+    } else {
+        Backend::Sqlite
+    };
+    bump(tx, backend, topic).await
 }
 
 /// Marks `topic` changed only if it is still at `expected` (the version the writer's
@@ -87,18 +101,29 @@ impl Store {
         Ok(version.unwrap_or(0))
     }
 
-    /// Follows `topic`'s version from a background task until every receiver is dropped.
-    pub async fn watch(&self, topic: &str) -> Result<watch::Receiver<i64>, StoreError> {
+    /// Follows `topic`'s version: the receiver sees every new version, as long as the
+    /// returned follower runs (the caller runs it as a runtime task; it ends when every
+    /// receiver is dropped).
+    pub async fn follow(
+        &self,
+        topic: &str,
+    ) -> Result<
+        (
+            watch::Receiver<i64>,
+            impl Future<Output = ()> + Send + use<>,
+        ),
+        StoreError,
+    > {
         let (sender, receiver) = watch::channel(self.change_version(topic).await?);
         let store = self.clone();
         let topic = topic.to_owned();
-        tokio::spawn(async move {
+        let follower = async move {
             match store.listen_url.clone() {
                 Some(url) => follow_postgres(store, &url, &topic, sender).await,
                 None => follow_by_polling(store, &topic, sender, SQLITE_POLL).await,
             }
-        });
-        Ok(receiver)
+        };
+        Ok((receiver, follower))
     }
 }
 

@@ -8,6 +8,7 @@
 pub mod changes;
 pub mod fault;
 pub mod identity;
+pub mod runtime;
 mod target;
 #[cfg(feature = "testing")]
 pub mod testing;

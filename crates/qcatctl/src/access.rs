@@ -255,7 +255,7 @@ pub async fn sign_in(
     Ok(Secret::new(password))
 }
 
-fn ms_text(ms: Option<i64>) -> String {
+pub(crate) fn ms_text(ms: Option<i64>) -> String {
     ms.and_then(|ms| u64::try_from(ms).ok())
         .map(|ms| {
             humantime::format_rfc3339_seconds(
@@ -541,9 +541,13 @@ pub async fn audit_command(
         AuditCommand::Export { filter, format } => {
             let format = export_format(&format)?;
             let mut stdout = std::io::BufWriter::new(std::io::stdout());
+            let display = std::sync::Arc::new(crate::progress::Display::new("export"));
+            let shown = display.clone();
+            let progress = qcat_api::Progress::new("entries", move |report| shown.show(&report));
             let written = api
-                .audit_export(slot, filter.input()?, format, &mut stdout)
+                .audit_export(slot, filter.input()?, format, &mut stdout, &progress)
                 .await;
+            display.finish();
             if let Err(err) = &written
                 && err.message.contains("Broken pipe")
             {
@@ -555,7 +559,30 @@ pub async fn audit_command(
             note!("exported {written} entries");
         }
         AuditCommand::Verify { json } => {
-            let report = api.audit_verify(slot).await?;
+            let ended =
+                crate::progress::run_job(api, slot, "verify", api.audit_verify(slot)).await?;
+            let report: qcat_api::audit::AuditVerifyReport = match ended.state {
+                qcat_api::jobs::JobState::Succeeded => {
+                    serde_json::from_value(ended.result.unwrap_or_default())
+                        .map_err(|err| qcat_api::ApiError::internal_in("audit_verify", &err))?
+                }
+                qcat_api::jobs::JobState::Cancelled => {
+                    return Err(qcat_api::ApiError::new(
+                        qcat_api::ErrorCode::Cancelled,
+                        ended
+                            .error
+                            .unwrap_or_else(|| "verification cancelled".into()),
+                    )
+                    .into());
+                }
+                _ => {
+                    return Err(qcat_api::ApiError::new(
+                        qcat_api::ErrorCode::Internal,
+                        ended.error.unwrap_or_else(|| "verification failed".into()),
+                    )
+                    .into());
+                }
+            };
             if json {
                 output::json(&report)?;
             } else if report.ok {

@@ -3,7 +3,9 @@
 //! error code's sysexits-style number and print `error[code]: message`.
 
 mod access;
+mod agent;
 mod output;
+mod progress;
 
 use std::io::IsTerminal;
 use std::process::ExitCode;
@@ -12,7 +14,7 @@ use clap::{Parser, Subcommand};
 use qcat_api::config::{ConfigCheck, ConfigSources, UserFile};
 use qcat_api::dto::{ConfigProblem, ConfigView};
 use qcat_api::secrets::{KeyOptions, Secret};
-use qcat_api::{Api, ApiConfig, ApiError, ErrorCode, SessionSlot, secrets};
+use qcat_api::{Api, ApiConfig, ApiError, ErrorCode, Mode, SessionSlot, secrets};
 
 use output::{CliError, note, out};
 
@@ -59,6 +61,37 @@ enum Command {
     /// The store itself.
     #[command(subcommand)]
     Store(StoreCommand),
+    /// Run headless on a server: heartbeat, singleton duties (the scheduler), audit
+    /// maintenance and the metrics endpoint, until SIGTERM or SIGINT. Logs like the
+    /// console (JSON, rotated, in logging.log_dir).
+    Agent,
+    /// Schedules and their runs.
+    #[command(subcommand)]
+    Schedule(ScheduleCommand),
+    /// Jobs of every console and agent on the store.
+    #[command(subcommand)]
+    Jobs(JobsCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum ScheduleCommand {
+    /// The configured schedules with their last and next runs.
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum JobsCommand {
+    /// The newest jobs, newest first.
+    List {
+        #[arg(long)]
+        json: bool,
+        /// How many (1 to 10000).
+        #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(i64).range(1..=10_000))]
+        limit: i64,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -134,14 +167,18 @@ fn main() -> ExitCode {
         ));
     }));
     let cli = Cli::parse();
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("QCAT_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,sqlx=off")),
-        )
-        .with_ansi(std::io::stderr().is_terminal())
-        .with_writer(std::io::stderr)
-        .init();
+    // The agent logs like the console (qcat-logging, set up in `agent::run`); one-shot
+    // commands log warnings to stderr.
+    if !matches!(cli.command, Command::Agent) {
+        tracing_subscriber::fmt()
+            .with_env_filter(
+                tracing_subscriber::EnvFilter::try_from_env("QCAT_LOG")
+                    .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,sqlx=off")),
+            )
+            .with_ansi(std::io::stderr().is_terminal())
+            .with_writer(std::io::stderr)
+            .init();
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -168,8 +205,9 @@ fn main() -> ExitCode {
 /// (`config check`), errors exit with their code's number.
 async fn run(cli: Cli) -> Result<ExitCode, CliError> {
     match cli.command {
+        Command::Agent => agent::run().await,
         Command::Status { json } => {
-            let api = Api::open_bounded(ApiConfig::from_environment()?).await?;
+            let api = Api::open_bounded(ApiConfig::from_environment(Mode::OneShot)?).await?;
             let result = status(&api, json).await;
             api.close().await;
             result.map(|()| ExitCode::SUCCESS)
@@ -211,7 +249,7 @@ async fn run(cli: Cli) -> Result<ExitCode, CliError> {
                 )
                 .into());
             }
-            let report = Api::init_new_store(ApiConfig::from_environment()?).await?;
+            let report = Api::init_new_store(ApiConfig::from_environment(Mode::OneShot)?).await?;
             out!("{}", report.summary);
             Ok(ExitCode::SUCCESS)
         }
@@ -249,7 +287,7 @@ fn read_stdin_secret() -> Result<Secret<String>, CliError> {
 /// audit entries). The whole command is bounded by `database.command_timeout_secs`, so a
 /// frozen server ends it with a message instead of a hang.
 async fn as_console_user(user: Option<&str>, command: Command) -> Result<ExitCode, CliError> {
-    let api = Api::open_bounded(ApiConfig::from_environment()?).await?;
+    let api = Api::open_bounded(ApiConfig::from_environment(Mode::OneShot)?).await?;
     let slot = SessionSlot::cli();
     let result = match api
         .within_command_timeout(run_as_user(&api, &slot, user, command))
@@ -304,6 +342,63 @@ async fn run_as_user(
             } else {
                 for name in names {
                     out!("{name}");
+                }
+            }
+        }
+        Command::Schedule(ScheduleCommand::List { json }) => {
+            let schedules = api.schedules_list(slot).await?;
+            if json {
+                output::json(&schedules)?;
+            } else {
+                out!(
+                    "{:20} {:18} {:16} {:9} {:20} {:7} next",
+                    "name",
+                    "spec",
+                    "zone",
+                    "missed",
+                    "last run",
+                    "result"
+                );
+                for schedule in schedules {
+                    out!(
+                        "{:20} {:18} {:16} {:9} {:20} {:7} {}",
+                        schedule.name,
+                        schedule.spec,
+                        schedule.time_zone,
+                        schedule.missed,
+                        access::ms_text(schedule.last_started_ms),
+                        schedule.last_result.as_deref().unwrap_or("-"),
+                        access::ms_text(schedule.next_ms)
+                    );
+                    if let Some(error) = schedule.last_error {
+                        out!("{:20} last error: {error}", "");
+                    }
+                }
+            }
+        }
+        Command::Jobs(JobsCommand::List { json, limit }) => {
+            let jobs = api.jobs_recent(slot).await?;
+            let jobs: Vec<_> = jobs.into_iter().take(limit as usize).collect();
+            if json {
+                output::json(&jobs)?;
+            } else {
+                for job in jobs {
+                    out!(
+                        "{} {:18} {:11} {:12} {} {}{} {}{}",
+                        job.id,
+                        job.kind,
+                        serde_plain(&job.state),
+                        job.actor,
+                        access::ms_text(Some(job.started_ms)),
+                        job.done,
+                        job.total
+                            .map(|total| format!("/{total}"))
+                            .unwrap_or_default(),
+                        job.unit,
+                        job.error
+                            .map(|error| format!(" — {error}"))
+                            .unwrap_or_default()
+                    );
                 }
             }
         }
@@ -439,8 +534,9 @@ fn invalid_config(check: &ConfigCheck) -> ApiError {
 async fn status(api: &Api, json: bool) -> Result<(), CliError> {
     let info = api.app_info();
     let storage = api.storage_status().await;
+    let runtime = api.runtime_status_unguarded().await;
     if json {
-        output::json(&serde_json::json!({ "app": info, "storage": storage }))?;
+        output::json(&serde_json::json!({ "app": info, "storage": storage, "runtime": runtime }))?;
     } else {
         out!("version         {}", info.version);
         out!(
@@ -460,6 +556,39 @@ async fn status(api: &Api, json: bool) -> Result<(), CliError> {
         }
         if let Some(error) = &storage.error {
             out!("problem         {} [{}]", error.message, error.code);
+        }
+        for duty in &runtime.duties {
+            out!(
+                "duty {:10} {}",
+                duty.duty,
+                match &duty.holder_label {
+                    Some(label) => format!("led by {label} (term {})", duty.token),
+                    None => "nobody leads (no console or agent running)".to_owned(),
+                }
+            );
+        }
+        for member in runtime.members.iter().filter(|member| !member.this_process) {
+            out!(
+                "member {} {} on {} pid {} (version {}, beat {})",
+                member.id,
+                member.mode,
+                member.host,
+                member.pid,
+                member.version,
+                access::ms_text(Some(member.heartbeat_ms))
+            );
+            for task in &member.tasks {
+                out!(
+                    "  task {:28} {:10} restarts {}{}",
+                    task.name,
+                    task.state,
+                    task.restarts,
+                    task.last_error
+                        .as_ref()
+                        .map(|error| format!(", last error: {error}"))
+                        .unwrap_or_default()
+                );
+            }
         }
     }
     match storage.error {

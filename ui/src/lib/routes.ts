@@ -8,6 +8,7 @@ import AccessPage from '../routes/access/AccessPage.svelte';
 import AuditPage from '../routes/audit/AuditPage.svelte';
 import LogsPage from '../routes/logs/LogsPage.svelte';
 import SettingsPage from '../routes/settings/SettingsPage.svelte';
+import SystemPage from '../routes/system/SystemPage.svelte';
 
 export interface Route {
   id: string;
@@ -25,6 +26,7 @@ export const ROUTES: readonly Route[] = [
   { id: 'access', label: 'nav.access', icon: '⚿', page: AccessPage, permission: 'rbac:view' },
   { id: 'audit', label: 'nav.audit', icon: '☰', page: AuditPage, permission: 'audit:view' },
   { id: 'logs', label: 'nav.logs', icon: '≡', page: LogsPage, permission: 'logs:view' },
+  { id: 'system', label: 'nav.system', icon: '◉', page: SystemPage, permission: 'system:view' },
   { id: 'settings', label: 'nav.settings', icon: '⚙', page: SettingsPage, permission: 'config:view' },
 ];
 

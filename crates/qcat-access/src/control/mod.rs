@@ -25,6 +25,7 @@ use std::time::Duration;
 
 use qcat_audit::{AuditEvent, AuditWriter, Outcome};
 use qcat_core::ErrorCode;
+use qcat_runtime::{Restart, Stage, TaskContext, Tasks};
 use qcat_store::Store;
 
 use crate::catalog::{CATALOG, PatternError, Permission, find};
@@ -228,29 +229,24 @@ impl AccessControl {
         store: Store,
         audit: AuditWriter,
         settings: AuthSettings,
+        tasks: &Tasks,
     ) -> Result<Self, AccessError> {
         let snapshot = load_snapshot(&store).await?;
-        let mut versions = store.watch(TOPIC).await?;
         let inner = Arc::new(Inner {
-            store,
+            store: store.clone(),
             audit,
             settings,
             snapshot: RwLock::new(Arc::new(snapshot)),
             sessions: Mutex::new(HashMap::new()),
         });
+        // The task holds the cache weakly: dropping the control ends it.
         let weak: Weak<Inner> = Arc::downgrade(&inner);
-        tokio::spawn(async move {
-            while versions.changed().await.is_ok() {
-                let version = *versions.borrow_and_update();
-                let Some(inner) = weak.upgrade() else { break };
-                let control = AccessControl { inner };
-                if control.snapshot().version < version
-                    && let Err(err) = control.reload().await
-                {
-                    tracing::warn!(error = %err, "access cache not reloaded");
-                }
-            }
-        });
+        tasks.spawn(
+            "access-cache",
+            Stage::Intake,
+            Restart::OnFailure,
+            move |context| follow_changes(store.clone(), weak.clone(), context),
+        );
         Ok(Self { inner })
     }
 
@@ -352,4 +348,32 @@ impl AccessControl {
         };
         Ok((user.user(), why))
     }
+}
+
+/// Reloads the cache whenever the store's `access` counter moves past it (changes made by
+/// another console or by `qcatctl`), until the control is dropped or the task is stopped.
+async fn follow_changes(
+    store: Store,
+    weak: Weak<Inner>,
+    context: TaskContext,
+) -> Result<(), String> {
+    let (mut versions, follower) = store.follow(TOPIC).await.map_err(|err| err.to_string())?;
+    let reload = async move {
+        while versions.changed().await.is_ok() {
+            let version = *versions.borrow_and_update();
+            let Some(inner) = weak.upgrade() else { break };
+            let control = AccessControl { inner };
+            if control.snapshot().version < version
+                && let Err(err) = control.reload().await
+            {
+                tracing::warn!(error = %err, "access cache not reloaded");
+            }
+        }
+    };
+    tokio::select! {
+        () = follower => {}
+        () = reload => {}
+        () = context.cancel().cancelled() => {}
+    }
+    Ok(())
 }

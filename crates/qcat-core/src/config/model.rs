@@ -21,6 +21,7 @@ pub struct Config {
     pub alerting: AlertingConfig,
     pub audit: AuditConfig,
     pub backup: BackupConfig,
+    pub runtime: RuntimeConfig,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -164,6 +165,7 @@ pub struct MonitoringConfig {
     pub prometheus_enabled: bool,
     pub prometheus_port: u16,
     pub metrics_path: String,
+    pub prometheus_bind: String,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -210,6 +212,20 @@ pub struct AuditConfig {
     pub async_mode: bool,
     pub compression_enabled: bool,
     pub encryption_enabled: bool,
+    pub maintenance_schedule: String,
+    #[serde(deserialize_with = "duration_text")]
+    pub maintenance_jitter: Duration,
+    pub maintenance_missed: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RuntimeConfig {
+    pub time_zone: String,
+    #[serde(deserialize_with = "duration_text")]
+    pub failover: Duration,
+    #[serde(deserialize_with = "duration_text")]
+    pub shutdown_grace: Duration,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -1,6 +1,8 @@
 //! Stage two: the merged table into [`Config`], then value checks, each problem attached to
 //! the key and the layer its value came from.
 
+use std::time::Duration;
+
 use super::{Config, ConfigProblem, Origin};
 
 /// Deserializes key by key first, so a bad value is reported against its own key (serde's
@@ -202,6 +204,69 @@ pub(super) fn ranges(
         format!("{} is not a TCP port", config.monitoring.prometheus_port),
         "use a port between 1 and 65535",
     );
+    check(
+        config
+            .monitoring
+            .prometheus_bind
+            .parse::<std::net::IpAddr>()
+            .is_ok(),
+        "monitoring.prometheus_bind",
+        format!(
+            "{:?} is not an IP address",
+            config.monitoring.prometheus_bind
+        ),
+        "use 127.0.0.1 (this machine only), 0.0.0.0 (every interface) or one address of this host",
+    );
+    check(
+        (Duration::from_secs(3)..=Duration::from_secs(600)).contains(&config.runtime.failover),
+        "runtime.failover",
+        format!("{:?} is out of range", config.runtime.failover),
+        "use 3s to 10m",
+    );
+    check(
+        (Duration::from_secs(1)..=Duration::from_secs(300))
+            .contains(&config.runtime.shutdown_grace),
+        "runtime.shutdown_grace",
+        format!("{:?} is out of range", config.runtime.shutdown_grace),
+        "use 1s to 5m",
+    );
+    if let Err(message) = qcat_runtime::schedule::time_zone(&config.runtime.time_zone) {
+        check(
+            false,
+            "runtime.time_zone",
+            message,
+            "name a zone that exists",
+        );
+    } else {
+        match config
+            .audit
+            .maintenance_missed
+            .parse::<qcat_runtime::schedule::MissedRun>()
+        {
+            Err(err) => check(
+                false,
+                "audit.maintenance_missed",
+                err.to_string(),
+                "use run_once or skip",
+            ),
+            Ok(missed) => {
+                if let Err(err) = qcat_runtime::schedule::Schedule::parse(
+                    "audit maintenance",
+                    &config.audit.maintenance_schedule,
+                    &config.runtime.time_zone,
+                    config.audit.maintenance_jitter,
+                    missed,
+                ) {
+                    check(
+                        false,
+                        "audit.maintenance_schedule",
+                        err.to_string(),
+                        "write a cron expression such as \"0 3 * * *\" or \"@every 1h\"",
+                    );
+                }
+            }
+        }
+    }
     check(
         config.monitoring.metrics_path.starts_with('/'),
         "monitoring.metrics_path",

@@ -1,12 +1,12 @@
 // Generated from crates/qcat-api by `UPDATE_BINDINGS=1 cargo test -p qcat-api`.
 // Do not edit: CI fails when this file differs from what the Rust code generates.
 
-export type ErrorCode = "internal" | "invalid_input" | "invalid_config" | "not_found" | "conflict" | "storage_unavailable" | "storage_schema" | "unauthenticated" | "permission_denied" | "secrets_unavailable" | "throttled" | "storage_lost";
+export type ErrorCode = "internal" | "invalid_input" | "invalid_config" | "not_found" | "conflict" | "storage_unavailable" | "storage_schema" | "unauthenticated" | "permission_denied" | "secrets_unavailable" | "throttled" | "storage_lost" | "cancelled";
 
-export const ERROR_CODES: readonly ErrorCode[] = ["internal", "invalid_input", "invalid_config", "not_found", "conflict", "storage_unavailable", "storage_schema", "unauthenticated", "permission_denied", "secrets_unavailable", "throttled", "storage_lost"];
+export const ERROR_CODES: readonly ErrorCode[] = ["internal", "invalid_input", "invalid_config", "not_found", "conflict", "storage_unavailable", "storage_schema", "unauthenticated", "permission_denied", "secrets_unavailable", "throttled", "storage_lost", "cancelled"];
 
 /** Every permission the core checks (the UI has a label for each). */
-export const PERMISSIONS: readonly string[] = ["monitor:view", "alerts:view", "alerts:silence", "alerts:edit", "backup:view", "backup:run", "backup:restore", "backup:edit", "logs:view", "config:view", "config:edit", "secrets:write", "rbac:view", "rbac:edit", "audit:view", "audit:export"];
+export const PERMISSIONS: readonly string[] = ["monitor:view", "alerts:view", "alerts:silence", "alerts:edit", "backup:view", "backup:run", "backup:restore", "backup:edit", "logs:view", "config:view", "config:edit", "secrets:write", "rbac:view", "rbac:edit", "audit:view", "audit:export", "system:view", "system:operate"];
 
 /** The built-in roles (the UI has a description for each). */
 export const BUILTIN_ROLES: readonly string[] = ["admin", "auditor", "operator", "viewer"];
@@ -226,6 +226,98 @@ export type ExportedFile = {
  */
 path: string, entries: number, };
 
+export type JobState = "running" | "succeeded" | "failed" | "cancelled" | "interrupted";
+
+export type JobView = { id: string, 
+/**
+ * `audit.verify`, `audit.export`, `audit.maintenance`…
+ */
+kind: string, state: JobState, 
+/**
+ * Who started it (a user, or `scheduler`).
+ */
+actor: string, 
+/**
+ * The member (process) running it.
+ */
+member: string, startedMs: number, endedMs: number | null, done: number, total: number | null, unit: string, phase: string, 
+/**
+ * Units per second (live progress only; 0 from a stored row).
+ */
+rate: number, etaSecs: number | null, 
+/**
+ * What it produced (per kind: `AuditVerifyReport`, `ExportedFile`…).
+ */
+result: unknown, error: string | null, };
+
+export type JobStarted = { id: string, };
+
+export type JobIdInput = { id: string, };
+
+export type ScheduleView = { name: string, 
+/**
+ * A cron expression or `@every <duration>`.
+ */
+spec: string, timeZone: string, jitterMs: number, 
+/**
+ * `run_once` or `skip`.
+ */
+missed: string, lastStartedMs: number | null, lastEndedMs: number | null, 
+/**
+ * `ok`, `failed` or `running`.
+ */
+lastResult: string | null, lastError: string | null, 
+/**
+ * When the next run is due (set by the leading process).
+ */
+nextMs: number | null, };
+
+export type TaskView = { name: string, 
+/**
+ * `intake`, `work` or `audit`: when it stops at shutdown.
+ */
+stage: string, 
+/**
+ * `running`, `restarting`, `stopped` or `failed`.
+ */
+state: string, restarts: number, lastError: string | null, lastErrorAtMs: number | null, startedAtMs: number, };
+
+export type MemberView = { id: string, 
+/**
+ * `console`, `agent` or `one_shot`.
+ */
+mode: string, host: string, pid: number, version: string, startedMs: number, heartbeatMs: number, 
+/**
+ * Whether it is this process.
+ */
+thisProcess: boolean, 
+/**
+ * Its tasks as of its last heartbeat (this process: now).
+ */
+tasks: Array<TaskView>, };
+
+export type DutyView = { duty: string, 
+/**
+ * The holding member, or null when the term ran out and nobody took it yet.
+ */
+holder: string | null, 
+/**
+ * The holder's host and pid, when it is a live member.
+ */
+holderLabel: string | null, token: number, sinceMs: number, heldHere: boolean, };
+
+export type RuntimeStatus = { mode: string, member: string, tasks: Array<TaskView>, members: Array<MemberView>, duties: Array<DutyView>, 
+/**
+ * Events waiting for the audit writer.
+ */
+auditQueue: number, 
+/**
+ * Why members and duties are missing (no store), if they are.
+ */
+error: ApiError | null, };
+
+export type LiveEvent = { "topic": "access://changed", version: number, } | { "topic": "audit://appended", version: number, } | { "topic": "jobs://progress", job: JobView, } | { "topic": "jobs://changed", version: number, } | { "topic": "duties://changed", version: number, } | { "topic": "tasks://health", tasks: Array<TaskView>, };
+
 /** Every IPC command, its arguments and what it resolves to. */
 export interface Commands {
   /** Version, data dir (and where it came from), environment and uptime. */
@@ -278,8 +370,16 @@ export interface Commands {
   audit_page: { args: { query: AuditQuery }; returns: AuditEntryView[] };
   /** How many audit entries match a filter. */
   audit_count: { args: { filter: AuditFilterInput }; returns: number };
-  /** Walks the hash chain and names the first entry that was changed, deleted or reordered. */
-  audit_verify: { args: Record<string, never>; returns: AuditVerifyReport };
-  /** Writes matching audit entries as CSV or JSON to a new file in the data dir's exports folder. */
-  audit_export_file: { args: { input: AuditExportInput }; returns: ExportedFile };
+  /** Starts a job that walks the hash chain and names the first entry that was changed, deleted or reordered; its result is an AuditVerifyReport. */
+  audit_verify: { args: Record<string, never>; returns: JobStarted };
+  /** Starts a job that writes matching audit entries as CSV or JSON to a new file in the data dir's exports folder; its result is an ExportedFile. */
+  audit_export_file: { args: { input: AuditExportInput }; returns: JobStarted };
+  /** Cancels a running job of this process: one's own, or anyone's with system:operate. */
+  job_cancel: { args: { input: JobIdInput }; returns: null };
+  /** The newest jobs of every console and agent on the store, newest first. */
+  jobs_recent: { args: Record<string, never>; returns: JobView[] };
+  /** The configured schedules with their last and next runs. */
+  schedules_list: { args: Record<string, never>; returns: ScheduleView[] };
+  /** This process's tasks (state, restarts, last error), the consoles and agents on the store, and who leads each duty. */
+  runtime_status: { args: Record<string, never>; returns: RuntimeStatus };
 }

@@ -1,17 +1,21 @@
 // The only module that imports @tauri-apps/*. Everything else calls the typed `api` below,
 // so the UI can be tested with mocked IPC and the wire format lives in one place.
 import { invoke } from '@tauri-apps/api/core';
+import { listen } from '@tauri-apps/api/event';
 import type {
+  JobStarted,
+  JobView,
+  LiveEvent,
+  RuntimeStatus,
+  ScheduleView,
   AccessExplanation,
   AccessModel,
   ApiError,
   AppInfo,
   AuditEntryView,
   AuditExportInput,
-  ExportedFile,
   AuditFilterInput,
   AuditQuery,
-  AuditVerifyReport,
   LoginInput,
   NewUserInput,
   PasswordInput,
@@ -127,8 +131,14 @@ export const api = {
     call('set_user_enabled', { username, enabled, seenVersion }),
   auditPage: (query: AuditQuery): Promise<AuditEntryView[]> => call('audit_page', { query }),
   auditCount: (filter: AuditFilterInput): Promise<number> => call('audit_count', { filter }),
-  auditVerify: (): Promise<AuditVerifyReport> => call('audit_verify'),
-  auditExportFile: (input: AuditExportInput): Promise<ExportedFile> => call('audit_export_file', { input }),
+  /** Starts the verification job; its result is an AuditVerifyReport (see `runJob`). */
+  auditVerify: (): Promise<JobStarted> => call('audit_verify'),
+  /** Starts the export job; its result is an ExportedFile. */
+  auditExportFile: (input: AuditExportInput): Promise<JobStarted> => call('audit_export_file', { input }),
+  jobCancel: (id: string): Promise<null> => call('job_cancel', { input: { id } }),
+  jobsRecent: (): Promise<JobView[]> => call('jobs_recent'),
+  schedulesList: (): Promise<ScheduleView[]> => call('schedules_list'),
+  runtimeStatus: (): Promise<RuntimeStatus> => call('runtime_status'),
 };
 
 /** Forwards the UI's uncaught errors and rejections into the console's log (target qcat_ui),
@@ -145,4 +155,73 @@ export function forwardUncaughtErrors(target: Window = window): void {
     const reason: unknown = event.reason;
     send(reason instanceof Error ? reason.message : String(reason), reason instanceof Error ? (reason.stack ?? null) : null);
   });
+}
+
+/** The live event topics the core pushes (see `LiveEvent`). */
+export type Topic = LiveEvent['topic'];
+export type EventOf<T extends Topic> = Extract<LiveEvent, { topic: T }>;
+
+/** Calls `handler` with each batch of `topic`'s events until the returned function is
+ *  called. The core batches hot topics; a batch is never empty. */
+export function onLive<T extends Topic>(topic: T, handler: (events: EventOf<T>[]) => void): () => void {
+  let stopped = false;
+  let unlisten: (() => void) | null = null;
+  listen<EventOf<T>[]>(topic, (event) => {
+    if (!stopped) handler(event.payload);
+  })
+    .then((stop) => {
+      if (stopped) stop();
+      else unlisten = stop;
+    })
+    .catch((err: unknown) => console.warn(`cannot listen for ${topic}`, err));
+  return () => {
+    stopped = true;
+    unlisten?.();
+  };
+}
+
+/** A job being watched: its id once started, and how it ended. */
+export interface WatchedJob {
+  id: Promise<string>;
+  ended: Promise<JobView>;
+}
+
+/** Starts a job with `start` and reports its progress (at most ten times a second) until
+ *  it ends. Listens before starting, so no report is missed. */
+export function runJob(start: () => Promise<JobStarted>, progress: (job: JobView) => void): WatchedJob {
+  let settle: (job: JobView) => void = () => {};
+  let fail: (err: unknown) => void = () => {};
+  const ended = new Promise<JobView>((resolve, reject) => {
+    settle = resolve;
+    fail = reject;
+  });
+  const early: JobView[] = [];
+  let jobId: string | null = null;
+  const seen = (job: JobView): void => {
+    progress(job);
+    if (job.state !== 'running') {
+      stop();
+      settle(job);
+    }
+  };
+  const stop = onLive('jobs://progress', (events) => {
+    for (const event of events) {
+      if (jobId === null) early.push(event.job);
+      else if (event.job.id === jobId) seen(event.job);
+    }
+  });
+  const id = start().then(
+    (started) => {
+      jobId = started.id;
+      for (const job of early.splice(0)) if (job.id === jobId) seen(job);
+      return started.id;
+    },
+    (err: unknown) => {
+      stop();
+      fail(err);
+      throw err;
+    },
+  );
+  id.catch(() => {});
+  return { id, ended };
 }

@@ -1,0 +1,288 @@
+//! The agent's own metrics in the Prometheus text format (OpenMetrics 1.0, which Prometheus
+//! scrapes natively), served on `monitoring.prometheus_bind:prometheus_port` +
+//! `metrics_path`: build info, the audit trail's counters (entries by action and by actor,
+//! commit latency), the audit writer's queue, task health and duty leadership. The
+//! registry is built fresh for each scrape from the live values, so nothing is registered
+//! twice and a task started later shows up at once.
+
+use std::net::SocketAddr;
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::registry::Registry;
+use qcat_core::ErrorCode;
+use qcat_runtime::{Restart, Stage, TaskState};
+
+use crate::{Api, ApiError};
+
+/// The content type of what [`Api::metrics_text`] writes.
+pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct BuildLabels {
+    version: String,
+    mode: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ActionLabels {
+    action: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ActorLabels {
+    actor: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct TaskLabels {
+    task: String,
+    stage: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct DutyLabels {
+    duty: String,
+}
+
+impl Api {
+    /// The path metrics are served on (`monitoring.metrics_path`).
+    pub fn metrics_path(&self) -> String {
+        self.inner
+            .config
+            .config
+            .config
+            .monitoring
+            .metrics_path
+            .clone()
+    }
+
+    /// The metrics now, in the text format.
+    pub fn metrics_text(&self) -> String {
+        let mut registry = Registry::with_prefix("qcat");
+        let runtime = self.runtime();
+
+        let build = Family::<BuildLabels, Gauge>::default();
+        build
+            .get_or_create(&BuildLabels {
+                version: qcat_core::VERSION.to_owned(),
+                mode: format!("{:?}", runtime.mode).to_lowercase(),
+            })
+            .set(1);
+        registry.register("build_info", "The running build (always 1)", build);
+
+        let stats = qcat_audit::stats::snapshot();
+        let total = Counter::<u64>::default();
+        total.inc_by(stats.total);
+        registry.register(
+            "audit_events",
+            "Audit entries this process committed",
+            total,
+        );
+        let by_action = Family::<ActionLabels, Counter>::default();
+        for (action, count) in &stats.by_action {
+            by_action
+                .get_or_create(&ActionLabels {
+                    action: action.clone(),
+                })
+                .inc_by(*count);
+        }
+        registry.register(
+            "audit_events_by_type",
+            "Audit entries this process committed, by action",
+            by_action,
+        );
+        let by_actor = Family::<ActorLabels, Counter>::default();
+        for (actor, count) in &stats.by_actor {
+            by_actor
+                .get_or_create(&ActorLabels {
+                    actor: qcat_core::text::escape_controls(actor).into_owned(),
+                })
+                .inc_by(*count);
+        }
+        registry.register(
+            "audit_events_by_user",
+            "Audit entries this process committed, by actor",
+            by_actor,
+        );
+        let latency = CountedHistogram::of(&stats);
+        registry.register_with_unit(
+            "audit_processing_latency",
+            "Time from an audit event being made to its entry being committed",
+            prometheus_client::registry::Unit::Seconds,
+            latency,
+        );
+        let queued = Gauge::<i64>::default();
+        queued.set(
+            self.access()
+                .map(|access| access.audit().queued() as i64)
+                .unwrap_or(0),
+        );
+        registry.register(
+            "audit_queue_depth",
+            "Audit events waiting in memory for the writer",
+            queued,
+        );
+
+        let up = Family::<TaskLabels, Gauge>::default();
+        let restarts = Family::<TaskLabels, Counter>::default();
+        for task in runtime.tasks.health() {
+            let labels = TaskLabels {
+                task: task.name.clone(),
+                stage: format!("{:?}", task.stage).to_lowercase(),
+            };
+            up.get_or_create(&labels)
+                .set(i64::from(task.state == TaskState::Running));
+            restarts
+                .get_or_create(&labels)
+                .inc_by(u64::from(task.restarts));
+        }
+        registry.register("task_up", "Whether the task is running (1) or not (0)", up);
+        registry.register(
+            "task_restarts",
+            "Times the task was restarted after a failure",
+            restarts,
+        );
+
+        let leading = Family::<DutyLabels, Gauge>::default();
+        let duty = crate::runtime::SCHEDULER_DUTY;
+        leading
+            .get_or_create(&DutyLabels {
+                duty: duty.to_owned(),
+            })
+            .set(i64::from(self.current_term(duty).is_some()));
+        registry.register(
+            "duty_leader",
+            "Whether this process runs the singleton duty (1) or not (0)",
+            leading,
+        );
+
+        let uptime = Gauge::<f64, std::sync::atomic::AtomicU64>::default();
+        uptime.set(self.inner.opened_at.elapsed().as_secs_f64());
+        registry.register_with_unit(
+            "uptime",
+            "Time since this process opened the core",
+            prometheus_client::registry::Unit::Seconds,
+            uptime,
+        );
+
+        let mut text = String::new();
+        if let Err(err) = prometheus_client::encoding::text::encode(&mut text, &registry) {
+            tracing::error!(error = %err, "metrics not encoded");
+        }
+        text
+    }
+
+    /// Serves [`Api::metrics_text`] on the configured address as the task `metrics-http`
+    /// (stage intake: it stops first at shutdown). Returns the bound address (port 0 in
+    /// the configuration binds a free port, for tests). Refused with the fix when the
+    /// address is taken.
+    pub async fn serve_metrics(&self) -> Result<SocketAddr, ApiError> {
+        let monitoring = &self.inner.config.config.config.monitoring;
+        let ip: std::net::IpAddr = monitoring.prometheus_bind.parse().map_err(|_| {
+            ApiError::new(
+                ErrorCode::InvalidConfig,
+                format!(
+                    "monitoring.prometheus_bind {:?} is not an IP address",
+                    monitoring.prometheus_bind
+                ),
+            )
+        })?;
+        let wanted = SocketAddr::new(ip, monitoring.prometheus_port);
+        let listener = tokio::net::TcpListener::bind(wanted).await.map_err(|err| {
+            ApiError::new(
+                ErrorCode::Conflict,
+                format!(
+                    "cannot serve metrics on {wanted}: {err}; another program (a Prometheus server uses 9090) may hold the port: set monitoring.prometheus_port (QCAT_MONITORING__PROMETHEUS_PORT) to a free one, or monitoring.prometheus_enabled = false"
+                ),
+            )
+        })?;
+        let bound = listener
+            .local_addr()
+            .map_err(|err| ApiError::internal_in("serve_metrics", &err))?;
+        let path = monitoring.metrics_path.clone();
+        let listener = std::sync::Arc::new(tokio::sync::Mutex::new(Some(listener)));
+        let weak = self.downgrade();
+        self.runtime().tasks.spawn(
+            "metrics-http",
+            Stage::Intake,
+            Restart::OnFailure,
+            move |context| {
+                let (listener, path, weak) = (listener.clone(), path.clone(), weak.clone());
+                async move {
+                    let listener = match listener.lock().await.take() {
+                        Some(listener) => listener,
+                        // A restart binds again.
+                        None => tokio::net::TcpListener::bind(bound)
+                            .await
+                            .map_err(|err| format!("cannot bind {bound} again: {err}"))?,
+                    };
+                    let app = axum::Router::new().route(
+                        &path,
+                        axum::routing::get(move || {
+                            let weak = weak.clone();
+                            async move {
+                                let text = weak
+                                    .upgrade()
+                                    .map(|api| api.metrics_text())
+                                    .unwrap_or_default();
+                                ([(axum::http::header::CONTENT_TYPE, CONTENT_TYPE)], text)
+                            }
+                        }),
+                    );
+                    let cancel = context.cancel().clone();
+                    axum::serve(listener, app)
+                        .with_graceful_shutdown(async move { cancel.cancelled().await })
+                        .await
+                        .map_err(|err| format!("metrics endpoint failed: {err}"))
+                }
+            },
+        );
+        tracing::info!(address = %bound, path = %monitoring.metrics_path, "serving metrics");
+        Ok(bound)
+    }
+}
+
+/// The audit latency histogram as counted by `qcat_audit::stats` (per-bucket counts and
+/// their sum), encoded as a Prometheus histogram without observing each value again.
+#[derive(Debug)]
+struct CountedHistogram {
+    sum: f64,
+    count: u64,
+    /// (upper bound, count in this bucket), the last bound +Inf.
+    buckets: Vec<(f64, u64)>,
+}
+
+impl CountedHistogram {
+    fn of(stats: &qcat_audit::stats::AuditStats) -> Self {
+        let bounds = qcat_audit::stats::LATENCY_BUCKETS
+            .iter()
+            .copied()
+            .chain(std::iter::once(f64::INFINITY));
+        Self {
+            sum: stats.latency_sum_secs,
+            count: stats.latency_counts.iter().sum(),
+            buckets: bounds.zip(stats.latency_counts.iter().copied()).collect(),
+        }
+    }
+}
+
+impl prometheus_client::encoding::EncodeMetric for CountedHistogram {
+    fn encode(
+        &self,
+        mut encoder: prometheus_client::encoding::MetricEncoder,
+    ) -> Result<(), std::fmt::Error> {
+        encoder.encode_histogram::<prometheus_client::encoding::NoLabelSet>(
+            self.sum,
+            self.count,
+            &self.buckets,
+            None,
+        )
+    }
+
+    fn metric_type(&self) -> prometheus_client::metrics::MetricType {
+        prometheus_client::metrics::MetricType::Histogram
+    }
+}
