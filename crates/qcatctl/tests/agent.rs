@@ -1,6 +1,8 @@
 //! `qcatctl agent` as a real process: it serves its metrics to a real Prometheus server
 //! (Debian's `prometheus`), which finds the target up and every family parseable, and it
-//! stops on SIGTERM with exit 0.
+//! stops on SIGTERM with exit 0. Two agents on one real PostgreSQL: exactly one leads the
+//! scheduler; kill -9 it and the other leads within the failover time, never both at once.
+//! kill -9 an agent during its verification job: the next start marks the job interrupted.
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -51,16 +53,25 @@ impl Drop for Killed {
 }
 
 fn agent(dir: &Path, port: u16) -> Killed {
+    agent_with(dir, port, &[])
+}
+
+/// An agent on the data dir `dir` (a key file is made the first time), metrics on `port`,
+/// with extra settings.
+fn agent_with(dir: &Path, port: u16, env: &[(&str, String)]) -> Killed {
     let key = dir.join("master.key");
-    let status = Command::new(env!("CARGO_BIN_EXE_qcatctl"))
-        .args(["key", "init", "--to-file"])
-        .arg(&key)
-        .env("QCAT_DATA_DIR", dir)
-        .stdout(Stdio::null())
-        .status()
-        .unwrap();
-    assert!(status.success());
-    let child = Command::new(env!("CARGO_BIN_EXE_qcatctl"))
+    if !key.exists() {
+        let status = Command::new(env!("CARGO_BIN_EXE_qcatctl"))
+            .args(["key", "init", "--to-file"])
+            .arg(&key)
+            .env("QCAT_DATA_DIR", dir)
+            .stdout(Stdio::null())
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+    let mut command = Command::new(env!("CARGO_BIN_EXE_qcatctl"));
+    command
         .arg("agent")
         .env_clear()
         .env("PATH", std::env::var_os("PATH").unwrap_or_default())
@@ -69,10 +80,11 @@ fn agent(dir: &Path, port: u16) -> Killed {
         .env("QCAT_MONITORING__PROMETHEUS_PORT", port.to_string())
         .stdin(Stdio::null())
         .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    Killed(child)
+        .stderr(Stdio::piped());
+    for (name, value) in env {
+        command.env(name, value);
+    }
+    Killed(command.spawn().unwrap())
 }
 
 #[test]
@@ -169,4 +181,214 @@ fn a_real_prometheus_scrapes_the_agent_and_sigterm_stops_it_with_exit_0() {
         .unwrap();
     assert_eq!(exit.code(), Some(0), "{stderr}");
     assert!(stderr.contains("SIGTERM: stopping"), "{stderr}");
+}
+
+/// Whether the agent serving metrics on `port` says it leads the scheduler now (None: it
+/// did not answer).
+fn leads(port: u16) -> Option<bool> {
+    let metrics = get(port, "/metrics")?;
+    Some(metrics.contains("qcat_duty_leader{duty=\"scheduler\"} 1"))
+}
+
+/// Runs `query` on a connection pool to `url` (made and closed on one runtime).
+fn on_store<T, Done>(url: &str, query: impl FnOnce(sqlx::AnyPool) -> Done) -> T
+where
+    Done: std::future::Future<Output = T>,
+{
+    sqlx::any::install_default_drivers();
+    block_on(async move {
+        let pool = sqlx::AnyPool::connect(url).await.unwrap();
+        let result = query(pool.clone()).await;
+        pool.close().await;
+        result
+    })
+}
+
+fn block_on<F: std::future::Future>(future: F) -> F::Output {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(future)
+}
+
+/// (member, state, started_ms) of every audit maintenance job.
+fn maintenance_jobs(url: &str) -> Vec<(String, String, i64)> {
+    on_store(url, |pool| async move {
+        sqlx::query_as(
+            "SELECT member, state, started_ms FROM jobs WHERE kind = 'audit.maintenance' ORDER BY started_ms",
+        )
+        .fetch_all(&pool)
+        .await
+        .unwrap()
+    })
+}
+
+#[test]
+fn two_agents_on_one_postgres_one_leads_and_a_kill_9_hands_over_within_the_failover_time() {
+    let url = qcat_testkit::test_database_url();
+    let failover = Duration::from_secs(3);
+    let env = [
+        ("QCAT_DATABASE__URL", url.clone()),
+        ("QCAT_RUNTIME__FAILOVER", "3s".to_owned()),
+        // A run every second makes the duty's acts visible (one job per run).
+        ("QCAT_AUDIT__MAINTENANCE_SCHEDULE", "@every 1s".to_owned()),
+        ("QCAT_AUDIT__MAINTENANCE_JITTER", "0s".to_owned()),
+    ];
+    let (dir_a, dir_b) = (qcat_testkit::temp_data_dir(), qcat_testkit::temp_data_dir());
+    let (port_a, port_b) = (free_port(), free_port());
+    let mut a = agent_with(dir_a.path(), port_a, &env);
+    wait_for("agent a", Duration::from_secs(30), || leads(port_a));
+    let mut b = agent_with(dir_b.path(), port_b, &env);
+    wait_for("agent b", Duration::from_secs(30), || leads(port_b));
+
+    // Sampled for a while: never both, and one of them leads.
+    let mut led = 0;
+    let sampling = Instant::now();
+    while sampling.elapsed() < Duration::from_secs(4) {
+        let (la, lb) = (leads(port_a).unwrap(), leads(port_b).unwrap());
+        assert!(!(la && lb), "both agents lead at once");
+        led += usize::from(la || lb);
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(led > 0, "nobody led the scheduler");
+    let a_leads = leads(port_a).unwrap();
+    let (leader, survivor_port) = if a_leads {
+        (&mut a, port_b)
+    } else {
+        (&mut b, port_a)
+    };
+    // kill -9: the lease is not released; the survivor waits out the term.
+    leader.0.kill().unwrap();
+    leader.0.wait().unwrap();
+    let killed_ms = jiff::Timestamp::now().as_millisecond();
+    let killed = Instant::now();
+    wait_for("the survivor to lead", Duration::from_secs(30), || {
+        leads(survivor_port).unwrap().then_some(())
+    });
+    let handover = killed.elapsed();
+    println!("handover after kill -9: {handover:?}");
+    assert!(
+        handover <= failover,
+        "the survivor led {handover:?} after the kill; runtime.failover is {failover:?}"
+    );
+    // The duty's own record: runs before the kill are the dead leader's, runs after it the
+    // survivor's, and their fencing tokens grew (each run was claimed under a live term).
+    wait_for("a run by the survivor", Duration::from_secs(10), || {
+        let jobs = maintenance_jobs(&url);
+        let last = jobs.last()?;
+        (last.2 > killed_ms).then_some(())
+    });
+    let jobs = maintenance_jobs(&url);
+    let dead: Vec<_> = jobs.iter().filter(|job| job.2 <= killed_ms).collect();
+    let after: Vec<_> = jobs.iter().filter(|job| job.2 > killed_ms).collect();
+    assert!(
+        !dead.is_empty(),
+        "the first leader ran the schedule: {jobs:?}"
+    );
+    let dead_member = &dead[0].0;
+    assert!(
+        dead.iter().all(|job| &job.0 == dead_member),
+        "before the kill only one member ran the duty: {jobs:?}"
+    );
+    assert!(
+        after.iter().all(|job| &job.0 != dead_member),
+        "after the kill the dead member ran nothing: {jobs:?}"
+    );
+}
+
+#[test]
+fn a_kill_9_during_the_verify_job_leaves_it_interrupted_after_the_restart() {
+    let dir = qcat_testkit::temp_data_dir();
+    let port = free_port();
+    // First start makes the store; stop it, then give the trail enough entries that
+    // verifying takes a while.
+    let mut first = agent(dir.path(), port);
+    wait_for("the agent", Duration::from_secs(30), || {
+        get(port, "/metrics")
+    });
+    Command::new("kill")
+        .args(["-TERM", &first.0.id().to_string()])
+        .status()
+        .unwrap();
+    assert_eq!(first.0.wait().unwrap().code(), Some(0));
+    let file = dir.path().join("qcat.sqlite3");
+    let url = format!("sqlite://{}", file.display());
+    append_entries(&url, 200_000);
+
+    let env = [
+        ("QCAT_AUDIT__MAINTENANCE_SCHEDULE", "@every 1s".to_owned()),
+        ("QCAT_AUDIT__MAINTENANCE_JITTER", "0s".to_owned()),
+    ];
+    let mut victim = agent_with(dir.path(), port, &env);
+    let running = wait_for("a verify job under way", Duration::from_secs(60), || {
+        on_store(&url, |pool| async move {
+            sqlx::query_as::<_, (String, i64)>(
+                "SELECT id, done FROM jobs WHERE kind = 'audit.maintenance' AND state = 'running' AND done > 0",
+            )
+            .fetch_optional(&pool)
+            .await
+            .ok()
+            .flatten()
+        })
+    });
+    victim.0.kill().unwrap();
+    victim.0.wait().unwrap();
+
+    let _restarted = agent_with(dir.path(), port, &[]);
+    let (state, error) = wait_for(
+        "the job marked interrupted",
+        Duration::from_secs(30),
+        || {
+            let id = running.0.clone();
+            on_store(&url, |pool| async move {
+                let row: Option<(String, Option<String>)> =
+                    sqlx::query_as("SELECT state, error FROM jobs WHERE id = $1")
+                        .bind(id)
+                        .fetch_optional(&pool)
+                        .await
+                        .ok()
+                        .flatten();
+                row.filter(|(state, _)| state != "running")
+            })
+        },
+    );
+    assert_eq!(state, "interrupted", "{error:?}");
+    assert!(
+        error
+            .unwrap_or_default()
+            .contains("stopped before it ended")
+    );
+}
+
+/// Appends `count` entries to the trail, chained as the writer would.
+fn append_entries(url: &str, count: usize) {
+    let url = url.to_owned();
+    block_on(async move {
+        let target = qcat_store::StoreTarget::from_setting(
+            "",
+            url.strip_prefix("sqlite://").unwrap().into(),
+        )
+        .unwrap();
+        let store = qcat_store::Store::open(&target, &qcat_store::StoreOptions::default())
+            .await
+            .unwrap();
+        let events: Vec<_> = (0..5_000)
+            .map(|n| {
+                qcat_audit::AuditEvent::new(
+                    "bench",
+                    "test.bulk",
+                    format!("n:{n}"),
+                    "test",
+                    qcat_audit::Outcome::Ok,
+                )
+            })
+            .collect();
+        for _ in 0..count / events.len() {
+            let mut tx = store.pool().begin().await.unwrap();
+            qcat_audit::chain::append(&mut tx, &events).await.unwrap();
+            tx.commit().await.unwrap();
+        }
+        store.close().await;
+    });
 }
