@@ -381,6 +381,40 @@ async fn the_audit_viewer_pages_through_a_hundred_thousand_entries() {
     // Let the paint catch up with the DOM before the picture.
     tokio::time::sleep(std::time::Duration::from_millis(500)).await;
     app.screenshot("deep-scroll").await;
+
+    // Verifying the 100 000 entries is a job: its bar moves, then the report shows.
+    app.click("audit-verify").await;
+    app.element("job-progress-bar").await;
+    let mut seen = Vec::new();
+    while seen.len() < 40 && app.exists("job-progress-bar").await {
+        if let Some(done) = app.attribute("job-progress-bar", "data-done").await
+            && let Ok(done) = done.parse::<u64>()
+            && seen.last() != Some(&done)
+        {
+            seen.push(done);
+        }
+        if seen.len() == 2 {
+            app.screenshot("verify-progress").await;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(60)).await;
+    }
+    println!("verify progress as the window saw it: {seen:?}");
+    assert!(
+        seen.len() >= 2 && seen.windows(2).all(|pair| pair[0] < pair[1]),
+        "the progress bar moved forward: {seen:?}"
+    );
+    app.wait_for_text("audit-verify-result", |t| t.contains("holds"))
+        .await;
+    // And Cancel stops it: no report, the cancellation said as such.
+    app.click("audit-verify").await;
+    app.element("job-progress-bar").await;
+    app.click("job-cancel").await;
+    let failure = app
+        .wait_for_text("audit-failure", |t| t.starts_with("Cancelled"))
+        .await;
+    app.screenshot("verify-cancelled").await;
+    assert!(failure.contains("nothing was concluded"), "{failure}");
+    assert!(!app.exists("audit-verify-result").await);
     app.close().await;
 }
 
@@ -418,9 +452,10 @@ fn qcatctl_as_root(app: &App, args: &[&str]) -> String {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn the_window_and_qcatctl_editing_one_role_revert_nothing() {
-    // Issue #8, finding 17: the window sent the role's whole grant list built from its own
-    // copy, so a grant made meanwhile by another console was silently undone.
+async fn the_window_follows_qcatctl_within_a_second_and_their_edits_revert_nothing() {
+    // Issue #9: a change made by another console or qcatctl reaches the open Access screen
+    // by a live event, no reload. Issue #8, finding 17: the window once sent the role's
+    // whole grant list built from its own copy, undoing a grant made meanwhile.
     let app = App::launch("concurrent-edit", &[("LANG", "en_US.UTF-8")]).await;
     app.create_first_admin("root", ADMIN_PASSWORD).await;
     app.click("nav-access").await;
@@ -428,37 +463,20 @@ async fn the_window_and_qcatctl_editing_one_role_revert_nothing() {
     app.click("role-create-submit").await;
     app.element("role-col-desk").await;
 
-    // Another console grants backup:view while the window shows the role without it.
+    // qcatctl grants backup:view while the window shows the role without it.
     qcatctl_as_root(&app, &["role", "grant", "desk", "backup:view"]);
-    assert_eq!(
-        app.attribute("cell-desk-backup:view", "data-state")
-            .await
-            .as_deref(),
-        Some("none"),
-        "the window still shows what it loaded"
-    );
-    // A grant from the stale view is refused as a conflict, and the view reloads.
-    app.click_css("[data-testid='cell-desk-alerts:view'] button")
-        .await;
-    let error = app
-        .wait_for_text("role-error", |t| t.contains("since this view was loaded"))
-        .await;
-    assert!(
-        error.starts_with("Conflict") || error.contains("conflict"),
-        "{error}"
-    );
+    let granted = std::time::Instant::now();
     app.wait_for_attribute("cell-desk-backup:view", "data-state", "direct")
         .await;
-    assert_eq!(
-        app.attribute("cell-desk-alerts:view", "data-state")
-            .await
-            .as_deref(),
-        Some("none"),
-        "the refused change was not made"
+    let seen_after = granted.elapsed();
+    println!("qcatctl's grant shown in the window after {seen_after:?}");
+    assert!(
+        seen_after < std::time::Duration::from_secs(1),
+        "the open Access screen follows within a second, took {seen_after:?}"
     );
-    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
-    app.screenshot("conflict").await;
-    // On the fresh view the same click goes through, and both grants are there.
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    app.screenshot("followed").await;
+    // The window's own grant on the followed view goes through, and both grants are there.
     app.click_css("[data-testid='cell-desk-alerts:view'] button")
         .await;
     app.wait_for_attribute("cell-desk-alerts:view", "data-state", "direct")
@@ -476,34 +494,5 @@ async fn the_window_and_qcatctl_editing_one_role_revert_nothing() {
         ["alerts:view", "backup:view"],
         "nothing was reverted"
     );
-    // And the trail shows the refusal (the app's batch writer stores it within its
-    // batch_timeout).
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
-    loop {
-        let conflicts: Vec<serde_json::Value> = serde_json::from_str(&qcatctl_as_root(
-            &app,
-            &[
-                "audit",
-                "query",
-                "--action",
-                "rbac.role.update",
-                "--result",
-                "failed",
-                "--json",
-            ],
-        ))
-        .unwrap();
-        if conflicts.len() == 1 {
-            assert!(
-                conflicts[0]["detail"]
-                    .as_str()
-                    .is_some_and(|detail| detail.contains("since this view was loaded")),
-                "{conflicts:?}"
-            );
-            break;
-        }
-        assert!(std::time::Instant::now() < deadline, "{conflicts:?}");
-        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
-    }
     app.close().await;
 }

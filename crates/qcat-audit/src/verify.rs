@@ -93,7 +93,7 @@ pub async fn verify_with(
     // Pages are read ahead while the previous page is hashed on blocking threads (the
     // reader and the hashing loop run together in this future); entries appended after
     // the head was read are not part of this check.
-    let (pages, mut next_page) = tokio::sync::mpsc::channel(2);
+    let (pages, next_page) = tokio::sync::mpsc::channel(2);
     let reader = async move {
         let mut after = 0i64;
         loop {
@@ -115,6 +115,9 @@ pub async fn verify_with(
         }
     };
     let walk = async {
+        // Owned here, so an early return (a break found, a cancel) drops it and the reader,
+        // blocked on a full channel, ends too.
+        let mut next_page = next_page;
         while let Some(rows) = next_page.recv().await {
             if cancel.is_cancelled() {
                 return Err(VerifyError::Cancelled { checked: count });

@@ -322,3 +322,43 @@ async fn export_writes_every_matching_entry_as_csv_and_json() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn a_break_early_in_a_long_trail_or_a_cancel_ends_the_walk() {
+    // The pages are read ahead into a channel of two; a walk that stops early (a break on
+    // the first page, or a cancel) must not leave the reader waiting on a full channel.
+    on_both_backends(|store| async move {
+        let events: Vec<AuditEvent> = (1..=5_000).map(event).collect();
+        for _ in 0..5 {
+            let mut tx = store.pool().begin().await.unwrap();
+            qcat_audit::chain::append(&mut tx, &events).await.unwrap();
+            tx.commit().await.unwrap();
+        }
+        let cancel = qcat_runtime::CancellationToken::new();
+        cancel.cancel();
+        let cancelled = tokio::time::timeout(
+            Duration::from_secs(30),
+            qcat_audit::verify::verify_with(
+                &store,
+                &qcat_runtime::progress::Progress::silent("entries"),
+                &cancel,
+            ),
+        )
+        .await
+        .expect("a cancelled walk ends");
+        assert!(matches!(cancelled, Err(VerifyError::Cancelled { .. })));
+        sqlx::query("UPDATE audit_log SET target = 'role:forged' WHERE seq = 2")
+            .execute(store.pool())
+            .await
+            .unwrap();
+        let broken = tokio::time::timeout(Duration::from_secs(30), verify(&store))
+            .await
+            .expect("a walk that finds a break ends");
+        match broken {
+            Err(VerifyError::Broken(broken)) => assert_eq!(broken.seq, 2),
+            other => panic!("expected the break at entry 2: {other:?}"),
+        }
+        store.close().await;
+    })
+    .await;
+}
