@@ -1,7 +1,5 @@
-// The IPC commands the shell registers, shared by build.rs (which generates a Tauri
-// permission per command) and the shell (whose tests check the handler list, the capability
-// and the API's command registry agree). Keep in the order of qcat_api::commands::COMMANDS
-// (its IPC entries).
+// Generated from qcat_api::commands::COMMANDS by `UPDATE_BINDINGS=1 cargo test -p qcat-api`:
+// the IPC commands, for build.rs (one Tauri permission each). Do not edit.
 pub const COMMAND_NAMES: &[&str] = &[
     "app_info",
     "storage_status",

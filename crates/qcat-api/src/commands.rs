@@ -1,9 +1,12 @@
-//! The registry of API commands: one entry per entry point of [`crate::Api`], with the
-//! access rule it is checked against and whether its success is audited.
-//!
-//! The shell's handler list, its Tauri capability and the generated UI bindings are checked
-//! against the IPC entries; `Api::guard` reads the access rule from here, and a test calls
-//! every entry as a user without the permission and as one with it.
+//! The command table: every entry point of [`crate::Api`] declared once — name, summary,
+//! access rule, whether its success is audited, kind (query / change / job), argument and
+//! result types, and the call. From it come the registry [`COMMANDS`] (`Api::guard` reads
+//! the access rule from here; a test calls every entry as a user without the permission and
+//! with it), the uniform async functions in [`ipc`], the TypeScript `Commands` interface
+//! (argument names and types from ts-rs), and, through [`for_each_ipc_command!`], the
+//! shell's `#[tauri::command]` wrappers and its `generate_handler!` list. The shell's
+//! permission list (`src-tauri/command_names.rs`) and window capability are generated from
+//! [`COMMANDS`] with the bindings (`UPDATE_BINDINGS=1`), and a test fails on any drift.
 
 /// Who may call a command.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -17,6 +20,17 @@ pub enum Access {
     Permission(&'static str),
 }
 
+/// What a command does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// Reads; changes nothing.
+    Query,
+    /// Changes state (and is audited when it succeeds, where `audited`).
+    Change,
+    /// Starts a job and returns its id; progress arrives as `jobs://progress` events.
+    Job,
+}
+
 /// One API command.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct CommandSpec {
@@ -28,306 +42,204 @@ pub struct CommandSpec {
     /// Whether a successful call writes an audit entry (every change does; refusals are
     /// always audited).
     pub audited: bool,
+    pub kind: Kind,
     /// Whether the desktop window may call it (the rest are `qcatctl` only).
     pub ipc: bool,
-    /// The TypeScript type of its arguments object.
-    pub args: &'static str,
-    /// The TypeScript type it resolves to.
-    pub returns: &'static str,
 }
 
-const fn command(
-    name: &'static str,
-    summary: &'static str,
-    access: Access,
-    audited: bool,
-    args: &'static str,
-    returns: &'static str,
-) -> CommandSpec {
-    CommandSpec {
-        name,
-        summary,
-        access,
-        audited,
-        ipc: true,
-        args,
-        returns,
-    }
+/// A command's TypeScript signature (for the generated `Commands` interface).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Signature {
+    pub name: &'static str,
+    /// Argument names as the window sends them (camelCase) and their types.
+    pub args: Vec<(String, String)>,
+    pub returns: String,
 }
 
-/// A command only `qcatctl` calls (no window needs it; e.g. writing an export to a file).
-const fn cli_only(spec: CommandSpec) -> CommandSpec {
-    CommandSpec { ipc: false, ..spec }
+/// Calls `$callback! { … }` with the table of every command the window may call. Each
+/// entry: doc (the summary), name, `[access, audited, kind]`, arguments, result type, and
+/// the call as `|api, slot| expression` (an `async` context).
+#[macro_export]
+macro_rules! for_each_ipc_command {
+    ($callback:ident) => {
+        $callback! {
+            #[doc = "Version, data dir (and where it came from), environment and uptime."]
+            app_info [Public, false, Query] () -> $crate::dto::AppInfo
+                => |api, _slot| Ok(api.app_info());
+            #[doc = "Storage backend, location without credentials, health probed now, schema version."]
+            storage_status [Public, false, Query] () -> $crate::dto::StorageStatus
+                => |api, _slot| Ok(api.storage_status().await);
+            #[doc = "Whether the store has no user yet, so the first administrator must be created."]
+            setup_status [Public, false, Query] () -> $crate::access::SetupStatus
+                => |api, _slot| api.setup_status();
+            #[doc = "Creates the first administrator of an empty store and signs them in; refused once any user exists."]
+            create_first_admin [Public, true, Change] (input: $crate::access::NewUserInput) -> $crate::access::SessionView
+                => |api, slot| api.create_first_admin(slot, input).await;
+            #[doc = "Signs in (throttled per user and per source); the session stays in the core."]
+            login [Public, true, Change] (input: $crate::access::LoginInput) -> $crate::access::SessionView
+                => |api, slot| api.login(slot, input).await;
+            #[doc = "Ends the session."]
+            logout [SignedIn, true, Change] () -> ()
+                => |api, slot| api.logout(slot).await;
+            #[doc = "The signed-in user, their roles and permissions, or null."]
+            current_session [Public, false, Query] () -> Option<$crate::access::SessionView>
+                => |api, slot| api.current_session(slot);
+            #[doc = "Sets a password: one's own, or another user's with rbac:edit."]
+            change_password [SignedIn, true, Change] (input: $crate::access::PasswordInput) -> ()
+                => |api, slot| api.change_password(slot, input).await;
+            #[doc = "The effective configuration: per key the value (secrets masked), the layer it came from and what it shadowed."]
+            config_settings [Permission("config:view"), false, Query] () -> $crate::dto::ConfigView
+                => |api, slot| api.config_settings(slot).await;
+            #[doc = "Saves one non-secret setting to the user's config file after validating the whole configuration; applies at restart."]
+            set_setting [Permission("config:edit"), true, Change] (key: String, value: String) -> $crate::config::SettingChange
+                => |api, slot| api.set_setting(slot, &key, &value).await;
+            #[doc = "The log files: the current one first, then rotated (possibly gzipped) ones, newest first."]
+            log_files [Permission("logs:view"), false, Query] () -> Vec<$crate::logs::LogFile>
+                => |api, slot| api.log_files(slot).await;
+            #[doc = "Lines of one log file filtered by level, target and text; the newest last."]
+            log_lines [Permission("logs:view"), false, Query] (query: $crate::logs::LogQuery) -> Vec<$crate::logs::LogLine>
+                => |api, slot| api.log_lines(slot, query).await;
+            #[doc = "Records a UI error or warning in the console's log (target qcat_ui); the window's own reports, so also before sign-in."]
+            log_frontend [Public, false, Change] (entry: $crate::logs::FrontendLog) -> ()
+                => |api, _slot| api.log_frontend(&entry);
+            #[doc = "The names of the named secrets (never their values)."]
+            named_secrets [Permission("config:view"), false, Query] () -> Vec<String>
+                => |api, slot| api.named_secrets(slot).await;
+            #[doc = "Stores a named secret in the OS keychain (or the server key file's store); write-only."]
+            set_named_secret [Permission("secrets:write"), true, Change] (input: $crate::secrets::NamedSecretInput) -> ()
+                => |api, slot| api.set_named_secret(slot, input).await;
+            #[doc = "The permission catalog, every role (grants, parents, effective permissions) and every user."]
+            access_model [Permission("rbac:view"), false, Query] () -> $crate::access::AccessModel
+                => |api, slot| api.access_model(slot).await;
+            #[doc = "Whether a user holds a permission and the path through roles that grants it."]
+            explain_access [Permission("rbac:view"), false, Query] (username: String, permission: String) -> $crate::access::AccessExplanation
+                => |api, slot| api.explain_access(slot, &username, &permission).await;
+            #[doc = "Creates a role, or replaces one as of the version the caller saw; refused if it would grant what the caller lacks or make a cycle."]
+            save_role [Permission("rbac:edit"), true, Change] (input: $crate::access::RoleInput) -> $crate::access::RoleView
+                => |api, slot| api.save_role(slot, input).await;
+            #[doc = "One change to a role (grant, revoke, inherit, uninherit, describe) as of the version the caller saw."]
+            edit_role [Permission("rbac:edit"), true, Change] (role: String, change: $crate::access::RoleChange, seen_version: Option<i64>) -> $crate::access::RoleView
+                => |api, slot| api.edit_role(slot, &role, change, seen_version).await;
+            #[doc = "Deletes a custom role nobody inherits from, as of the version the caller saw."]
+            delete_role [Permission("rbac:edit"), true, Change] (name: String, seen_version: Option<i64>) -> ()
+                => |api, slot| api.delete_role(slot, &name, seen_version).await;
+            #[doc = "Creates a user with roles the caller could hold themselves."]
+            create_user [Permission("rbac:edit"), true, Change] (input: $crate::access::NewUserInput) -> $crate::access::UserView
+                => |api, slot| api.create_user(slot, input).await;
+            #[doc = "Replaces a user's roles; the last enabled administrator keeps admin."]
+            set_user_roles [Permission("rbac:edit"), true, Change] (username: String, roles: Vec<String>, seen_version: Option<i64>) -> $crate::access::UserView
+                => |api, slot| api.set_user_roles(slot, &username, roles, seen_version).await;
+            #[doc = "Enables or disables a user (disabling ends their sessions)."]
+            set_user_enabled [Permission("rbac:edit"), true, Change] (username: String, enabled: bool, seen_version: Option<i64>) -> $crate::access::UserView
+                => |api, slot| api.set_user_enabled(slot, &username, enabled, seen_version).await;
+            #[doc = "Audit entries matching a filter, newest first, before a cursor."]
+            audit_page [Permission("audit:view"), false, Query] (query: $crate::audit::AuditQuery) -> Vec<$crate::audit::AuditEntryView>
+                => |api, slot| api.audit_page(slot, query).await;
+            #[doc = "How many audit entries match a filter."]
+            audit_count [Permission("audit:view"), false, Query] (filter: $crate::audit::AuditFilterInput) -> i64
+                => |api, slot| api.audit_count(slot, filter).await;
+            #[doc = "Starts a job that walks the hash chain and names the first entry that was changed, deleted or reordered; its result is an AuditVerifyReport."]
+            audit_verify [Permission("audit:view"), true, Job] () -> $crate::jobs::JobStarted
+                => |api, slot| api.audit_verify(slot).await;
+            #[doc = "Starts a job that writes matching audit entries as CSV or JSON to a new file in the data dir's exports folder; its result is an ExportedFile."]
+            audit_export_file [Permission("audit:export"), true, Job] (input: $crate::audit::AuditExportInput) -> $crate::jobs::JobStarted
+                => |api, slot| api.audit_export_file(slot, input).await;
+            #[doc = "Cancels a running job of this process: one's own, or anyone's with system:operate."]
+            job_cancel [SignedIn, false, Change] (input: $crate::jobs::JobIdInput) -> ()
+                => |api, slot| api.job_cancel(slot, input).await;
+            #[doc = "The newest jobs of every console and agent on the store, newest first."]
+            jobs_recent [Permission("system:view"), false, Query] () -> Vec<$crate::jobs::JobView>
+                => |api, slot| api.jobs_recent(slot).await;
+            #[doc = "The configured schedules with their last and next runs."]
+            schedules_list [Permission("system:view"), false, Query] () -> Vec<$crate::schedules::ScheduleView>
+                => |api, slot| api.schedules_list(slot).await;
+            #[doc = "This process's tasks (state, restarts, last error), the consoles and agents on the store, and who leads each duty."]
+            runtime_status [Permission("system:view"), false, Query] () -> $crate::runtime::RuntimeStatus
+                => |api, slot| api.runtime_status(slot).await;
+        }
+    };
+}
+
+macro_rules! define_commands {
+    ($(
+        #[doc = $doc:literal]
+        $name:ident [$access:expr, $audited:literal, $kind:ident]
+        ($($arg:ident : $ty:ty),*) -> $ret:ty
+        => |$api:ident, $slot:ident| $body:expr;
+    )*) => {
+        /// Every command (the window's, then `qcatctl`'s own).
+        pub const COMMANDS: &[CommandSpec] = &[
+            $(CommandSpec {
+                name: stringify!($name),
+                summary: $doc,
+                access: $access,
+                audited: $audited,
+                kind: Kind::$kind,
+                ipc: true,
+            },)*
+            CommandSpec {
+                name: "audit_export",
+                summary: "Writes matching audit entries as CSV or JSON.",
+                access: Permission("audit:export"),
+                audited: true,
+                kind: Kind::Query,
+                ipc: false,
+            },
+            CommandSpec {
+                name: "rotate_master_key",
+                summary: "Makes a new master key current and re-encrypts the user config file's secrets.",
+                access: Permission("secrets:write"),
+                audited: true,
+                kind: Kind::Change,
+                ipc: false,
+            },
+        ];
+
+        /// The window's commands as uniform async functions (what the shell's wrappers
+        /// call): the API, the caller's session slot, the arguments.
+        pub mod ipc {
+            use crate::{Api, ApiError, SessionSlot};
+            $(
+                #[doc = $doc]
+                #[allow(clippy::unused_async)]
+                pub async fn $name($api: &Api, $slot: &SessionSlot, $($arg: $ty),*) -> Result<$ret, ApiError> {
+                    $body
+                }
+            )*
+        }
+
+        /// The TypeScript signature of every window command, from the Rust types.
+        pub fn signatures() -> Vec<Signature> {
+            let cfg = ts_rs::Config::new().with_large_int("number");
+            vec![$(Signature {
+                name: stringify!($name),
+                args: vec![$((camel_case(stringify!($arg)), <$ty as ts_rs::TS>::name(&cfg))),*],
+                returns: <$ret as ts_rs::TS>::name(&cfg),
+            }),*]
+        }
+    };
 }
 
 use Access::{Permission, Public, SignedIn};
 
-pub const COMMANDS: &[CommandSpec] = &[
-    command(
-        "app_info",
-        "Version, data dir (and where it came from), environment and uptime.",
-        Public,
-        false,
-        NO_ARGS,
-        "AppInfo",
-    ),
-    command(
-        "storage_status",
-        "Storage backend, location without credentials, health probed now, schema version.",
-        Public,
-        false,
-        NO_ARGS,
-        "StorageStatus",
-    ),
-    command(
-        "setup_status",
-        "Whether the store has no user yet, so the first administrator must be created.",
-        Public,
-        false,
-        NO_ARGS,
-        "SetupStatus",
-    ),
-    command(
-        "create_first_admin",
-        "Creates the first administrator of an empty store and signs them in; refused once any user exists.",
-        Public,
-        true,
-        "{ input: NewUserInput }",
-        "SessionView",
-    ),
-    command(
-        "login",
-        "Signs in (throttled per user and per source); the session stays in the core.",
-        Public,
-        true,
-        "{ input: LoginInput }",
-        "SessionView",
-    ),
-    command(
-        "logout",
-        "Ends the session.",
-        SignedIn,
-        true,
-        NO_ARGS,
-        "null",
-    ),
-    command(
-        "current_session",
-        "The signed-in user, their roles and permissions, or null.",
-        Public,
-        false,
-        NO_ARGS,
-        "SessionView | null",
-    ),
-    command(
-        "change_password",
-        "Sets a password: one's own, or another user's with rbac:edit.",
-        SignedIn,
-        true,
-        "{ input: PasswordInput }",
-        "null",
-    ),
-    command(
-        "config_settings",
-        "The effective configuration: per key the value (secrets masked), the layer it came from and what it shadowed.",
-        Permission("config:view"),
-        false,
-        NO_ARGS,
-        "ConfigView",
-    ),
-    command(
-        "set_setting",
-        "Saves one non-secret setting to the user's config file after validating the whole configuration; applies at restart.",
-        Permission("config:edit"),
-        true,
-        "{ key: string; value: string }",
-        "SettingChange",
-    ),
-    command(
-        "log_files",
-        "The log files: the current one first, then rotated (possibly gzipped) ones, newest first.",
-        Permission("logs:view"),
-        false,
-        NO_ARGS,
-        "LogFile[]",
-    ),
-    command(
-        "log_lines",
-        "Lines of one log file filtered by level, target and text; the newest last.",
-        Permission("logs:view"),
-        false,
-        "{ query: LogQuery }",
-        "LogLine[]",
-    ),
-    command(
-        "log_frontend",
-        "Records a UI error or warning in the console's log (target qcat_ui); the window's own reports, so also before sign-in.",
-        Public,
-        false,
-        "{ entry: FrontendLog }",
-        "null",
-    ),
-    command(
-        "named_secrets",
-        "The names of the named secrets (never their values).",
-        Permission("config:view"),
-        false,
-        NO_ARGS,
-        "string[]",
-    ),
-    command(
-        "set_named_secret",
-        "Stores a named secret in the OS keychain (or the server key file's store); write-only.",
-        Permission("secrets:write"),
-        true,
-        "{ input: NamedSecretInput }",
-        "null",
-    ),
-    command(
-        "access_model",
-        "The permission catalog, every role (grants, parents, effective permissions) and every user.",
-        Permission("rbac:view"),
-        false,
-        NO_ARGS,
-        "AccessModel",
-    ),
-    command(
-        "explain_access",
-        "Whether a user holds a permission and the path through roles that grants it.",
-        Permission("rbac:view"),
-        false,
-        "{ username: string; permission: string }",
-        "AccessExplanation",
-    ),
-    command(
-        "save_role",
-        "Creates a role, or replaces one as of the version the caller saw; refused if it would grant what the caller lacks or make a cycle.",
-        Permission("rbac:edit"),
-        true,
-        "{ input: RoleInput }",
-        "RoleView",
-    ),
-    command(
-        "edit_role",
-        "One change to a role (grant, revoke, inherit, uninherit, describe) as of the version the caller saw.",
-        Permission("rbac:edit"),
-        true,
-        "{ role: string; change: RoleChange; seenVersion: number | null }",
-        "RoleView",
-    ),
-    command(
-        "delete_role",
-        "Deletes a custom role nobody inherits from, as of the version the caller saw.",
-        Permission("rbac:edit"),
-        true,
-        "{ name: string; seenVersion: number | null }",
-        "null",
-    ),
-    command(
-        "create_user",
-        "Creates a user with roles the caller could hold themselves.",
-        Permission("rbac:edit"),
-        true,
-        "{ input: NewUserInput }",
-        "UserView",
-    ),
-    command(
-        "set_user_roles",
-        "Replaces a user's roles; the last enabled administrator keeps admin.",
-        Permission("rbac:edit"),
-        true,
-        "{ username: string; roles: string[]; seenVersion: number | null }",
-        "UserView",
-    ),
-    command(
-        "set_user_enabled",
-        "Enables or disables a user (disabling ends their sessions).",
-        Permission("rbac:edit"),
-        true,
-        "{ username: string; enabled: boolean; seenVersion: number | null }",
-        "UserView",
-    ),
-    command(
-        "audit_page",
-        "Audit entries matching a filter, newest first, before a cursor.",
-        Permission("audit:view"),
-        false,
-        "{ query: AuditQuery }",
-        "AuditEntryView[]",
-    ),
-    command(
-        "audit_count",
-        "How many audit entries match a filter.",
-        Permission("audit:view"),
-        false,
-        "{ filter: AuditFilterInput }",
-        "number",
-    ),
-    command(
-        "audit_verify",
-        "Starts a job that walks the hash chain and names the first entry that was changed, deleted or reordered; its result is an AuditVerifyReport.",
-        Permission("audit:view"),
-        true,
-        NO_ARGS,
-        "JobStarted",
-    ),
-    command(
-        "audit_export_file",
-        "Starts a job that writes matching audit entries as CSV or JSON to a new file in the data dir's exports folder; its result is an ExportedFile.",
-        Permission("audit:export"),
-        true,
-        "{ input: AuditExportInput }",
-        "JobStarted",
-    ),
-    command(
-        "job_cancel",
-        "Cancels a running job of this process: one's own, or anyone's with system:operate.",
-        SignedIn,
-        false,
-        "{ input: JobIdInput }",
-        "null",
-    ),
-    command(
-        "jobs_recent",
-        "The newest jobs of every console and agent on the store, newest first.",
-        Permission("system:view"),
-        false,
-        NO_ARGS,
-        "JobView[]",
-    ),
-    command(
-        "schedules_list",
-        "The configured schedules with their last and next runs.",
-        Permission("system:view"),
-        false,
-        NO_ARGS,
-        "ScheduleView[]",
-    ),
-    command(
-        "runtime_status",
-        "This process's tasks (state, restarts, last error), the consoles and agents on the store, and who leads each duty.",
-        Permission("system:view"),
-        false,
-        NO_ARGS,
-        "RuntimeStatus",
-    ),
-    cli_only(command(
-        "audit_export",
-        "Writes matching audit entries as CSV or JSON.",
-        Permission("audit:export"),
-        true,
-        "",
-        "",
-    )),
-    cli_only(command(
-        "rotate_master_key",
-        "Makes a new master key current and re-encrypts the user config file's secrets.",
-        Permission("secrets:write"),
-        true,
-        "",
-        "",
-    )),
-];
+for_each_ipc_command!(define_commands);
+
+/// `seen_version` → `seenVersion`, as Tauri expects argument names from JavaScript.
+fn camel_case(name: &str) -> String {
+    let mut out = String::with_capacity(name.len());
+    let mut upper = false;
+    for c in name.chars() {
+        if c == '_' {
+            upper = true;
+        } else if upper {
+            out.extend(c.to_uppercase());
+            upper = false;
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
 
 /// The registry entry for `name`.
 pub fn find(name: &str) -> Option<&'static CommandSpec> {
@@ -339,4 +251,38 @@ pub fn ipc_commands() -> impl Iterator<Item = &'static CommandSpec> {
     COMMANDS.iter().filter(|command| command.ipc)
 }
 
-const NO_ARGS: &str = "Record<string, never>";
+/// `src-tauri/command_names.rs`: the shell's build script makes one Tauri permission per
+/// name.
+pub fn shell_command_names() -> String {
+    let mut out = String::from(
+        "// Generated from qcat_api::commands::COMMANDS by `UPDATE_BINDINGS=1 cargo test -p qcat-api`:\n\
+         // the IPC commands, for build.rs (one Tauri permission each). Do not edit.\n\
+         pub const COMMAND_NAMES: &[&str] = &[\n",
+    );
+    for command in ipc_commands() {
+        out.push_str(&format!("    \"{}\",\n", command.name));
+    }
+    out.push_str("];\n");
+    out
+}
+
+/// `src-tauri/capabilities/main.json`: the window may call exactly the IPC commands and
+/// listen for the core's events.
+pub fn window_capability() -> String {
+    let mut permissions: Vec<String> = ipc_commands()
+        .map(|command| format!("allow-{}", command.name.replace('_', "-")))
+        .collect();
+    permissions.push("core:event:allow-listen".into());
+    permissions.push("core:event:allow-unlisten".into());
+    let capability = serde_json::json!({
+        "$schema": "../../gen/schemas/desktop-schema.json",
+        "identifier": "main-window",
+        "description": "Generated from qcat_api::commands::COMMANDS: exactly the app commands the window uses and listening for the core's live events, nothing else.",
+        "windows": ["main"],
+        "permissions": permissions,
+    });
+    format!(
+        "{}\n",
+        serde_json::to_string_pretty(&capability).unwrap_or_default()
+    )
+}

@@ -252,7 +252,7 @@ impl Api {
         self.runtime().events.subscribe()
     }
 
-    /// Hands the live events to `sink` as the task `window-events`: batched over 50 ms, one
+    /// Hands the live events to `sink` as the task `window-events`: batched over 16 ms (a frame), one
     /// call per topic with that topic's events in order. A subscriber that fell behind gets
     /// every topic's "changed" event so its screens reload.
     pub fn forward_events<Sink>(&self, sink: Sink)
@@ -270,7 +270,7 @@ impl Api {
                 async move {
                     loop {
                         let delivery = tokio::select! {
-                            delivery = subscription.next_batch(Duration::from_millis(50), 1000) => delivery,
+                            delivery = subscription.next_batch(Duration::from_millis(16), 1000) => delivery,
                             () = context.cancel().cancelled() => break,
                         };
                         match delivery {

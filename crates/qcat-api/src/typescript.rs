@@ -1,5 +1,5 @@
 //! Generates the UI's TypeScript bindings (`ui/src/lib/gen/api.ts`) from the DTOs, the error
-//! code table and the command registry. A test fails when the committed file differs;
+//! code table and the command table (argument and result types from ts-rs). A test fails when the committed file differs;
 //! `UPDATE_BINDINGS=1 cargo test -p qcat-api` rewrites it.
 
 use ts_rs::{Config, TS};
@@ -112,10 +112,20 @@ pub fn bindings() -> String {
     }
     out.push_str("/** Every IPC command, its arguments and what it resolves to. */\n");
     out.push_str("export interface Commands {\n");
-    for command in crate::commands::ipc_commands() {
+    for (command, signature) in crate::commands::ipc_commands().zip(crate::commands::signatures()) {
+        let args = if signature.args.is_empty() {
+            "Record<string, never>".to_owned()
+        } else {
+            let fields: Vec<String> = signature
+                .args
+                .iter()
+                .map(|(name, ts)| format!("{name}: {ts}"))
+                .collect();
+            format!("{{ {} }}", fields.join("; "))
+        };
         out.push_str(&format!(
-            "  /** {} */\n  {}: {{ args: {}; returns: {} }};\n",
-            command.summary, command.name, command.args, command.returns
+            "  /** {} */\n  {}: {{ args: {args}; returns: {} }};\n",
+            command.summary, command.name, signature.returns
         ));
     }
     out.push_str("}\n");

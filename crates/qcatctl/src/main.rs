@@ -88,8 +88,8 @@ enum JobsCommand {
     List {
         #[arg(long)]
         json: bool,
-        /// How many (1 to 10000).
-        #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(i64).range(1..=10_000))]
+        /// How many (1 to 100, newest first).
+        #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(i64).range(1..=100))]
         limit: i64,
     },
 }

@@ -341,13 +341,13 @@ export interface Commands {
   /** Saves one non-secret setting to the user's config file after validating the whole configuration; applies at restart. */
   set_setting: { args: { key: string; value: string }; returns: SettingChange };
   /** The log files: the current one first, then rotated (possibly gzipped) ones, newest first. */
-  log_files: { args: Record<string, never>; returns: LogFile[] };
+  log_files: { args: Record<string, never>; returns: Array<LogFile> };
   /** Lines of one log file filtered by level, target and text; the newest last. */
-  log_lines: { args: { query: LogQuery }; returns: LogLine[] };
+  log_lines: { args: { query: LogQuery }; returns: Array<LogLine> };
   /** Records a UI error or warning in the console's log (target qcat_ui); the window's own reports, so also before sign-in. */
   log_frontend: { args: { entry: FrontendLog }; returns: null };
   /** The names of the named secrets (never their values). */
-  named_secrets: { args: Record<string, never>; returns: string[] };
+  named_secrets: { args: Record<string, never>; returns: Array<string> };
   /** Stores a named secret in the OS keychain (or the server key file's store); write-only. */
   set_named_secret: { args: { input: NamedSecretInput }; returns: null };
   /** The permission catalog, every role (grants, parents, effective permissions) and every user. */
@@ -363,11 +363,11 @@ export interface Commands {
   /** Creates a user with roles the caller could hold themselves. */
   create_user: { args: { input: NewUserInput }; returns: UserView };
   /** Replaces a user's roles; the last enabled administrator keeps admin. */
-  set_user_roles: { args: { username: string; roles: string[]; seenVersion: number | null }; returns: UserView };
+  set_user_roles: { args: { username: string; roles: Array<string>; seenVersion: number | null }; returns: UserView };
   /** Enables or disables a user (disabling ends their sessions). */
   set_user_enabled: { args: { username: string; enabled: boolean; seenVersion: number | null }; returns: UserView };
   /** Audit entries matching a filter, newest first, before a cursor. */
-  audit_page: { args: { query: AuditQuery }; returns: AuditEntryView[] };
+  audit_page: { args: { query: AuditQuery }; returns: Array<AuditEntryView> };
   /** How many audit entries match a filter. */
   audit_count: { args: { filter: AuditFilterInput }; returns: number };
   /** Starts a job that walks the hash chain and names the first entry that was changed, deleted or reordered; its result is an AuditVerifyReport. */
@@ -377,9 +377,9 @@ export interface Commands {
   /** Cancels a running job of this process: one's own, or anyone's with system:operate. */
   job_cancel: { args: { input: JobIdInput }; returns: null };
   /** The newest jobs of every console and agent on the store, newest first. */
-  jobs_recent: { args: Record<string, never>; returns: JobView[] };
+  jobs_recent: { args: Record<string, never>; returns: Array<JobView> };
   /** The configured schedules with their last and next runs. */
-  schedules_list: { args: Record<string, never>; returns: ScheduleView[] };
+  schedules_list: { args: Record<string, never>; returns: Array<ScheduleView> };
   /** This process's tasks (state, restarts, last error), the consoles and agents on the store, and who leads each duty. */
   runtime_status: { args: Record<string, never>; returns: RuntimeStatus };
 }
