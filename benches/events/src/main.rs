@@ -86,9 +86,19 @@ async fn run(backend: &str, url: &str, changes: usize) {
     });
     // The alternative: a window polling the access model every second.
     let polled: Arc<Mutex<Vec<(Instant, i64)>>> = Arc::default();
+    let poller_slot = SessionSlot::new("bench-poller");
+    api.login(
+        &poller_slot,
+        qcat_api::access::LoginInput {
+            username: "root".into(),
+            password: secret(PASSWORD),
+        },
+    )
+    .await
+    .unwrap();
     let poller = {
         let (api, polled) = (api.clone(), polled.clone());
-        let slot = SessionSlot::new("bench");
+        let slot = poller_slot;
         tokio::spawn(async move {
             let mut ticks = tokio::time::interval(Duration::from_secs(1));
             loop {
@@ -128,6 +138,19 @@ async fn run(backend: &str, url: &str, changes: usize) {
             })
             .collect()
     };
+    {
+        let (heard, polled) = (heard.lock().unwrap(), polled.lock().unwrap());
+        if heard.is_empty() || polled.is_empty() {
+            eprintln!(
+                "{backend}: {} events and {} polls seen (versions {:?} .. {:?}; committed up to {:?})",
+                heard.len(),
+                polled.len(),
+                heard.first(),
+                heard.last().map(|(_, v)| v),
+                committed.last().map(|(_, v)| v)
+            );
+        }
+    }
     let mut events = latency(&heard.lock().unwrap());
     let mut polls = latency(&polled.lock().unwrap());
     let (e50, e99) = (percentile(&mut events, 50.0), percentile(&mut events, 99.0));

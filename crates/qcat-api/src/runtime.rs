@@ -754,32 +754,35 @@ async fn forward_changes(
     bus: EventBus<LiveEvent>,
     context: TaskContext,
 ) -> Result<(), String> {
-    let follow = |topic: &'static str| {
-        let store = store.clone();
-        async move { store.follow(topic).await.map_err(|err| err.to_string()) }
-    };
-    let (mut access, access_follower) = follow(qcat_access::control::TOPIC).await?;
-    let (mut audit, audit_follower) = follow(qcat_audit::chain::AUDIT_TOPIC).await?;
-    let (mut jobs, jobs_follower) = follow(JOBS_TOPIC).await?;
-    let (mut duties, duties_follower) = follow(DUTIES_TOPIC).await?;
+    const TOPICS: [&str; 4] = [
+        qcat_access::control::TOPIC,
+        qcat_audit::chain::AUDIT_TOPIC,
+        JOBS_TOPIC,
+        DUTIES_TOPIC,
+    ];
+    let (mut versions, follower) = store.follow(&TOPICS).await.map_err(|err| err.to_string())?;
     let forward = async {
-        loop {
-            let event = tokio::select! {
-                Ok(()) = access.changed() => LiveEvent::AccessChanged { version: *access.borrow_and_update() },
-                Ok(()) = audit.changed() => LiveEvent::AuditAppended { version: *audit.borrow_and_update() },
-                Ok(()) = jobs.changed() => LiveEvent::JobsChanged { version: *jobs.borrow_and_update() },
-                Ok(()) = duties.changed() => LiveEvent::DutiesChanged { version: *duties.borrow_and_update() },
-                else => break,
-            };
-            bus.publish(event);
+        let mut last = versions.borrow_and_update().clone();
+        while versions.changed().await.is_ok() {
+            let now = versions.borrow_and_update().clone();
+            for (index, (before, version)) in last.iter().zip(&now).enumerate() {
+                if before == version {
+                    continue;
+                }
+                let version = *version;
+                bus.publish(match index {
+                    0 => LiveEvent::AccessChanged { version },
+                    1 => LiveEvent::AuditAppended { version },
+                    2 => LiveEvent::JobsChanged { version },
+                    _ => LiveEvent::DutiesChanged { version },
+                });
+            }
+            last = now;
         }
     };
     tokio::select! {
         () = forward => {}
-        () = access_follower => {}
-        () = audit_follower => {}
-        () = jobs_follower => {}
-        () = duties_follower => {}
+        () = follower => {}
         () = context.cancel().cancelled() => {}
     }
     Ok(())

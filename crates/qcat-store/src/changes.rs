@@ -101,81 +101,108 @@ impl Store {
         Ok(version.unwrap_or(0))
     }
 
-    /// Follows `topic`'s version: the receiver sees every new version, as long as the
-    /// returned follower runs (the caller runs it as a runtime task; it ends when every
-    /// receiver is dropped).
+    /// Follows the versions of `topics` (in that order) with one query per poll and one
+    /// LISTEN connection: the receiver sees every change, as long as the returned follower
+    /// runs (the caller runs it as a runtime task; it ends when every receiver is dropped).
     pub async fn follow(
         &self,
-        topic: &str,
+        topics: &[&str],
     ) -> Result<
         (
-            watch::Receiver<i64>,
+            watch::Receiver<Vec<i64>>,
             impl Future<Output = ()> + Send + use<>,
         ),
         StoreError,
     > {
-        let (sender, receiver) = watch::channel(self.change_version(topic).await?);
+        let topics: Vec<String> = topics.iter().map(|topic| (*topic).to_owned()).collect();
+        let (sender, receiver) = watch::channel(self.change_versions(&topics).await?);
         let store = self.clone();
-        let topic = topic.to_owned();
         let follower = async move {
             match store.listen_url.clone() {
-                Some(url) => follow_postgres(store, &url, &topic, sender).await,
-                None => follow_by_polling(store, &topic, sender, SQLITE_POLL).await,
+                Some(url) => follow_postgres(store, &url, &topics, sender).await,
+                None => follow_by_polling(store, &topics, sender, SQLITE_POLL).await,
             }
         };
         Ok((receiver, follower))
     }
-}
 
-async fn publish(store: &Store, topic: &str, sender: &watch::Sender<i64>) {
-    match store.change_version(topic).await {
-        Ok(version) => {
-            sender.send_if_modified(|current| {
-                let changed = *current != version;
-                *current = version;
-                changed
-            });
-        }
-        Err(err) => tracing::debug!(topic, error = %err, "change counter not readable"),
+    /// The versions of `topics`, in order (0 for a topic that never changed).
+    pub async fn change_versions(&self, topics: &[String]) -> Result<Vec<i64>, StoreError> {
+        let rows: Vec<(String, i64)> = sqlx::query_as("SELECT topic, version FROM change_counters")
+            .fetch_all(self.pool())
+            .await?;
+        Ok(topics
+            .iter()
+            .map(|topic| {
+                rows.iter()
+                    .find(|(name, _)| name == topic)
+                    .map_or(0, |(_, version)| *version)
+            })
+            .collect())
     }
 }
 
-async fn follow_by_polling(store: Store, topic: &str, sender: watch::Sender<i64>, every: Duration) {
+async fn publish(store: &Store, topics: &[String], sender: &watch::Sender<Vec<i64>>) {
+    match store.change_versions(topics).await {
+        Ok(versions) => {
+            sender.send_if_modified(|current| {
+                let changed = *current != versions;
+                *current = versions;
+                changed
+            });
+        }
+        Err(err) => tracing::debug!(?topics, error = %err, "change counters not readable"),
+    }
+}
+
+async fn follow_by_polling(
+    store: Store,
+    topics: &[String],
+    sender: watch::Sender<Vec<i64>>,
+    every: Duration,
+) {
     let mut ticks = tokio::time::interval(every);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     while !sender.is_closed() {
         ticks.tick().await;
-        publish(&store, topic, &sender).await;
+        publish(&store, topics, &sender).await;
     }
 }
 
-async fn follow_postgres(store: Store, url: &str, topic: &str, sender: watch::Sender<i64>) {
-    let channel = channel(topic);
+async fn follow_postgres(
+    store: Store,
+    url: &str,
+    topics: &[String],
+    sender: watch::Sender<Vec<i64>>,
+) {
+    let channels: Vec<String> = topics.iter().map(|topic| channel(topic)).collect();
     while !sender.is_closed() {
         let listener = async {
             let mut listener = sqlx::postgres::PgListener::connect(url).await?;
-            listener.listen(&channel).await?;
+            listener
+                .listen_all(channels.iter().map(String::as_str))
+                .await?;
             Ok::<_, sqlx::Error>(listener)
         };
         let mut listener = match listener.await {
             Ok(listener) => listener,
             Err(err) => {
-                tracing::warn!(topic, error = %err, "cannot LISTEN for changes; polling meanwhile");
+                tracing::warn!(?topics, error = %err, "cannot LISTEN for changes; polling meanwhile");
                 tokio::time::sleep(POSTGRES_FALLBACK_POLL).await;
-                publish(&store, topic, &sender).await;
+                publish(&store, topics, &sender).await;
                 continue;
             }
         };
         // Changes made before LISTEN took effect are caught by this read.
-        publish(&store, topic, &sender).await;
+        publish(&store, topics, &sender).await;
         loop {
             tokio::select! {
                 notification = listener.try_recv() => match notification {
-                    Ok(Some(_)) => publish(&store, topic, &sender).await,
+                    Ok(Some(_)) => publish(&store, topics, &sender).await,
                     // None: the connection dropped (sqlx reconnects); re-read what we missed.
-                    Ok(None) => publish(&store, topic, &sender).await,
+                    Ok(None) => publish(&store, topics, &sender).await,
                     Err(err) => {
-                        tracing::warn!(topic, error = %err, "LISTEN connection failed");
+                        tracing::warn!(?topics, error = %err, "LISTEN connection failed");
                         break;
                     }
                 },
@@ -183,7 +210,7 @@ async fn follow_postgres(store: Store, url: &str, topic: &str, sender: watch::Se
                     if sender.is_closed() {
                         return;
                     }
-                    publish(&store, topic, &sender).await;
+                    publish(&store, topics, &sender).await;
                 }
             }
         }

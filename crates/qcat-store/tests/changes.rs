@@ -54,7 +54,7 @@ async fn a_conditional_bump_refuses_a_writer_that_read_an_old_version() {
 async fn a_watcher_sees_a_committed_bump_and_not_a_rolled_back_one() {
     let (_dir, stores) = stores().await;
     for store in stores {
-        let (mut watcher, follower) = store.follow("things").await.unwrap();
+        let (mut watcher, follower) = store.follow(&["things"]).await.unwrap();
         let follower = tokio::spawn(follower);
         let mut tx = store.pool().begin().await.unwrap();
         bump(&mut tx, store.backend(), "things").await.unwrap();
@@ -66,7 +66,7 @@ async fn a_watcher_sees_a_committed_bump_and_not_a_rolled_back_one() {
             .await
             .expect("seen within a second")
             .unwrap();
-        assert_eq!(*watcher.borrow(), 1, "only the committed bump counts");
+        assert_eq!(watcher.borrow()[0], 1, "only the committed bump counts");
         drop(watcher);
         follower.abort();
         store.close().await;

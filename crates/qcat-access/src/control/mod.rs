@@ -357,10 +357,13 @@ async fn follow_changes(
     weak: Weak<Inner>,
     context: TaskContext,
 ) -> Result<(), String> {
-    let (mut versions, follower) = store.follow(TOPIC).await.map_err(|err| err.to_string())?;
+    let (mut versions, follower) = store
+        .follow(&[TOPIC])
+        .await
+        .map_err(|err| err.to_string())?;
     let reload = async move {
         while versions.changed().await.is_ok() {
-            let version = *versions.borrow_and_update();
+            let version = versions.borrow_and_update()[0];
             let Some(inner) = weak.upgrade() else { break };
             let control = AccessControl { inner };
             if control.snapshot().version < version
