@@ -13,13 +13,14 @@ use harness::App;
 const ADMIN_PASSWORD: &str = "e2e admin password";
 const USER_PASSWORD: &str = "e2e user password";
 
-const SCREENS: [&str; 7] = [
+const SCREENS: [&str; 8] = [
     "dashboard",
     "alerts",
     "backups",
     "access",
     "audit",
     "logs",
+    "system",
     "settings",
 ];
 
@@ -115,6 +116,23 @@ async fn every_screen_shows_core_data_and_switches_language() {
                 "operator inherits monitor:view from viewer"
             );
             app.element("role-graph").await;
+        } else if screen == "system" {
+            // The runtime as the core reports it: on the embedded store this console holds
+            // the data dir's lock, so it leads the scheduler; its tasks run; the schedule is
+            // the configured one.
+            app.wait_for_text("duty-scheduler", |t| t.contains("this console"))
+                .await;
+            let tasks = app.text("system-tasks").await;
+            for task in [
+                "audit-writer",
+                "access-cache",
+                "scheduler",
+                "duty:scheduler",
+            ] {
+                assert!(tasks.contains(task), "{task} is listed: {tasks}");
+            }
+            let schedule = app.text("schedule-audit-maintenance").await;
+            assert!(schedule.contains("@every 1h"), "{schedule}");
         } else if screen == "audit" {
             // The first administrator's creation is the first entry of the trail.
             app.wait_for_text("audit-list", |t| t.contains("rbac.user.create_first_admin"))

@@ -39,6 +39,7 @@ impl JobContext {
 pub(crate) struct RunningJob {
     pub(crate) actor: String,
     pub(crate) cancel: CancellationToken,
+    pub(crate) progress: Progress,
     ended: watch::Receiver<Option<JobView>>,
 }
 
@@ -211,6 +212,7 @@ impl Api {
                 RunningJob {
                     actor: actor.to_owned(),
                     cancel: cancel.clone(),
+                    progress: progress.clone(),
                     ended,
                 },
             );
@@ -299,6 +301,18 @@ impl Api {
             job: Box::new(ended.clone()),
         });
         ended
+    }
+
+    /// How far this process's running jobs are (a command deadline is a stall deadline
+    /// while a job moves).
+    pub(crate) fn jobs_progress(&self) -> Vec<(u64, String)> {
+        self.running_jobs()
+            .iter()
+            .map(|job| {
+                let report = job.progress.report();
+                (report.done, report.phase)
+            })
+            .collect()
     }
 
     pub(crate) fn running_jobs(&self) -> Vec<RunningJob> {

@@ -240,6 +240,9 @@ impl Api {
                 }
             },
         );
+        if !ip.is_loopback() {
+            tracing::warn!(address = %bound, "metrics are served beyond this machine without authentication (monitoring.prometheus_bind); restrict the port with a firewall");
+        }
         tracing::info!(address = %bound, path = %monitoring.metrics_path, "serving metrics");
         Ok(bound)
     }

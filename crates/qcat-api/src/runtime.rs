@@ -468,30 +468,33 @@ impl Api {
                 }
             }
         });
-        tasks.spawn("live-events", Stage::Intake, Restart::OnFailure, {
-            let (store, bus) = (store.clone(), runtime.events.clone());
-            move |context| forward_changes(store.clone(), bus.clone(), context)
-        });
-        tasks.spawn("task-health", Stage::Intake, Restart::OnFailure, {
-            let weak = weak.clone();
-            move |context| {
+        // Live events and task-health events feed a window; an agent has none to feed.
+        if runtime.mode == Mode::Console {
+            tasks.spawn("live-events", Stage::Intake, Restart::OnFailure, {
+                let (store, bus) = (store.clone(), runtime.events.clone());
+                move |context| forward_changes(store.clone(), bus.clone(), context)
+            });
+            tasks.spawn("task-health", Stage::Intake, Restart::OnFailure, {
                 let weak = weak.clone();
-                async move {
-                    let mut last: Vec<TaskView> = Vec::new();
-                    while context.sleep(Duration::from_millis(500)).await {
-                        let Some(api) = weak.upgrade() else { break };
-                        let now = api.task_health();
-                        if now != last {
-                            api.runtime()
-                                .events
-                                .publish(LiveEvent::TasksHealth { tasks: now.clone() });
-                            last = now;
+                move |context| {
+                    let weak = weak.clone();
+                    async move {
+                        let mut last: Vec<TaskView> = Vec::new();
+                        while context.sleep(Duration::from_millis(500)).await {
+                            let Some(api) = weak.upgrade() else { break };
+                            let now = api.task_health();
+                            if now != last {
+                                api.runtime()
+                                    .events
+                                    .publish(LiveEvent::TasksHealth { tasks: now.clone() });
+                                last = now;
+                            }
                         }
+                        Ok(())
                     }
-                    Ok(())
                 }
-            }
-        });
+            });
+        }
     }
 
     /// Writes this process's member row once, and keeps it beating if this is a one-shot
@@ -598,8 +601,13 @@ impl Api {
         if interrupted > 0 {
             tracing::warn!(interrupted, "jobs of stopped processes marked interrupted");
         }
-        // Members silent for a day are forgotten.
+        // Members silent for a day and jobs ended a month ago are forgotten; so are this
+        // process's ended job tasks (the long-running tasks stay listed).
         members::forget_before(store, now - 86_400_000).await?;
+        jobs::forget_ended_before(store, now - 30 * 86_400_000).await?;
+        runtime
+            .tasks
+            .forget_ended(|task| !task.name.starts_with("job:"));
         Ok(())
     }
 

@@ -43,9 +43,10 @@ impl Api {
             })?
     }
 
-    /// Runs `command`, giving up after `database.command_timeout_secs` with an error that
-    /// says what was waited for (a frozen PostgreSQL answers nothing; its own timeouts
-    /// cannot fire).
+    /// Runs `command`, giving up after `database.command_timeout_secs` without progress,
+    /// with an error that says what was waited for (a frozen PostgreSQL answers nothing; its
+    /// own timeouts cannot fire). While a job of this process advances (a long verify), the
+    /// deadline moves on with it: only a stall ends the command.
     pub async fn within_command_timeout<T>(
         &self,
         command: impl Future<Output = T>,
@@ -57,20 +58,30 @@ impl Api {
             .config
             .database
             .command_timeout_secs;
-        tokio::time::timeout(Duration::from_secs(secs), command)
-            .await
-            .map_err(|_| {
-                let location = self
-                    .store()
-                    .map(|store| store.location().to_owned())
-                    .unwrap_or_else(|_| "the store".into());
-                ApiError::new(
-                    ErrorCode::StorageUnavailable,
-                    format!(
-                        "no answer from the store at {location} within {secs} s (database.command_timeout_secs): the server may be frozen, overloaded or unreachable; the command was stopped"
-                    ),
-                )
-            })
+        let mut command = std::pin::pin!(command);
+        let mut progress = self.jobs_progress();
+        loop {
+            match tokio::time::timeout(Duration::from_secs(secs), &mut command).await {
+                Ok(done) => return Ok(done),
+                Err(_) => {
+                    let now = self.jobs_progress();
+                    if !now.is_empty() && now != progress {
+                        progress = now;
+                        continue;
+                    }
+                }
+            }
+            let location = self
+                .store()
+                .map(|store| store.location().to_owned())
+                .unwrap_or_else(|_| "the store".into());
+            return Err(ApiError::new(
+                ErrorCode::StorageUnavailable,
+                format!(
+                    "no answer from the store at {location} within {secs} s (database.command_timeout_secs): the server may be frozen, overloaded or unreachable; the command was stopped"
+                ),
+            ));
+        }
     }
 
     /// Forgets the store this data dir used at the configured location, moves a leftover

@@ -360,3 +360,46 @@ fn a_named_config_file_that_is_missing_is_an_error() {
     );
     assert!(problem.fix.contains("create the file"), "{problem}");
 }
+
+#[test]
+fn schedule_settings_are_checked_with_the_fix() {
+    // A bad expression, an unknown zone and a jitter as long as the interval: each named.
+    let err = load_err(&sources(
+        None,
+        None,
+        &[("QCAT_AUDIT__MAINTENANCE_SCHEDULE", "61 * * * *")],
+    ));
+    assert!(
+        err.problems
+            .iter()
+            .any(|p| p.key == "audit.maintenance_schedule" && p.fix.contains("0 3 * * *")),
+        "{err}"
+    );
+    let err = load_err(&sources(
+        None,
+        None,
+        &[("QCAT_RUNTIME__TIME_ZONE", "Mars/Olympus")],
+    ));
+    assert!(
+        err.problems
+            .iter()
+            .any(|p| p.key == "runtime.time_zone" && p.problem.contains("Asia/Shanghai")),
+        "{err}"
+    );
+    let err = load_err(&sources(
+        None,
+        None,
+        &[("QCAT_AUDIT__MAINTENANCE_SCHEDULE", "@every 30s")],
+    ));
+    assert!(
+        err.problems
+            .iter()
+            .any(|p| p.key == "audit.maintenance_jitter" && p.problem.contains("30s")),
+        "the default 1m jitter is longer than a 30 s interval: {err}"
+    );
+    let err = load_err(&sources(None, None, &[("QCAT_RUNTIME__FAILOVER", "1s")]));
+    assert!(
+        err.problems.iter().any(|p| p.key == "runtime.failover"),
+        "{err}"
+    );
+}

@@ -156,6 +156,22 @@ impl Schedule {
         }
     }
 
+    /// The shortest time between consecutive runs among the next few (jitter must stay
+    /// below it, or runs would overtake each other); None when it never runs again.
+    pub fn shortest_gap(&self, from: Timestamp) -> Option<Duration> {
+        let mut previous = self.next_after(from)?;
+        let mut shortest: Option<Duration> = None;
+        for _ in 0..8 {
+            let Some(next) = self.next_after(previous) else {
+                break;
+            };
+            let gap = Duration::try_from(next.duration_since(previous)).unwrap_or(Duration::ZERO);
+            shortest = Some(shortest.map_or(gap, |known| known.min(gap)));
+            previous = next;
+        }
+        shortest
+    }
+
     /// The regular run that follows the one at `regular`, with this schedule's jitter for
     /// that run added. Jitter is derived from the name and the regular time, so every
     /// process computes the same instant for the same run.
@@ -367,6 +383,21 @@ mod tests {
         let jittered = schedule.with_jitter(regular);
         assert!(jittered >= regular && jittered < at("2026-12-01T03:05:00Z"));
         assert_eq!(jittered, schedule.with_jitter(regular), "deterministic");
+    }
+
+    #[test]
+    fn the_shortest_gap_is_what_jitter_must_stay_below() {
+        let hourly = daily("@every 1h", "UTC");
+        assert_eq!(
+            hourly.shortest_gap(at("2026-12-01T00:00:00Z")),
+            Some(Duration::from_secs(3600))
+        );
+        // Weekdays at 09:00: the shortest gap is a day (the weekend's is longer).
+        let weekdays = daily("0 9 * * 1-5", "UTC");
+        assert_eq!(
+            weekdays.shortest_gap(at("2026-12-01T00:00:00Z")),
+            Some(Duration::from_secs(86_400))
+        );
     }
 
     #[test]

@@ -392,3 +392,69 @@ fn append_entries(url: &str, count: usize) {
         store.close().await;
     });
 }
+
+#[test]
+fn a_long_verify_outlives_the_command_timeout_while_it_advances() {
+    // database.command_timeout_secs bounds a stall (a frozen server), not a job that is
+    // moving: a verify longer than the timeout completes.
+    let dir = qcat_testkit::temp_data_dir();
+    let key = dir.path().join("master.key");
+    let qcatctl = || {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_qcatctl"));
+        command
+            .env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("QCAT_DATA_DIR", dir.path())
+            .env("QCAT_MASTER_KEY_FILE", &key);
+        command
+    };
+    assert!(
+        qcatctl()
+            .args(["key", "init", "--to-file"])
+            .arg(&key)
+            .stdout(Stdio::null())
+            .status()
+            .unwrap()
+            .success()
+    );
+    let mut add = qcatctl();
+    add.args(["user", "add", "--admin", "root"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null());
+    let mut child = add.spawn().unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"root password 1\n")
+        .unwrap();
+    assert!(child.wait().unwrap().success());
+    append_entries(
+        &format!("sqlite://{}", dir.path().join("qcat.sqlite3").display()),
+        300_000,
+    );
+    let started = Instant::now();
+    let out = qcatctl()
+        .args(["--user", "root", "audit", "verify"])
+        .env("QCAT_PASSWORD", "root password 1")
+        .env("QCAT_DATABASE__COMMAND_TIMEOUT_SECS", "1")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let took = started.elapsed();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let verified: u64 = stdout
+        .strip_prefix("audit chain ok: ")
+        .and_then(|rest| rest.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0);
+    assert!(verified > 300_000, "every entry verified: {stdout}");
+    // Only meaningful if the verify did outlast the one-second deadline.
+    assert!(took > Duration::from_secs(1), "the verify took {took:?}");
+    println!("verify of 300 000 entries with a 1 s command timeout: {took:?}");
+}

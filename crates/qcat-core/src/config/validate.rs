@@ -250,19 +250,32 @@ pub(super) fn ranges(
                 "use run_once or skip",
             ),
             Ok(missed) => {
-                if let Err(err) = qcat_runtime::schedule::Schedule::parse(
+                match qcat_runtime::schedule::Schedule::parse(
                     "audit maintenance",
                     &config.audit.maintenance_schedule,
                     &config.runtime.time_zone,
                     config.audit.maintenance_jitter,
                     missed,
                 ) {
-                    check(
+                    Err(err) => check(
                         false,
                         "audit.maintenance_schedule",
                         err.to_string(),
                         "write a cron expression such as \"0 3 * * *\" or \"@every 1h\"",
-                    );
+                    ),
+                    Ok(schedule) => {
+                        if let Some(gap) = schedule.shortest_gap(jiff::Timestamp::now()) {
+                            check(
+                                config.audit.maintenance_jitter < gap,
+                                "audit.maintenance_jitter",
+                                format!(
+                                    "{:?} is not shorter than the {:?} between runs of audit.maintenance_schedule",
+                                    config.audit.maintenance_jitter, gap
+                                ),
+                                "use a jitter shorter than the schedule's interval, or \"0s\"",
+                            );
+                        }
+                    }
                 }
             }
         }

@@ -153,3 +153,15 @@ pub async fn get(store: &Store, id: &str) -> Result<Option<JobRow>, StoreError> 
     .fetch_optional(store.pool())
     .await?)
 }
+
+/// Deletes jobs that ended before `before_ms` (the list keeps a month; the audit trail keeps
+/// what a job did that matters).
+pub async fn forget_ended_before(store: &Store, before_ms: i64) -> Result<u64, StoreError> {
+    Ok(
+        sqlx::query("DELETE FROM jobs WHERE state <> 'running' AND ended_ms < $1")
+            .bind(before_ms)
+            .execute(store.pool())
+            .await?
+            .rows_affected(),
+    )
+}
