@@ -160,11 +160,10 @@ pub struct TaskView {
 
 impl From<TaskHealth> for TaskView {
     fn from(health: TaskHealth) -> Self {
-        let text = |value: &dyn erased::Snake| value.snake();
         Self {
             name: health.name,
-            stage: text(&health.stage),
-            state: text(&health.state),
+            stage: wire_name(&health.stage),
+            state: wire_name(&health.state),
             restarts: health.restarts,
             last_error: health.last_error,
             last_error_at_ms: health.last_error_at_ms,
@@ -173,19 +172,11 @@ impl From<TaskHealth> for TaskView {
     }
 }
 
-mod erased {
-    /// The serde (snake_case) spelling of a unit enum.
-    pub trait Snake {
-        fn snake(&self) -> String;
-    }
-
-    impl<T: serde::Serialize> Snake for T {
-        fn snake(&self) -> String {
-            match serde_json::to_value(self) {
-                Ok(serde_json::Value::String(text)) => text,
-                _ => String::new(),
-            }
-        }
+/// The serde (snake_case) spelling of a unit enum, as the wire and the store spell it.
+fn wire_name(value: &impl Serialize) -> String {
+    match serde_json::to_value(value) {
+        Ok(serde_json::Value::String(text)) => text,
+        _ => String::new(),
     }
 }
 
@@ -323,7 +314,7 @@ impl Api {
     pub async fn runtime_status_unguarded(&self) -> RuntimeStatus {
         let runtime = self.runtime();
         let mut status = RuntimeStatus {
-            mode: erased::Snake::snake(&runtime.mode),
+            mode: wire_name(&runtime.mode),
             member: runtime.member.clone(),
             tasks: self.task_health(),
             members: Vec::new(),
@@ -423,77 +414,95 @@ impl Api {
         }
     }
 
+    /// Runs `body` with this API as the task `name` (restarted on failure). The task holds
+    /// the API only while its body runs, so a dropped API ends it at the next restart.
+    fn spawn_with_api<Body, Run>(&self, name: impl Into<String>, stage: Stage, body: Body)
+    where
+        Body: Fn(Api, TaskContext) -> Run + Send + Sync + 'static,
+        Run: std::future::Future<Output = Result<(), String>> + Send + 'static,
+    {
+        let (weak, body) = (self.downgrade(), Arc::new(body));
+        self.runtime()
+            .tasks
+            .spawn(name, stage, Restart::OnFailure, move |context| {
+                let (weak, body) = (weak.clone(), body.clone());
+                async move {
+                    match weak.upgrade() {
+                        Some(api) => body(api, context).await,
+                        None => Ok(()),
+                    }
+                }
+            });
+    }
+
+    /// Runs `tick` every `period` as the task `name`, holding the API only during a tick.
+    fn spawn_every<Tick, Done>(&self, name: &str, stage: Stage, period: Duration, tick: Tick)
+    where
+        Tick: Fn(Api) -> Done + Send + Sync + 'static,
+        Done: std::future::Future<Output = ()> + Send + 'static,
+    {
+        let (weak, tick) = (self.downgrade(), Arc::new(tick));
+        self.runtime()
+            .tasks
+            .spawn(name, stage, Restart::OnFailure, move |context| {
+                let (weak, tick) = (weak.clone(), tick.clone());
+                async move {
+                    while context.sleep(period).await {
+                        let Some(api) = weak.upgrade() else { break };
+                        tick(api).await;
+                    }
+                    Ok(())
+                }
+            });
+    }
+
     /// Starts what a long-running process runs besides the audit writer and the cache.
     pub(crate) fn start_long_running(&self) {
         let Ok(store) = self.store() else { return };
         let store = store.clone();
         let runtime = self.runtime();
-        let tasks = &runtime.tasks;
-        let weak = self.downgrade();
-        tasks.spawn("membership", Stage::Work, Restart::OnFailure, {
-            let weak = weak.clone();
-            move |context| {
-                let weak = weak.clone();
-                async move {
-                    let Some(api) = weak.upgrade() else {
-                        return Ok(());
-                    };
-                    api.keep_membership(&context).await
-                }
-            }
+        self.spawn_with_api("membership", Stage::Work, |api, context| async move {
+            api.keep_membership(&context).await
         });
         self.hold_duty(SCHEDULER_DUTY);
-        tasks.spawn("scheduler", Stage::Intake, Restart::OnFailure, {
-            let weak = weak.clone();
-            move |context| {
-                let weak = weak.clone();
-                async move {
-                    let Some(api) = weak.upgrade() else {
-                        return Ok(());
-                    };
-                    api.run_scheduler(&context).await
-                }
-            }
+        self.spawn_with_api("scheduler", Stage::Intake, |api, context| async move {
+            api.run_scheduler(&context).await
         });
-        tasks.spawn("audit-anchor", Stage::Work, Restart::OnFailure, {
-            let weak = weak.clone();
-            move |context| {
-                let weak = weak.clone();
-                async move {
-                    while context.sleep(crate::audit::ANCHOR_EVERY).await {
-                        let Some(api) = weak.upgrade() else { break };
-                        api.publish_anchor().await;
-                    }
-                    Ok(())
-                }
-            }
-        });
+        self.spawn_every(
+            "audit-anchor",
+            Stage::Work,
+            crate::audit::ANCHOR_EVERY,
+            |api| async move { api.publish_anchor().await },
+        );
         // Live events and task-health events feed a window; an agent has none to feed.
         if runtime.mode == Mode::Console {
-            tasks.spawn("live-events", Stage::Intake, Restart::OnFailure, {
-                let (store, bus) = (store.clone(), runtime.events.clone());
-                move |context| forward_changes(store.clone(), bus.clone(), context)
-            });
-            tasks.spawn("task-health", Stage::Intake, Restart::OnFailure, {
-                let weak = weak.clone();
-                move |context| {
-                    let weak = weak.clone();
+            runtime
+                .tasks
+                .spawn("live-events", Stage::Intake, Restart::OnFailure, {
+                    let (store, bus) = (store.clone(), runtime.events.clone());
+                    move |context| forward_changes(store.clone(), bus.clone(), context)
+                });
+            let last: Arc<Mutex<Vec<TaskView>>> = Arc::default();
+            self.spawn_every(
+                "task-health",
+                Stage::Intake,
+                Duration::from_millis(500),
+                move |api| {
+                    let last = last.clone();
                     async move {
-                        let mut last: Vec<TaskView> = Vec::new();
-                        while context.sleep(Duration::from_millis(500)).await {
-                            let Some(api) = weak.upgrade() else { break };
-                            let now = api.task_health();
-                            if now != last {
-                                api.runtime()
-                                    .events
-                                    .publish(LiveEvent::TasksHealth { tasks: now.clone() });
-                                last = now;
-                            }
+                        let now = api.task_health();
+                        let mut last = last
+                            .lock()
+                            .unwrap_or_else(std::sync::PoisonError::into_inner);
+                        if *last != now {
+                            api.runtime()
+                                .events
+                                .publish(LiveEvent::TasksHealth { tasks: now.clone() });
+                            *last = now;
                         }
-                        Ok(())
                     }
-                }
-            });
+                },
+            );
         }
     }
 
@@ -501,23 +510,10 @@ impl Api {
     /// run that just started a job (long-running modes beat from the start).
     pub(crate) async fn ensure_member(&self) -> Result<(), ApiError> {
         let first = self.register_member().await?;
-        let runtime = self.runtime();
-        if first && runtime.mode == Mode::OneShot {
-            let weak = self.downgrade();
-            runtime.tasks.spawn(
-                "membership",
-                Stage::Work,
-                Restart::OnFailure,
-                move |context| {
-                    let weak = weak.clone();
-                    async move {
-                        let Some(api) = weak.upgrade() else {
-                            return Ok(());
-                        };
-                        api.keep_membership(&context).await
-                    }
-                },
-            );
+        if first && self.runtime().mode == Mode::OneShot {
+            self.spawn_with_api("membership", Stage::Work, |api, context| async move {
+                api.keep_membership(&context).await
+            });
         }
         Ok(())
     }
@@ -538,7 +534,7 @@ impl Api {
                     &store,
                     &members::Member {
                         id: runtime.member.clone(),
-                        mode: erased::Snake::snake(&runtime.mode),
+                        mode: wire_name(&runtime.mode),
                         host: runtime.process.host.clone(),
                         pid: i64::from(runtime.process.pid),
                         version: qcat_core::VERSION.to_owned(),
@@ -623,17 +619,12 @@ impl Api {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .insert(duty, receiver);
         let sender = Arc::new(sender);
-        let weak = self.downgrade();
-        self.runtime().tasks.spawn(
+        self.spawn_with_api(
             format!("duty:{duty}"),
             Stage::Intake,
-            Restart::OnFailure,
-            move |context| {
-                let (weak, sender) = (weak.clone(), sender.clone());
+            move |api, context| {
+                let sender = sender.clone();
                 async move {
-                    let Some(api) = weak.upgrade() else {
-                        return Ok(());
-                    };
                     api.keep_duty(duty, &sender, &context).await;
                     Ok(())
                 }

@@ -44,7 +44,7 @@ pub async fn run() -> Result<ExitCode, CliError> {
             .and_then(|value| value.as_str().map(str::to_owned))
             .unwrap_or_default(),
         served
-            .map(|address| format!("; metrics on http://{address}{}", api_metrics_path(&api)))
+            .map(|address| format!("; metrics on http://{address}{}", api.metrics_path()))
             .unwrap_or_default()
     );
     let signal = stop_signal().await?;
@@ -53,10 +53,6 @@ pub async fn run() -> Result<ExitCode, CliError> {
     api.close().await;
     tracing::info!("agent stopped");
     Ok(ExitCode::SUCCESS)
-}
-
-fn api_metrics_path(api: &Api) -> String {
-    api.metrics_path()
 }
 
 /// Waits for SIGTERM (service managers) or SIGINT (Ctrl-C); returns its name.
