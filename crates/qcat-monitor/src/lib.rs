@@ -1,0 +1,10 @@
+//! Monitoring: what the console knows about the trading system's machines, databases and
+//! application, and where it keeps it.
+//!
+//! - [`exposition`]: the Prometheus text format (0.0.4) parsed into families, and
+//!   `histogram_quantile` with Prometheus' exact semantics.
+//! - [`tsdb`]: the embedded metric store — Gorilla-compressed chunks, 1 m and 1 h rollups,
+//!   retention per tier, range queries with rates and quantiles.
+
+pub mod exposition;
+pub mod tsdb;
