@@ -32,4 +32,10 @@ pub const COMMAND_NAMES: &[&str] = &[
     "jobs_recent",
     "schedules_list",
     "runtime_status",
+    "monitor_targets",
+    "monitor_target_save",
+    "monitor_target_remove",
+    "monitor_target_test",
+    "monitor_query",
+    "monitor_overview",
 ];

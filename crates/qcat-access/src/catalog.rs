@@ -30,6 +30,11 @@ const fn permission(
 /// Every permission, grouped by resource.
 pub const CATALOG: &[Permission] = &[
     permission("monitor", "view", "See dashboards, metrics and baselines"),
+    permission(
+        "monitor",
+        "edit",
+        "Add, change, test and remove monitoring targets",
+    ),
     permission("alerts", "view", "See alerts, routes and deliveries"),
     permission("alerts", "silence", "Create and expire silences"),
     permission("alerts", "edit", "Edit rules, routes and channels"),

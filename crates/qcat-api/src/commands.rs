@@ -156,6 +156,24 @@ macro_rules! for_each_ipc_command {
             #[doc = "This process's tasks (state, restarts, last error), the consoles and agents on the store, and who leads each duty."]
             runtime_status [Permission("system:view"), false, Query] () -> $crate::runtime::RuntimeStatus
                 => |api, slot| api.runtime_status(slot).await;
+            #[doc = "Every monitoring target (kind, URL without credentials, environment, interval) with its health."]
+            monitor_targets [Permission("monitor:view"), false, Query] () -> Vec<$crate::monitor::TargetView>
+                => |api, slot| api.monitor_targets(slot).await;
+            #[doc = "Adds or changes a monitoring target; a typed password is encrypted, a stale editor is refused."]
+            monitor_target_save [Permission("monitor:edit"), true, Change] (input: $crate::monitor::TargetInput) -> $crate::monitor::TargetView
+                => |api, slot| api.monitor_target_save(slot, input).await;
+            #[doc = "Removes a monitoring target (its stored series stay until their retention ends)."]
+            monitor_target_remove [Permission("monitor:edit"), true, Change] (input: $crate::monitor::TargetNameInput) -> ()
+                => |api, slot| api.monitor_target_remove(slot, input).await;
+            #[doc = "Tests a target's connection step by step: resolve, connect, sign in and read once."]
+            monitor_target_test [Permission("monitor:edit"), false, Query] (input: $crate::monitor::TargetInput) -> $crate::monitor::CheckView
+                => |api, slot| api.monitor_target_test(slot, input).await;
+            #[doc = "Series over a range, at most maxPoints each, from the best tier; values, rates or histogram quantiles."]
+            monitor_query [Permission("monitor:view"), false, Query] (input: $crate::monitor::QueryInput) -> Vec<$crate::monitor::SeriesView>
+                => |api, slot| api.monitor_query(slot, input).await;
+            #[doc = "Every target's health and the newest headline values (request rate, error ratio, P99, CPU, connections…)."]
+            monitor_overview [Permission("monitor:view"), false, Query] () -> $crate::monitor::OverviewView
+                => |api, slot| api.monitor_overview(slot).await;
         }
     };
 }

@@ -12,10 +12,12 @@ mod error;
 pub mod jobs;
 pub mod logs;
 pub mod metrics;
+pub mod monitor;
 pub mod origin;
 pub mod runtime;
 pub mod schedules;
 pub mod secrets;
+pub mod simulate;
 pub mod store;
 pub mod typescript;
 
@@ -95,6 +97,8 @@ struct Inner {
     opened_at: Instant,
     /// Tasks, the event bus, this process as a member, its duties and jobs.
     runtime: runtime::ProcessRuntime,
+    /// The metric store (opened on first use) and this process's collectors' state.
+    monitor: monitor::MonitorState,
 }
 
 impl Api {
@@ -153,6 +157,7 @@ impl Api {
                 access,
                 opened_at: Instant::now(),
                 runtime: process_runtime,
+                monitor: monitor::MonitorState::default(),
             }),
         };
         // A one-shot `qcatctl` run starts no maintenance, no duties and no heartbeat.

@@ -47,6 +47,11 @@ struct DutyLabels {
     duty: String,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct TargetLabels {
+    target: String,
+}
+
 impl Api {
     /// The path metrics are served on (`monitoring.metrics_path`).
     pub fn metrics_path(&self) -> String {
@@ -147,17 +152,23 @@ impl Api {
         );
 
         let leading = Family::<DutyLabels, Gauge>::default();
-        let duty = crate::runtime::SCHEDULER_DUTY;
-        leading
-            .get_or_create(&DutyLabels {
-                duty: duty.to_owned(),
-            })
-            .set(i64::from(self.current_term(duty).is_some()));
+        for duty in [
+            crate::runtime::SCHEDULER_DUTY,
+            crate::monitor::COLLECTION_DUTY,
+        ] {
+            leading
+                .get_or_create(&DutyLabels {
+                    duty: duty.to_owned(),
+                })
+                .set(i64::from(self.current_term(duty).is_some()));
+        }
         registry.register(
             "duty_leader",
             "Whether this process runs the singleton duty (1) or not (0)",
             leading,
         );
+
+        self.register_collection(&mut registry);
 
         let uptime = Gauge::<f64, std::sync::atomic::AtomicU64>::default();
         uptime.set(self.inner.opened_at.elapsed().as_secs_f64());
@@ -173,6 +184,70 @@ impl Api {
             tracing::error!(error = %err, "metrics not encoded");
         }
         text
+    }
+
+    /// Collection's own numbers: per target up, scrapes, errors and the last scrape's
+    /// duration; samples ingested (and refused as out of order); the metric store's size.
+    fn register_collection(&self, registry: &mut Registry) {
+        let stats = self.collection_stats();
+        let up = Family::<TargetLabels, Gauge>::default();
+        let scrapes = Family::<TargetLabels, Counter>::default();
+        let errors = Family::<TargetLabels, Counter>::default();
+        let duration = Family::<TargetLabels, Gauge<f64, std::sync::atomic::AtomicU64>>::default();
+        for target in &stats.targets {
+            let labels = TargetLabels {
+                target: target.name.clone(),
+            };
+            up.get_or_create(&labels).set(i64::from(target.up));
+            scrapes.get_or_create(&labels).inc_by(target.scrapes);
+            errors.get_or_create(&labels).inc_by(target.errors);
+            duration
+                .get_or_create(&labels)
+                .set(target.last_duration_secs);
+        }
+        registry.register(
+            "target_up",
+            "Whether the monitoring target's last reading succeeded (1) or not (0)",
+            up,
+        );
+        registry.register(
+            "target_scrapes",
+            "Readings of the monitoring target",
+            scrapes,
+        );
+        registry.register(
+            "target_scrape_errors",
+            "Failed readings of the monitoring target",
+            errors,
+        );
+        registry.register_with_unit(
+            "target_scrape_duration",
+            "How long the monitoring target's last reading took",
+            prometheus_client::registry::Unit::Seconds,
+            duration,
+        );
+        let ingested = Counter::<u64>::default();
+        ingested.inc_by(stats.ingested);
+        registry.register(
+            "samples_ingested",
+            "Samples this process added to the metric store",
+            ingested,
+        );
+        let refused = Counter::<u64>::default();
+        refused.inc_by(stats.out_of_order);
+        registry.register(
+            "samples_out_of_order",
+            "Samples dropped for not being newer than their series' newest",
+            refused,
+        );
+        let bytes = Gauge::<i64>::default();
+        bytes.set(stats.store_bytes as i64);
+        registry.register_with_unit(
+            "metric_store_size",
+            "The metric store's size on disk after the last flush",
+            prometheus_client::registry::Unit::Bytes,
+            bytes,
+        );
     }
 
     /// Serves [`Api::metrics_text`] on the configured address as the task `metrics-http`

@@ -115,6 +115,20 @@ pub enum LiveEvent {
     /// This process's tasks changed state (started, failed, restarted, stopped).
     #[serde(rename = "tasks://health")]
     TasksHealth { tasks: Vec<TaskView> },
+    /// Monitoring targets were added, changed or removed, or one went up or down (here or
+    /// in the process that collects).
+    #[serde(rename = "monitor://changed")]
+    MonitorChanged {
+        #[ts(type = "number")]
+        version: i64,
+    },
+    /// This process stored a reading of a target: panels showing it fetch the new points.
+    #[serde(rename = "monitor://samples")]
+    MonitorSamples {
+        target: String,
+        #[ts(type = "number")]
+        at_ms: i64,
+    },
 }
 
 impl LiveEvent {
@@ -127,17 +141,21 @@ impl LiveEvent {
             LiveEvent::JobsChanged { .. } => "jobs://changed",
             LiveEvent::DutiesChanged { .. } => "duties://changed",
             LiveEvent::TasksHealth { .. } => "tasks://health",
+            LiveEvent::MonitorChanged { .. } => "monitor://changed",
+            LiveEvent::MonitorSamples { .. } => "monitor://samples",
         }
     }
 
     /// Every topic, for the window's listeners and the shell's bridge.
-    pub const TOPICS: [&'static str; 6] = [
+    pub const TOPICS: [&'static str; 8] = [
         "access://changed",
         "audit://appended",
         "jobs://progress",
         "jobs://changed",
         "duties://changed",
         "tasks://health",
+        "monitor://changed",
+        "monitor://samples",
     ];
 }
 
@@ -284,6 +302,7 @@ impl Api {
                                 sink("access://changed", vec![LiveEvent::AccessChanged { version: -1 }]);
                                 sink("audit://appended", vec![LiveEvent::AuditAppended { version: -1 }]);
                                 sink("jobs://changed", vec![LiveEvent::JobsChanged { version: -1 }]);
+                                sink("monitor://changed", vec![LiveEvent::MonitorChanged { version: -1 }]);
                             }
                         }
                     }
@@ -416,8 +435,12 @@ impl Api {
 
     /// Runs `body` with this API as the task `name` (restarted on failure). The task holds
     /// the API only while its body runs, so a dropped API ends it at the next restart.
-    fn spawn_with_api<Body, Run>(&self, name: impl Into<String>, stage: Stage, body: Body)
-    where
+    pub(crate) fn spawn_with_api<Body, Run>(
+        &self,
+        name: impl Into<String>,
+        stage: Stage,
+        body: Body,
+    ) where
         Body: Fn(Api, TaskContext) -> Run + Send + Sync + 'static,
         Run: std::future::Future<Output = Result<(), String>> + Send + 'static,
     {
@@ -468,6 +491,7 @@ impl Api {
         self.spawn_with_api("scheduler", Stage::Intake, |api, context| async move {
             api.run_scheduler(&context).await
         });
+        self.start_monitoring();
         self.spawn_every(
             "audit-anchor",
             Stage::Work,
@@ -601,9 +625,9 @@ impl Api {
         // process's ended job tasks (the long-running tasks stay listed).
         members::forget_before(store, now - 86_400_000).await?;
         jobs::forget_ended_before(store, now - 30 * 86_400_000).await?;
-        runtime
-            .tasks
-            .forget_ended(|task| !task.name.starts_with("job:"));
+        runtime.tasks.forget_ended(|task| {
+            !task.name.starts_with("job:") && !task.name.starts_with("collect:")
+        });
         Ok(())
     }
 
@@ -611,7 +635,7 @@ impl Api {
     /// On SQLite the data dir's lock file decides first (whoever holds it may take the
     /// duty at once: the lock dies with its process); PostgreSQL members wait out the
     /// dead holder's term.
-    fn hold_duty(&self, duty: &'static str) {
+    pub(crate) fn hold_duty(&self, duty: &'static str) {
         let (sender, receiver) = watch::channel(None);
         self.runtime()
             .terms
@@ -753,11 +777,12 @@ async fn forward_changes(
     bus: EventBus<LiveEvent>,
     context: TaskContext,
 ) -> Result<(), String> {
-    const TOPICS: [&str; 4] = [
+    const TOPICS: [&str; 5] = [
         qcat_access::control::TOPIC,
         qcat_audit::chain::AUDIT_TOPIC,
         JOBS_TOPIC,
         DUTIES_TOPIC,
+        qcat_monitor::targets::store::TOPIC,
     ];
     let (mut versions, follower) = store.follow(&TOPICS).await.map_err(|err| err.to_string())?;
     let forward = async {
@@ -773,7 +798,8 @@ async fn forward_changes(
                     0 => LiveEvent::AccessChanged { version },
                     1 => LiveEvent::AuditAppended { version },
                     2 => LiveEvent::JobsChanged { version },
-                    _ => LiveEvent::DutiesChanged { version },
+                    3 => LiveEvent::DutiesChanged { version },
+                    _ => LiveEvent::MonitorChanged { version },
                 });
             }
             last = now;

@@ -296,6 +296,32 @@ async fn invoke(api: &Api, slot: &SessionSlot, name: &str, n: usize) -> Result<(
         "jobs_recent" => api.jobs_recent(slot).await.map(drop),
         "schedules_list" => api.schedules_list(slot).await.map(drop),
         "runtime_status" => api.runtime_status(slot).await.map(drop),
+        "monitor_targets" => api.monitor_targets(slot).await.map(drop),
+        "monitor_target_save" => api.monitor_target_save(slot, host_target(n)).await.map(drop),
+        "monitor_target_remove" => {
+            api.monitor_target_remove(
+                slot,
+                qcat_api::monitor::TargetNameInput {
+                    name: format!("gone{n}"),
+                },
+            )
+            .await
+        }
+        "monitor_target_test" => api.monitor_target_test(slot, host_target(n)).await.map(drop),
+        "monitor_query" => api
+            .monitor_query(
+                slot,
+                qcat_api::monitor::QueryInput {
+                    series: "up".into(),
+                    from_ms: 0,
+                    to_ms: 1000,
+                    max_points: 10,
+                    function: None,
+                },
+            )
+            .await
+            .map(drop),
+        "monitor_overview" => api.monitor_overview(slot).await.map(drop),
         "rotate_master_key" => api.rotate_master_key(slot).await.map(drop),
         "audit_export_file" => {
             let job = api
@@ -320,6 +346,20 @@ async fn invoke(api: &Api, slot: &SessionSlot, name: &str, n: usize) -> Result<(
             Ok(())
         }
         other => panic!("no invocation for command {other}: add one to this table"),
+    }
+}
+
+fn host_target(n: usize) -> qcat_api::monitor::TargetInput {
+    qcat_api::monitor::TargetInput {
+        name: format!("box{n}"),
+        kind: "host".into(),
+        url: "local".into(),
+        password: None,
+        environment: Some("staging".into()),
+        interval_ms: 5000,
+        timeout_ms: None,
+        queries: Default::default(),
+        seen_version: None,
     }
 }
 

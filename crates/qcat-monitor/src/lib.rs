@@ -5,6 +5,13 @@
 //!   `histogram_quantile` with Prometheus' exact semantics.
 //! - [`tsdb`]: the embedded metric store — Gorilla-compressed chunks, 1 m and 1 h rollups,
 //!   retention per tier, range queries with rates and quantiles.
+//! - [`targets`]: connection profiles (kind, URL, password reference, environment,
+//!   interval) and their rows and health in the console's store.
+//! - [`collect`]: a collector per target kind, and the step-by-step connection test.
+//! - [`simulate`]: a simulated trading application's `/metrics`, with incidents to inject.
 
+pub mod collect;
 pub mod exposition;
+pub mod simulate;
+pub mod targets;
 pub mod tsdb;

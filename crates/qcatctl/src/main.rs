@@ -4,6 +4,7 @@
 
 mod access;
 mod agent;
+mod monitor;
 mod output;
 mod progress;
 
@@ -71,6 +72,14 @@ enum Command {
     /// Jobs of every console and agent on the store.
     #[command(subcommand)]
     Jobs(JobsCommand),
+    /// Monitoring targets (connection profiles): add, list, test, remove.
+    #[command(subcommand)]
+    Target(monitor::TargetCommand),
+    /// The metric store and Prometheus scrapes.
+    #[command(subcommand)]
+    Monitor(monitor::MonitorCommand),
+    /// Serve a simulated QCAT trading application's /metrics (for demos and tests).
+    Simulate(monitor::SimulateArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -253,6 +262,14 @@ async fn run(cli: Cli) -> Result<ExitCode, CliError> {
             out!("{}", report.summary);
             Ok(ExitCode::SUCCESS)
         }
+        Command::Monitor(monitor::MonitorCommand::Scrape {
+            source,
+            json,
+            quantiles,
+        }) => monitor::scrape(&source, json, quantiles)
+            .await
+            .map(|()| ExitCode::SUCCESS),
+        Command::Simulate(args) => monitor::simulate(args).await.map(|()| ExitCode::SUCCESS),
         command => as_console_user(cli.user.as_deref(), command).await,
     }
 }
@@ -402,6 +419,14 @@ async fn run_as_user(
                 }
             }
         }
+        Command::Target(command) => monitor::target_command(api, slot, command).await?,
+        Command::Monitor(monitor::MonitorCommand::Query {
+            series,
+            since,
+            step,
+            function,
+            json,
+        }) => monitor::query(api, slot, series, &since, step.as_deref(), function, json).await?,
         Command::Key(KeyCommand::Rotate) => {
             let report = api.rotate_master_key(slot).await?;
             out!(

@@ -46,6 +46,12 @@ pub enum Environment {
 pub struct SecretSetting(String);
 
 impl SecretSetting {
+    /// A setting stored elsewhere than the config file (a monitoring target's password in
+    /// the store): `ENC:…`, `secret:NAME` or empty.
+    pub fn from_raw(text: String) -> Self {
+        Self(text)
+    }
+
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
     }
@@ -166,6 +172,14 @@ pub struct MonitoringConfig {
     pub prometheus_port: u16,
     pub metrics_path: String,
     pub prometheus_bind: String,
+    #[serde(deserialize_with = "duration_text")]
+    pub flush_interval: Duration,
+    #[serde(deserialize_with = "duration_text")]
+    pub retention_raw: Duration,
+    #[serde(deserialize_with = "duration_text")]
+    pub retention_minute: Duration,
+    #[serde(deserialize_with = "duration_text")]
+    pub retention_hour: Duration,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -217,6 +217,37 @@ pub(super) fn ranges(
         ),
         "use 127.0.0.1 (this machine only), 0.0.0.0 (every interface) or one address of this host",
     );
+    let monitoring = &config.monitoring;
+    check(
+        (Duration::from_secs(1)..=Duration::from_secs(60)).contains(&monitoring.flush_interval),
+        "monitoring.flush_interval",
+        format!("{:?} is out of range", monitoring.flush_interval),
+        "use 1s to 1m: the most a crash may lose of the collected samples",
+    );
+    check(
+        monitoring.retention_raw >= Duration::from_secs(3600),
+        "monitoring.retention_raw",
+        format!("{:?} is too short", monitoring.retention_raw),
+        "keep raw samples at least 1h (the 1-minute rollups are made from them)",
+    );
+    check(
+        monitoring.retention_minute >= monitoring.retention_raw,
+        "monitoring.retention_minute",
+        format!(
+            "{:?} is shorter than retention_raw ({:?})",
+            monitoring.retention_minute, monitoring.retention_raw
+        ),
+        "keep the 1-minute tier at least as long as the raw samples",
+    );
+    check(
+        monitoring.retention_hour >= monitoring.retention_minute,
+        "monitoring.retention_hour",
+        format!(
+            "{:?} is shorter than retention_minute ({:?})",
+            monitoring.retention_hour, monitoring.retention_minute
+        ),
+        "keep the 1-hour tier at least as long as the 1-minute tier",
+    );
     check(
         (Duration::from_secs(3)..=Duration::from_secs(600)).contains(&config.runtime.failover),
         "runtime.failover",

@@ -6,7 +6,7 @@ export type ErrorCode = "internal" | "invalid_input" | "invalid_config" | "not_f
 export const ERROR_CODES: readonly ErrorCode[] = ["internal", "invalid_input", "invalid_config", "not_found", "conflict", "storage_unavailable", "storage_schema", "unauthenticated", "permission_denied", "secrets_unavailable", "throttled", "storage_lost", "cancelled"];
 
 /** Every permission the core checks (the UI has a label for each). */
-export const PERMISSIONS: readonly string[] = ["monitor:view", "alerts:view", "alerts:silence", "alerts:edit", "backup:view", "backup:run", "backup:restore", "backup:edit", "logs:view", "config:view", "config:edit", "secrets:write", "rbac:view", "rbac:edit", "audit:view", "audit:export", "system:view", "system:operate"];
+export const PERMISSIONS: readonly string[] = ["monitor:view", "monitor:edit", "alerts:view", "alerts:silence", "alerts:edit", "backup:view", "backup:run", "backup:restore", "backup:edit", "logs:view", "config:view", "config:edit", "secrets:write", "rbac:view", "rbac:edit", "audit:view", "audit:export", "system:view", "system:operate"];
 
 /** The built-in roles (the UI has a description for each). */
 export const BUILTIN_ROLES: readonly string[] = ["admin", "auditor", "operator", "viewer"];
@@ -316,7 +316,7 @@ auditQueue: number,
  */
 error: ApiError | null, };
 
-export type LiveEvent = { "topic": "access://changed", version: number, } | { "topic": "audit://appended", version: number, } | { "topic": "jobs://progress", job: JobView, } | { "topic": "jobs://changed", version: number, } | { "topic": "duties://changed", version: number, } | { "topic": "tasks://health", tasks: Array<TaskView>, };
+export type LiveEvent = { "topic": "access://changed", version: number, } | { "topic": "audit://appended", version: number, } | { "topic": "jobs://progress", job: JobView, } | { "topic": "jobs://changed", version: number, } | { "topic": "duties://changed", version: number, } | { "topic": "tasks://health", tasks: Array<TaskView>, } | { "topic": "monitor://changed", version: number, } | { "topic": "monitor://samples", target: string, at_ms: number, };
 
 /** Every IPC command, its arguments and what it resolves to. */
 export interface Commands {
@@ -382,4 +382,16 @@ export interface Commands {
   schedules_list: { args: Record<string, never>; returns: Array<ScheduleView> };
   /** This process's tasks (state, restarts, last error), the consoles and agents on the store, and who leads each duty. */
   runtime_status: { args: Record<string, never>; returns: RuntimeStatus };
+  /** Every monitoring target (kind, URL without credentials, environment, interval) with its health. */
+  monitor_targets: { args: Record<string, never>; returns: Array<TargetView> };
+  /** Adds or changes a monitoring target; a typed password is encrypted, a stale editor is refused. */
+  monitor_target_save: { args: { input: TargetInput }; returns: TargetView };
+  /** Removes a monitoring target (its stored series stay until their retention ends). */
+  monitor_target_remove: { args: { input: TargetNameInput }; returns: null };
+  /** Tests a target's connection step by step: resolve, connect, sign in and read once. */
+  monitor_target_test: { args: { input: TargetInput }; returns: CheckView };
+  /** Series over a range, at most maxPoints each, from the best tier; values, rates or histogram quantiles. */
+  monitor_query: { args: { input: QueryInput }; returns: Array<SeriesView> };
+  /** Every target's health and the newest headline values (request rate, error ratio, P99, CPU, connections…). */
+  monitor_overview: { args: Record<string, never>; returns: OverviewView };
 }

@@ -1,0 +1,330 @@
+//! An application's (or an exporter's) `/metrics` in the Prometheus text format: every
+//! sample is kept under its own name, and from two consecutive scrapes the application's
+//! headline series are derived — request rate, error ratio and rate, in-flight,
+//! throughput, and P50/P95/P99 latency from the histogram's bucket increases (Prometheus'
+//! `histogram_quantile` over the rate between the scrapes; counter resets handled).
+
+use std::collections::{BTreeMap, HashMap};
+use std::time::Duration;
+
+use qcat_core::secret::Secret;
+
+use super::{CollectError, FailureKind, Reading};
+use crate::exposition::quantile::{bucket_quantile, increase};
+use crate::exposition::{self, Family, FamilyKind, parse_float};
+use crate::targets::Target;
+use crate::tsdb::SeriesKey;
+
+/// The quantiles stored for the application's latency.
+pub const LATENCY_QUANTILES: [(f64, &str); 3] = [(0.5, "0.5"), (0.95, "0.95"), (0.99, "0.99")];
+
+/// Names of the derived series (each also labelled with the target).
+pub struct AppSeries;
+
+impl AppSeries {
+    pub const REQUEST_RATE: &'static str = "app_request_rate";
+    pub const ERROR_RATE: &'static str = "app_error_rate";
+    pub const ERROR_RATIO: &'static str = "app_error_ratio";
+    pub const LATENCY: &'static str = "app_latency_seconds";
+    pub const IN_FLIGHT: &'static str = "app_in_flight";
+    pub const THROUGHPUT: &'static str = "app_throughput";
+}
+
+pub struct PrometheusCollector {
+    client: reqwest::Client,
+    url: String,
+    user: Option<(String, Option<Secret<String>>)>,
+    previous: Option<Previous>,
+}
+
+struct Previous {
+    at_ms: i64,
+    values: HashMap<SeriesKey, f64>,
+}
+
+/// Builds the one HTTP client configuration collectors use: rustls with the ring provider.
+pub fn http_client(timeout: Duration) -> Result<reqwest::Client, CollectError> {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    reqwest::Client::builder()
+        .timeout(timeout)
+        .connect_timeout(timeout)
+        .user_agent(concat!("qcat-console/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .map_err(|err| CollectError::new(FailureKind::Config, format!("HTTP client: {err}")))
+}
+
+/// GETs `url` as Prometheus text, each failure in words.
+pub async fn fetch_text(
+    client: &reqwest::Client,
+    url: &str,
+    user: Option<&(String, Option<Secret<String>>)>,
+) -> Result<String, CollectError> {
+    let mut request = client
+        .get(url)
+        .header("Accept", "text/plain;version=0.0.4;q=1,*/*;q=0.1");
+    if let Some((name, password)) = user {
+        request = request.basic_auth(name, password.as_ref().map(|p| p.expose().to_owned()));
+    }
+    let shown = qcat_core::redact::url(url);
+    let response = request
+        .send()
+        .await
+        .map_err(|err| describe_http(&shown, &err))?;
+    let status = response.status();
+    if status == reqwest::StatusCode::UNAUTHORIZED {
+        return Err(CollectError::new(
+            FailureKind::Auth,
+            format!(
+                "{shown} answered 401: it needs a user and password (the URL's user, the target's password)"
+            ),
+        ));
+    }
+    if status == reqwest::StatusCode::FORBIDDEN {
+        return Err(CollectError::new(
+            FailureKind::Permission,
+            format!("{shown} answered 403: this user may not read it"),
+        ));
+    }
+    if !status.is_success() {
+        return Err(CollectError::new(
+            FailureKind::Protocol,
+            format!("{shown} answered {status}; is the path right (usually /metrics)?"),
+        ));
+    }
+    response
+        .text()
+        .await
+        .map_err(|err| describe_http(&shown, &err))
+}
+
+pub fn describe_http(shown: &str, err: &reqwest::Error) -> CollectError {
+    use std::error::Error as _;
+    let mut chain = String::new();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        chain.push_str(&format!(": {cause}"));
+        source = cause.source();
+    }
+    let lower = chain.to_ascii_lowercase();
+    if err.is_timeout() {
+        return CollectError::new(
+            FailureKind::Timeout,
+            format!("{shown} did not answer in time"),
+        );
+    }
+    if lower.contains("dns")
+        || lower.contains("failed to lookup")
+        || lower.contains("name or service not known")
+    {
+        return CollectError::new(
+            FailureKind::Dns,
+            format!("the host of {shown} does not resolve{chain}"),
+        );
+    }
+    if lower.contains("certificate") || lower.contains("tls") || lower.contains("handshake") {
+        return CollectError::new(
+            FailureKind::Tls,
+            format!("TLS with {shown} failed{chain} (check https vs http and the certificate)"),
+        );
+    }
+    if lower.contains("refused") {
+        return CollectError::new(
+            FailureKind::Refused,
+            format!("connection refused at {shown}: nothing listens there"),
+        );
+    }
+    if err.is_connect() {
+        return CollectError::new(
+            FailureKind::Refused,
+            format!("cannot connect to {shown}{chain}"),
+        );
+    }
+    CollectError::new(FailureKind::Protocol, format!("{shown}: {err}{chain}"))
+}
+
+impl PrometheusCollector {
+    pub fn new(target: &Target, password: Option<Secret<String>>) -> Result<Self, CollectError> {
+        let parsed = url::Url::parse(&target.url)
+            .map_err(|err| CollectError::new(FailureKind::Config, format!("the URL: {err}")))?;
+        let user =
+            (!parsed.username().is_empty()).then(|| (parsed.username().to_owned(), password));
+        let mut plain = parsed.clone();
+        let _ = plain.set_username("");
+        Ok(Self {
+            client: http_client(target.timeout)?,
+            url: plain.to_string(),
+            user,
+            previous: None,
+        })
+    }
+
+    pub async fn collect(
+        &mut self,
+        at_ms: i64,
+        _timeout: Duration,
+    ) -> Result<Reading, CollectError> {
+        let text = fetch_text(&self.client, &self.url, self.user.as_ref()).await?;
+        let families = exposition::parse(&text).map_err(|err| {
+            CollectError::new(
+                FailureKind::Protocol,
+                format!("{} is not in the Prometheus text format: {err}", self.url),
+            )
+        })?;
+        let mut reading = Reading::new();
+        let mut values = HashMap::new();
+        for family in &families {
+            for sample in &family.samples {
+                let key = SeriesKey {
+                    name: sample.name.clone(),
+                    labels: sample.labels.clone(),
+                };
+                reading.push(
+                    key.clone(),
+                    sample.timestamp_ms.unwrap_or(at_ms),
+                    sample.value,
+                );
+                values.insert(key, sample.value);
+            }
+        }
+        if let Some(previous) = &self.previous {
+            derive(&families, previous, &values, at_ms, &mut reading);
+        }
+        if let Some(gauge) = families.iter().find(|f| is_in_flight(f)) {
+            let total: f64 = gauge
+                .samples
+                .iter()
+                .map(|s| s.value)
+                .filter(|v| v.is_finite())
+                .sum();
+            reading.push(SeriesKey::new(AppSeries::IN_FLIGHT), at_ms, total);
+        }
+        self.previous = Some(Previous { at_ms, values });
+        Ok(reading)
+    }
+}
+
+fn is_in_flight(family: &Family) -> bool {
+    family.kind == FamilyKind::Gauge
+        && (family.name.contains("in_flight") || family.name.contains("inflight"))
+}
+
+fn requests_family(families: &[Family]) -> Option<&Family> {
+    let counters = || families.iter().filter(|f| f.kind == FamilyKind::Counter);
+    counters()
+        .find(|f| f.name.ends_with("http_requests_total") || f.name.ends_with("http_requests"))
+        .or_else(|| counters().find(|f| f.name.contains("requests")))
+}
+
+fn latency_family(families: &[Family]) -> Option<&Family> {
+    let histograms = || families.iter().filter(|f| f.kind == FamilyKind::Histogram);
+    histograms()
+        .find(|f| f.name.contains("request_duration"))
+        .or_else(|| histograms().find(|f| f.name.ends_with("_seconds")))
+}
+
+fn throughput_family(families: &[Family]) -> Option<&Family> {
+    families.iter().find(|f| {
+        f.kind == FamilyKind::Counter
+            && ["orders", "trades", "transactions", "messages"]
+                .iter()
+                .any(|word| f.name.contains(word))
+    })
+}
+
+/// Whether a request sample counts as an error: a 5xx code or an error status/outcome.
+fn is_error(labels: &BTreeMap<String, String>) -> bool {
+    labels
+        .get("code")
+        .or_else(|| labels.get("status_code"))
+        .is_some_and(|code| code.starts_with('5'))
+        || ["status", "outcome", "result"].iter().any(|label| {
+            labels
+                .get(*label)
+                .is_some_and(|v| v == "error" || v.starts_with('5'))
+        })
+}
+
+fn derive(
+    families: &[Family],
+    previous: &Previous,
+    values: &HashMap<SeriesKey, f64>,
+    at_ms: i64,
+    reading: &mut Reading,
+) {
+    let seconds = (at_ms - previous.at_ms) as f64 / 1000.0;
+    if seconds <= 0.0 {
+        return;
+    }
+    let grown = |key: &SeriesKey| -> Option<f64> {
+        let now = *values.get(key)?;
+        let before = *previous.values.get(key)?;
+        Some(increase(before, now))
+    };
+    let key_of = |name: &str, labels: &BTreeMap<String, String>| SeriesKey {
+        name: name.to_owned(),
+        labels: labels.clone(),
+    };
+    if let Some(requests) = requests_family(families) {
+        let (mut all, mut errors) = (0.0, 0.0);
+        for sample in &requests.samples {
+            if let Some(increase) = grown(&key_of(&sample.name, &sample.labels)) {
+                all += increase;
+                if is_error(&sample.labels) {
+                    errors += increase;
+                }
+            }
+        }
+        reading.push(
+            SeriesKey::new(AppSeries::REQUEST_RATE),
+            at_ms,
+            all / seconds,
+        );
+        reading.push(
+            SeriesKey::new(AppSeries::ERROR_RATE),
+            at_ms,
+            errors / seconds,
+        );
+        if all > 0.0 {
+            reading.push(SeriesKey::new(AppSeries::ERROR_RATIO), at_ms, errors / all);
+        }
+    }
+    if let Some(throughput) = throughput_family(families) {
+        let total: f64 = throughput
+            .samples
+            .iter()
+            .filter_map(|sample| grown(&key_of(&sample.name, &sample.labels)))
+            .sum();
+        reading.push(
+            SeriesKey::new(AppSeries::THROUGHPUT),
+            at_ms,
+            total / seconds,
+        );
+    }
+    if let Some(latency) = latency_family(families) {
+        // sum by (le) (increase(bucket)) over every label set, then histogram_quantile.
+        let mut by_bound: BTreeMap<String, (f64, f64)> = BTreeMap::new();
+        let bucket_name = format!("{}_bucket", latency.name);
+        for sample in latency.samples.iter().filter(|s| s.name == bucket_name) {
+            let Some(le) = sample.labels.get("le") else {
+                continue;
+            };
+            let Some(bound) = parse_float(le) else {
+                continue;
+            };
+            if let Some(increase) = grown(&key_of(&sample.name, &sample.labels)) {
+                by_bound.entry(le.clone()).or_insert((bound, 0.0)).1 += increase;
+            }
+        }
+        let buckets: Vec<(f64, f64)> = by_bound.into_values().collect();
+        for (q, label) in LATENCY_QUANTILES {
+            let value = bucket_quantile(q, buckets.clone());
+            if value.is_finite() {
+                reading.push(
+                    SeriesKey::new(AppSeries::LATENCY).with("quantile", label),
+                    at_ms,
+                    value,
+                );
+            }
+        }
+    }
+}
