@@ -297,7 +297,10 @@ async fn invoke(api: &Api, slot: &SessionSlot, name: &str, n: usize) -> Result<(
         "schedules_list" => api.schedules_list(slot).await.map(drop),
         "runtime_status" => api.runtime_status(slot).await.map(drop),
         "monitor_targets" => api.monitor_targets(slot).await.map(drop),
-        "monitor_target_save" => api.monitor_target_save(slot, host_target(n)).await.map(drop),
+        "monitor_target_save" => api
+            .monitor_target_save(slot, host_target(n))
+            .await
+            .map(drop),
         "monitor_target_remove" => {
             api.monitor_target_remove(
                 slot,
@@ -307,7 +310,10 @@ async fn invoke(api: &Api, slot: &SessionSlot, name: &str, n: usize) -> Result<(
             )
             .await
         }
-        "monitor_target_test" => api.monitor_target_test(slot, host_target(n)).await.map(drop),
+        "monitor_target_test" => api
+            .monitor_target_test(slot, host_target(n))
+            .await
+            .map(drop),
         "monitor_query" => api
             .monitor_query(
                 slot,

@@ -8,9 +8,14 @@
 
 mod keychain;
 mod postgres;
+mod redis;
 
 pub use keychain::SecretService;
-pub use postgres::{PostgresServer, durable_database_url, test_database_url};
+pub use postgres::{
+    PASSWORD_CLUSTER_PASSWORD, PostgresServer, durable_database_url, postgres_program,
+    test_database_url,
+};
+pub use redis::RedisServer;
 
 /// A fresh, empty data dir that is deleted when dropped. Tests pass its path explicitly and
 /// never resolve the user's real data dir.

@@ -16,12 +16,18 @@ pub struct PostgresServer {
     host: String,
     port: u16,
     user: String,
+    /// The superuser's password, for a cluster that checks passwords.
+    password: Option<String>,
     /// Kept so the cluster's folder outlives every test of the process.
     _cluster_dir: Option<PathBuf>,
 }
 
 static SERVER: OnceLock<PostgresServer> = OnceLock::new();
 static DURABLE_SERVER: OnceLock<PostgresServer> = OnceLock::new();
+static PASSWORD_SERVER: OnceLock<PostgresServer> = OnceLock::new();
+
+/// The superuser password of [`PostgresServer::with_passwords`].
+pub const PASSWORD_CLUSTER_PASSWORD: &str = "test-superuser-password";
 static DATABASE_COUNTER: AtomicU32 = AtomicU32::new(0);
 
 /// A URL to a new, empty database on the shared test server, unique to the caller.
@@ -57,11 +63,23 @@ impl PostgresServer {
                 "" => "postgres".to_owned(),
                 user => user.to_owned(),
             },
+            password: None,
             _cluster_dir: None,
         }
     }
 
+    /// A private cluster that checks passwords (scram-sha-256) instead of trusting every
+    /// local connection: for tests of a wrong password. Its superuser's password is
+    /// [`PASSWORD_CLUSTER_PASSWORD`].
+    pub fn with_passwords() -> &'static PostgresServer {
+        PASSWORD_SERVER.get_or_init(|| Self::start_cluster(false, Some(PASSWORD_CLUSTER_PASSWORD)))
+    }
+
     fn start_private_cluster(durable: bool) -> Self {
+        Self::start_cluster(durable, None)
+    }
+
+    fn start_cluster(durable: bool, password: Option<&str>) -> Self {
         let bin = postgres_bin_dir();
         let dir = tempfile::Builder::new()
             .prefix("qcat-test-pg-")
@@ -75,10 +93,28 @@ impl PostgresServer {
                 .args(["-R", "postgres:postgres"])
                 .arg(&dir));
         }
-        run(as_postgres(as_root, &bin.join("initdb"))
+        let mut initdb = as_postgres(as_root, &bin.join("initdb"));
+        initdb
             .arg("-D")
             .arg(&data)
-            .args(["-U", "postgres", "--auth=trust", "--no-sync", "-E", "UTF8"]));
+            .args(["-U", "postgres", "--no-sync", "-E", "UTF8"]);
+        match password {
+            None => {
+                initdb.arg("--auth=trust");
+            }
+            Some(password) => {
+                let file = dir.join("pwfile");
+                std::fs::write(&file, password).expect("the cluster folder is writable");
+                if as_root {
+                    run(Command::new("chown").args(["postgres:postgres"]).arg(&file));
+                }
+                initdb
+                    .arg("--auth-local=trust")
+                    .arg("--auth-host=scram-sha-256")
+                    .arg(format!("--pwfile={}", file.display()));
+            }
+        }
+        run(&mut initdb);
         let port = free_port();
         let options = format!(
             "-p {port} -k {} -c listen_addresses=127.0.0.1 -c fsync={} -c max_connections=200",
@@ -96,6 +132,7 @@ impl PostgresServer {
             host: "127.0.0.1".into(),
             port,
             user: "postgres".into(),
+            password: password.map(str::to_owned),
             _cluster_dir: Some(dir),
         }
     }
@@ -106,10 +143,16 @@ impl PostgresServer {
     }
 
     fn url_for(&self, database: &str) -> String {
-        format!(
-            "postgres://{}@{}:{}/{database}",
-            self.user, self.host, self.port
-        )
+        match &self.password {
+            None => format!(
+                "postgres://{}@{}:{}/{database}",
+                self.user, self.host, self.port
+            ),
+            Some(password) => format!(
+                "postgres://{}:{password}@{}:{}/{database}",
+                self.user, self.host, self.port
+            ),
+        }
     }
 
     /// Creates an empty database with a unique name and returns its URL.
@@ -150,6 +193,12 @@ fn as_postgres(as_root: bool, program: &Path) -> Command {
     }
 }
 
+/// A PostgreSQL client or server program (`pgbench`, `pg_dump`…) of the newest installed
+/// version (Debian keeps them out of PATH).
+pub fn postgres_program(name: &str) -> PathBuf {
+    postgres_bin_dir().join(name)
+}
+
 /// The newest installed PostgreSQL's binaries (Debian keeps them out of PATH).
 fn postgres_bin_dir() -> PathBuf {
     let mut versions: Vec<(u32, PathBuf)> = std::fs::read_dir("/usr/lib/postgresql")
@@ -178,7 +227,7 @@ fn postgres_bin_dir() -> PathBuf {
     }
 }
 
-fn free_port() -> u16 {
+pub(crate) fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .and_then(|listener| listener.local_addr())
         .map(|addr| addr.port())

@@ -56,12 +56,18 @@ impl MetricStore {
         // not shimmer; at most max_points of them fit the range.
         let step = round_step((span + max_points - 2) / (max_points - 1));
         let tier = self.best_tier(request, step);
-        match request.function {
-            Function::Quantile(q) => self.quantile_query(request, tier, step, q).await,
+        // A rate or quantile of the first step needs the counter's value just before it.
+        let mut padded = request.clone();
+        if request.function != Function::Value {
+            padded.from_ms -= step;
+        }
+        let first_step = request.from_ms.div_euclid(step) * step;
+        let mut out = match request.function {
+            Function::Quantile(q) => self.quantile_query(&padded, tier, step, q).await?,
             function => {
                 let mut out = Vec::new();
                 for series in self.series(&request.selector).await? {
-                    let rows = self.tiered_rows(&series, tier, request).await?;
+                    let rows = self.tiered_rows(&series, tier, &padded).await?;
                     let points = match function {
                         Function::Rate => rate_points(&rows, step),
                         _ => value_points(&rows, step),
@@ -73,9 +79,13 @@ impl MetricStore {
                         points,
                     });
                 }
-                Ok(out)
+                out
             }
+        };
+        for series in &mut out {
+            series.points.retain(|point| point.t >= first_step);
         }
+        Ok(out)
     }
 
     fn best_tier(&self, request: &QueryRequest, step: i64) -> Tier {

@@ -1,0 +1,351 @@
+//! `qcatctl monitor scrape`, `target`, `monitor query` and `simulate` as an operator runs
+//! them: the exact `--json` shape, Prometheus' `histogram_quantile` edge cases, malformed
+//! input naming its line, and a simulator served, collected by an agent and queried back.
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{run_with_stdin as run, succeeded};
+
+const ROOT_PASSWORD: &str = "root password 1";
+
+fn qcatctl(dir: &std::path::Path) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_qcatctl"));
+    command
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("QCAT_DATA_DIR", dir)
+        .env("QCAT_MASTER_KEY_FILE", dir.join("master.key"));
+    command
+}
+
+fn as_root(dir: &std::path::Path, args: &[&str]) -> Output {
+    let mut command = qcatctl(dir);
+    command
+        .env("QCAT_USER", "root")
+        .env("QCAT_PASSWORD", ROOT_PASSWORD)
+        .args(args);
+    run(command, "")
+}
+
+fn scrape_json(text: &str, extra: &[&str]) -> serde_json::Value {
+    let dir = qcat_testkit::temp_data_dir();
+    let mut command = qcatctl(dir.path());
+    command
+        .args(["monitor", "scrape", "-", "--json"])
+        .args(extra);
+    let out = succeeded(&run(command, text));
+    serde_json::from_str(&out).expect("exactly one JSON object")
+}
+
+#[test]
+fn scrape_json_has_the_documented_shape_and_prometheus_quantiles() {
+    let text = "# HELP req_seconds Request time.\n\
+        # TYPE req_seconds histogram\n\
+        req_seconds_bucket{path=\"/a\",le=\"0.1\"} 5\n\
+        req_seconds_bucket{path=\"/a\",le=\".2\"} 7\n\
+        req_seconds_bucket{path=\"/a\",le=\"1e0\"} 11\n\
+        req_seconds_bucket{path=\"/a\",le=\"+Inf\"} 12\n\
+        req_seconds_sum{path=\"/a\"} 3.5\n\
+        req_seconds_count{path=\"/a\"} 12\n\
+        # TYPE up gauge\n\
+        up NaN 1700000000000\n\
+        plain_total +Inf\n";
+    let json = scrape_json(text, &[]);
+    let families = json["families"].as_array().unwrap();
+    assert_eq!(families.len(), 3);
+    assert_eq!(families[0]["name"], "req_seconds");
+    assert_eq!(families[0]["type"], "histogram");
+    assert_eq!(families[0]["help"], "Request time.");
+    assert_eq!(
+        families[1]["help"],
+        serde_json::Value::Null,
+        "no HELP is null"
+    );
+    assert_eq!(families[2]["type"], "untyped");
+    let up = &families[1]["samples"][0];
+    assert_eq!(up["value"], "NaN", "NaN is spelled as Prometheus does");
+    assert_eq!(up["timestamp_ms"], 1_700_000_000_000i64);
+    assert_eq!(families[2]["samples"][0]["value"], "+Inf");
+    assert_eq!(
+        families[2]["samples"][0]["timestamp_ms"],
+        serde_json::Value::Null
+    );
+    assert_eq!(
+        families[0]["samples"][1]["labels"]["le"], ".2",
+        "labels as written"
+    );
+    let histogram = &json["histograms"][0];
+    assert_eq!(histogram["name"], "req_seconds");
+    assert_eq!(
+        histogram["labels"],
+        serde_json::json!({"path": "/a"}),
+        "without le"
+    );
+    assert_eq!(histogram["count"], 12.0);
+    assert_eq!(histogram["sum"], 3.5);
+    // Prometheus' own test data (histograms.test, "testhistogram", start="positive").
+    let q = &histogram["quantiles"];
+    let close = |got: &serde_json::Value, want: f64| (got.as_f64().unwrap() - want).abs() < 1e-9;
+    assert!(close(&q["0.5"], 0.15), "{q}");
+    assert!(
+        close(&q["0.95"], 1.0),
+        "a rank in the +Inf bucket answers the highest finite bound: {q}"
+    );
+    let custom = scrape_json(
+        text,
+        &[
+            "--quantile",
+            "0.2",
+            "--quantile",
+            "0.8",
+            "--quantile",
+            "1.5",
+        ],
+    );
+    let q = &custom["histograms"][0]["quantiles"];
+    assert!(close(&q["0.2"], 0.048) && close(&q["0.8"], 0.72), "{q}");
+    assert_eq!(q["1.5"], "+Inf", "φ > 1 is +Inf");
+}
+
+#[test]
+fn malformed_input_exits_non_zero_naming_the_line() {
+    let dir = qcat_testkit::temp_data_dir();
+    let mut command = qcatctl(dir.path());
+    command.args(["monitor", "scrape", "-", "--json"]);
+    let out = run(command, "ok 1\n# TYPE m gauge\nm{a=\"1\" 2\n");
+    assert_eq!(out.status.code(), Some(64), "invalid input (EX_USAGE)");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("line 3"), "{stderr}");
+    assert!(
+        out.stdout.is_empty(),
+        "nothing half-printed on standard output"
+    );
+    let mut missing = qcatctl(dir.path());
+    missing.args(["monitor", "scrape", "/no/such/file"]);
+    let out = run(missing, "");
+    assert_ne!(out.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("/no/such/file"));
+}
+
+struct Killed(Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+#[test]
+fn an_operator_adds_targets_runs_an_agent_and_queries_what_it_collected() {
+    let dir = qcat_testkit::temp_data_dir();
+    succeeded(
+        &qcatctl(dir.path())
+            .args(["key", "init", "--to-file"])
+            .arg(dir.path().join("master.key"))
+            .output()
+            .unwrap(),
+    );
+    let mut add = qcatctl(dir.path());
+    add.args(["user", "add", "--admin", "root"]);
+    succeeded(&run(add, &format!("{ROOT_PASSWORD}\n")));
+
+    // The simulator, on a port it reports.
+    let port = free_port();
+    let mut simulator = qcatctl(dir.path());
+    simulator
+        .args([
+            "simulate",
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+            "--peak-rate",
+            "500",
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    let mut simulator = Killed(simulator.spawn().unwrap());
+    let first = BufReader::new(simulator.0.stderr.take().unwrap())
+        .lines()
+        .next()
+        .unwrap()
+        .unwrap();
+    assert!(
+        first.contains(&format!("http://127.0.0.1:{port}/metrics")),
+        "{first}"
+    );
+
+    let url = format!("http://127.0.0.1:{port}/metrics");
+    succeeded(&as_root(
+        dir.path(),
+        &[
+            "target",
+            "add",
+            "app",
+            "--kind",
+            "prometheus",
+            "--url",
+            &url,
+            "--interval",
+            "1s",
+            "--environment",
+            "production",
+        ],
+    ));
+    succeeded(&as_root(
+        dir.path(),
+        &[
+            "target",
+            "add",
+            "box",
+            "--kind",
+            "host",
+            "--url",
+            "local",
+            "--interval",
+            "1s",
+        ],
+    ));
+    let bad = as_root(
+        dir.path(),
+        &[
+            "target",
+            "add",
+            "db",
+            "--kind",
+            "postgres",
+            "--url",
+            "postgres://u:hunter2@h/x",
+        ],
+    );
+    assert_eq!(
+        bad.status.code(),
+        Some(64),
+        "a password in the URL is refused"
+    );
+    let stderr = String::from_utf8_lossy(&bad.stderr);
+    assert!(
+        stderr.contains("remove the password from the URL") && !stderr.contains("hunter2"),
+        "{stderr}"
+    );
+    let tested = succeeded(&as_root(dir.path(), &["target", "test", "app"]));
+    assert!(
+        tested.contains("connect") && tested.contains("series read"),
+        "{tested}"
+    );
+
+    let mut agent = qcatctl(dir.path());
+    agent
+        .env("QCAT_MONITORING__PROMETHEUS_PORT", free_port().to_string())
+        .env("QCAT_MONITORING__FLUSH_INTERVAL", "1s")
+        .env("QCAT_LOGGING__OUTPUT", "file")
+        .arg("agent")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    let _agent = Killed(agent.spawn().unwrap());
+    // The agent collects; a one-shot query reads what it flushed.
+    let started = Instant::now();
+    let rates = loop {
+        let out = as_root(
+            dir.path(),
+            &[
+                "monitor",
+                "query",
+                "app_request_rate",
+                "--since",
+                "1m",
+                "--step",
+                "1s",
+                "--json",
+            ],
+        );
+        let json: serde_json::Value = serde_json::from_str(&succeeded(&out)).unwrap();
+        let points = json[0]["avg"].as_array().map(Vec::len).unwrap_or(0);
+        if points >= 3 {
+            break json;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "the agent stored app_request_rate: {json}"
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    };
+    assert_eq!(rates[0]["labels"]["target"], "app");
+    assert!(
+        rates[0]["avg"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|v| v.as_f64().unwrap() >= 0.0)
+    );
+    let listed = succeeded(&as_root(dir.path(), &["target", "list", "--json"]));
+    let listed: serde_json::Value = serde_json::from_str(&listed).unwrap();
+    let app = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["name"] == "app")
+        .unwrap();
+    assert_eq!(app["environment"], "production");
+    assert_eq!(app["health"]["up"], true, "{app}");
+
+    // An outage turns the target red, with the simulator's answer as the reason.
+    let mut incident = qcatctl(dir.path());
+    incident.args([
+        "simulate",
+        "incident",
+        "outage",
+        "--for",
+        "30s",
+        "--url",
+        &format!("http://127.0.0.1:{port}"),
+    ]);
+    succeeded(&run(incident, ""));
+    let started = Instant::now();
+    loop {
+        let listed: serde_json::Value = serde_json::from_str(&succeeded(&as_root(
+            dir.path(),
+            &["target", "list", "--json"],
+        )))
+        .unwrap();
+        let app = listed
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|t| t["name"] == "app")
+            .unwrap()
+            .clone();
+        if app["health"]["up"] == false {
+            assert!(
+                app["health"]["error"].as_str().unwrap().contains("503"),
+                "{app}"
+            );
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "the outage was noticed: {app}"
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    succeeded(&as_root(dir.path(), &["target", "remove", "box"]));
+    let audit = succeeded(&as_root(
+        dir.path(),
+        &["audit", "query", "--json", "--target", "target:"],
+    ));
+    assert!(
+        audit.contains("monitor.target.save") && audit.contains("monitor.target.remove"),
+        "{audit}"
+    );
+}
