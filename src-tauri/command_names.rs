@@ -37,5 +37,6 @@ pub const COMMAND_NAMES: &[&str] = &[
     "monitor_target_remove",
     "monitor_target_test",
     "monitor_query",
+    "monitor_quick_start",
     "monitor_overview",
 ];

@@ -20,12 +20,14 @@ pub fn run() {
     // Kept for the life of the process: the rotating log file's writer.
     let _log_file = qcat_api::logs::init_logging(&config).unwrap_or_else(|err| fail(err));
     let api = tauri::async_runtime::block_on(Api::open(config)).unwrap_or_else(|err| fail(err));
+    // `qcat-console --big-screen`: the wall display's kiosk view, full screen.
+    let big_screen = std::env::args().any(|arg| arg == "--big-screen");
 
     tauri::Builder::default()
         .manage(api.clone())
         .manage(SessionSlot::desktop())
         .invoke_handler(commands::handler())
-        .setup(|app| {
+        .setup(move |app| {
             // The core's live events reach the window as one Tauri event per topic.
             let handle = app.handle().clone();
             app.state::<Api>().forward_events(move |topic, events| {
@@ -33,7 +35,15 @@ pub fn run() {
                     tracing::warn!(topic, error = %err, "live event not delivered to the window");
                 }
             });
+            if big_screen && let Some(window) = app.get_webview_window("main") {
+                window.set_fullscreen(true)?;
+            }
             Ok(())
+        })
+        .on_page_load(move |webview, payload| {
+            if big_screen && payload.event() == tauri::webview::PageLoadEvent::Finished {
+                let _ = webview.eval("location.hash = '#/bigscreen'");
+            }
         })
         .build(tauri::generate_context!())
         .expect("the Tauri app could not be built")

@@ -46,6 +46,8 @@ pub(crate) struct MonitorState {
     live: Mutex<HashMap<String, LiveTarget>>,
     /// The metric store's size after the last flush, for the agent's `/metrics`.
     store_bytes: std::sync::atomic::AtomicU64,
+    /// The port of the demo application this process runs, if it runs one.
+    demo_port: Mutex<Option<u16>>,
 }
 
 #[derive(Debug, Clone)]
@@ -145,6 +147,20 @@ pub struct TargetInput {
 pub struct TargetNameInput {
     pub name: String,
 }
+
+/// The first-start shortcuts: `host` monitors this machine, `demo` starts the simulated
+/// trading application inside the console and monitors it.
+#[derive(Debug, Clone, Deserialize, TS)]
+#[serde(rename_all = "camelCase")]
+pub struct QuickStartInput {
+    pub what: String,
+}
+
+/// The names the quick start gives its targets.
+pub const HOST_TARGET: &str = "this-machine";
+pub const DEMO_TARGET: &str = "demo-trading-app";
+/// The demo simulator's preferred port (the next free one is used when it is taken).
+const DEMO_PORT: u16 = 19464;
 
 #[derive(Debug, Clone, Serialize, TS)]
 #[serde(rename_all = "camelCase")]
@@ -702,10 +718,151 @@ impl Api {
         live.get(target).and_then(|live| live.detail.clone())
     }
 
+    /// "Monitor this machine" or "start the demo" from an empty dashboard (audited as a
+    /// target save).
+    pub async fn monitor_quick_start(
+        &self,
+        slot: &SessionSlot,
+        input: QuickStartInput,
+    ) -> Result<TargetView, ApiError> {
+        self.guard(slot, "monitor_quick_start").await?;
+        let target = match input.what.as_str() {
+            "host" => TargetInput {
+                name: HOST_TARGET.into(),
+                kind: "host".into(),
+                url: "local".into(),
+                password: None,
+                environment: Some("development".into()),
+                interval_ms: 5_000,
+                timeout_ms: None,
+                queries: BTreeMap::new(),
+                seen_version: None,
+            },
+            "demo" => {
+                let port = self.start_demo(None).await?;
+                TargetInput {
+                    name: DEMO_TARGET.into(),
+                    kind: "prometheus".into(),
+                    url: format!("http://127.0.0.1:{port}/metrics"),
+                    password: None,
+                    environment: Some("development".into()),
+                    interval_ms: 2_000,
+                    timeout_ms: None,
+                    queries: BTreeMap::new(),
+                    seen_version: None,
+                }
+            }
+            other => {
+                return Err(ApiError::new(
+                    ErrorCode::InvalidInput,
+                    format!(
+                        "what {:?}: use host or demo",
+                        qcat_core::text::bounded(other, 40)
+                    ),
+                ));
+            }
+        };
+        // Saved (and audited) as any target is; its permission is the same monitor:edit.
+        self.monitor_target_save(slot, target).await
+    }
+
+    /// Runs the simulated trading application inside this process as the task
+    /// `demo-simulator`, on `port` (or the demo's preferred port, else the next free one).
+    async fn start_demo(&self, port: Option<u16>) -> Result<u16, ApiError> {
+        if let Some(port) = *self
+            .monitor()
+            .demo_port
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+        {
+            return Ok(port);
+        }
+        let candidates: Vec<u16> = match port {
+            Some(port) => vec![port],
+            None => (DEMO_PORT..DEMO_PORT + 10).chain([0]).collect(),
+        };
+        let mut listener = None;
+        for candidate in candidates {
+            if let Ok(bound) = std::net::TcpListener::bind(("127.0.0.1", candidate)) {
+                listener = Some(bound);
+                break;
+            }
+        }
+        let listener = listener.ok_or_else(|| {
+            ApiError::new(
+                ErrorCode::Conflict,
+                "no loopback port is free for the demo application",
+            )
+        })?;
+        let port = listener
+            .local_addr()
+            .map_err(|err| ApiError::internal_in("start_demo", &err))?
+            .port();
+        drop(listener);
+        self.runtime().tasks.spawn(
+            "demo-simulator",
+            Stage::Intake,
+            Restart::OnFailure,
+            move |context| async move {
+                let (bound, _) = tokio::sync::oneshot::channel();
+                let stop = context.cancel().clone();
+                crate::simulate::run_simulator(
+                    crate::simulate::SimulatorOptions {
+                        listen: std::net::SocketAddr::from(([127, 0, 0, 1], port)),
+                        seed: 1,
+                        time_scale: 1.0,
+                        peak_rate: 200.0,
+                    },
+                    bound,
+                    async move { stop.cancelled().await },
+                )
+                .await
+                .map_err(|err| err.message)
+            },
+        );
+        *self
+            .monitor()
+            .demo_port
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(port);
+        Ok(port)
+    }
+
+    /// A console that ran the demo before runs it again on the port its target names.
+    async fn resume_demo(&self) {
+        let Ok(store) = self.store() else { return };
+        let Ok(Some(target)) = target_store::get(store, DEMO_TARGET).await else {
+            return;
+        };
+        let port = url::Url::parse(&target.url)
+            .ok()
+            .filter(|url| url.host_str() == Some("127.0.0.1"))
+            .and_then(|url| url.port());
+        if let Some(port) = port
+            && let Err(err) = self.start_demo(Some(port)).await
+        {
+            tracing::warn!(error = %err.message, "the demo application could not start again");
+        }
+    }
+
     // ---- the collection duty ----
 
     /// Starts the collection duty and the flush task (long-running modes).
     pub(crate) fn start_monitoring(&self) {
+        if self.mode() == qcat_runtime::Mode::Console {
+            let weak = self.downgrade();
+            self.runtime()
+                .tasks
+                .spawn("demo-resume", Stage::Intake, Restart::Never, move |_| {
+                    let weak = weak.clone();
+                    async move {
+                        if let Some(api) = weak.upgrade() {
+                            api.resume_demo().await;
+                        }
+                        Ok(())
+                    }
+                });
+        }
         self.hold_duty(COLLECTION_DUTY);
         self.spawn_with_api("collection", Stage::Intake, |api, context| async move {
             api.run_collection(&context).await

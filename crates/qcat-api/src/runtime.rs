@@ -126,6 +126,7 @@ pub enum LiveEvent {
     #[serde(rename = "monitor://samples")]
     MonitorSamples {
         target: String,
+        #[serde(rename = "atMs")]
         #[ts(type = "number")]
         at_ms: i64,
     },

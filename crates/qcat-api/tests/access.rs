@@ -328,6 +328,15 @@ async fn invoke(api: &Api, slot: &SessionSlot, name: &str, n: usize) -> Result<(
             .await
             .map(drop),
         "monitor_overview" => api.monitor_overview(slot).await.map(drop),
+        "monitor_quick_start" => api
+            .monitor_quick_start(
+                slot,
+                qcat_api::monitor::QuickStartInput {
+                    what: "host".into(),
+                },
+            )
+            .await
+            .map(drop),
         "rotate_master_key" => api.rotate_master_key(slot).await.map(drop),
         "audit_export_file" => {
             let job = api

@@ -282,6 +282,85 @@ stage: string,
  */
 state: string, restarts: number, lastError: string | null, lastErrorAtMs: number | null, startedAtMs: number, };
 
+export type TargetView = { name: string, 
+/**
+ * `host`, `postgres`, `redis`, `prometheus` or `prometheus-server`.
+ */
+kind: string, 
+/**
+ * The URL without credentials.
+ */
+url: string, 
+/**
+ * `none`, `secret:NAME` or `encrypted`; the password itself is never sent.
+ */
+password: string, 
+/**
+ * `development`, `staging` or `production`.
+ */
+environment: string, intervalMs: number, timeoutMs: number, queries: { [key in string]: string }, version: number, health: TargetHealthView | null, };
+
+export type TargetHealthView = { up: boolean, 
+/**
+ * Since when it has been in this state (ms).
+ */
+sinceMs: number, 
+/**
+ * `dns`, `refused`, `timeout`, `tls`, `auth`, `permission`, `protocol` or `config`.
+ */
+errorKind: string | null, error: string | null, checkedMs: number, durationMs: number, samples: number, };
+
+export type TargetInput = { name: string, kind: string, url: string, 
+/**
+ * Absent: keep the stored password. `""`: none. `secret:NAME`: a named secret. Any
+ * other text: the password itself, encrypted under the master key before it is stored.
+ */
+password: string | null, environment: string | null, intervalMs: number, timeoutMs: number | null, queries: { [key in string]: string }, 
+/**
+ * The version the editor showed (0 for a new target); absent: apply to what is stored.
+ */
+seenVersion: number | null, };
+
+export type TargetNameInput = { name: string, };
+
+export type QuickStartInput = { what: string, };
+
+export type CheckView = { ok: boolean, steps: Array<CheckStepView>, samples: number, failure: string | null, message: string, };
+
+export type CheckStepView = { step: string, ok: boolean, millis: number, detail: string, };
+
+export type QueryInput = { 
+/**
+ * `name` or `name{label="value",…}` (`=`, `!=`, `=~`, `!~`).
+ */
+series: string, fromMs: number, toMs: number, 
+/**
+ * At most this many points per series (2 to 100 000).
+ */
+maxPoints: number, 
+/**
+ * `value` (default), `rate`, or a quantile `0.99` of a histogram's buckets.
+ */
+function: string | null, };
+
+export type SeriesView = { key: string, name: string, labels: { [key in string]: string }, 
+/**
+ * `raw`, `1m` or `1h`: the tier it was read from.
+ */
+tier: string, stepMs: number, t: number[], avg: Array<number>, min: Array<number>, max: Array<number>, last: Array<number>, };
+
+export type OverviewView = { targets: Array<TargetView>, 
+/**
+ * The newest value of each headline series, per target that has it.
+ */
+latest: Array<LatestValue>, 
+/**
+ * Whether this process collects (it leads the collection duty).
+ */
+collectingHere: boolean, };
+
+export type LatestValue = { target: string, series: string, t: number, value: number, };
+
 export type MemberView = { id: string, 
 /**
  * `console`, `agent` or `one_shot`.
@@ -316,7 +395,7 @@ auditQueue: number,
  */
 error: ApiError | null, };
 
-export type LiveEvent = { "topic": "access://changed", version: number, } | { "topic": "audit://appended", version: number, } | { "topic": "jobs://progress", job: JobView, } | { "topic": "jobs://changed", version: number, } | { "topic": "duties://changed", version: number, } | { "topic": "tasks://health", tasks: Array<TaskView>, } | { "topic": "monitor://changed", version: number, } | { "topic": "monitor://samples", target: string, at_ms: number, };
+export type LiveEvent = { "topic": "access://changed", version: number, } | { "topic": "audit://appended", version: number, } | { "topic": "jobs://progress", job: JobView, } | { "topic": "jobs://changed", version: number, } | { "topic": "duties://changed", version: number, } | { "topic": "tasks://health", tasks: Array<TaskView>, } | { "topic": "monitor://changed", version: number, } | { "topic": "monitor://samples", target: string, atMs: number, };
 
 /** Every IPC command, its arguments and what it resolves to. */
 export interface Commands {
@@ -392,6 +471,8 @@ export interface Commands {
   monitor_target_test: { args: { input: TargetInput }; returns: CheckView };
   /** Series over a range, at most maxPoints each, from the best tier; values, rates or histogram quantiles. */
   monitor_query: { args: { input: QueryInput }; returns: Array<SeriesView> };
+  /** First-start shortcuts: monitor this machine (host), or start the simulated trading application and monitor it (demo). */
+  monitor_quick_start: { args: { input: QuickStartInput }; returns: TargetView };
   /** Every target's health and the newest headline values (request rate, error ratio, P99, CPU, connections…). */
   monitor_overview: { args: Record<string, never>; returns: OverviewView };
 }

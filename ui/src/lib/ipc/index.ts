@@ -3,6 +3,12 @@
 import { invoke } from '@tauri-apps/api/core';
 import { listen } from '@tauri-apps/api/event';
 import type {
+  CheckView,
+  OverviewView,
+  QueryInput,
+  SeriesView,
+  TargetInput,
+  TargetView,
   JobStarted,
   JobView,
   LiveEvent,
@@ -139,6 +145,14 @@ export const api = {
   jobsRecent: (): Promise<JobView[]> => call('jobs_recent'),
   schedulesList: (): Promise<ScheduleView[]> => call('schedules_list'),
   runtimeStatus: (): Promise<RuntimeStatus> => call('runtime_status'),
+  monitorTargets: (): Promise<TargetView[]> => call('monitor_targets'),
+  /** Send `seenVersion` (0 for a new target): a stale editor is refused with `conflict`. */
+  monitorTargetSave: (input: TargetInput): Promise<TargetView> => call('monitor_target_save', { input }),
+  monitorTargetRemove: (name: string): Promise<null> => call('monitor_target_remove', { input: { name } }),
+  monitorTargetTest: (input: TargetInput): Promise<CheckView> => call('monitor_target_test', { input }),
+  monitorQuery: (input: QueryInput): Promise<SeriesView[]> => call('monitor_query', { input }),
+  monitorQuickStart: (what: 'host' | 'demo'): Promise<TargetView> => call('monitor_quick_start', { input: { what } }),
+  monitorOverview: (): Promise<OverviewView> => call('monitor_overview'),
 };
 
 /** Forwards the UI's uncaught errors and rejections into the console's log (target qcat_ui),
