@@ -133,6 +133,13 @@ async fn every_screen_shows_core_data_and_switches_language() {
             }
             let schedule = app.text("schedule-audit-maintenance").await;
             assert!(schedule.contains("@every 1h"), "{schedule}");
+        } else if screen == "dashboard" {
+            // Nothing is monitored yet: the empty state says how to add a target and offers
+            // the two first steps.
+            let empty = app.text("monitor-empty").await;
+            assert!(empty.contains("qcatctl target add"), "{empty}");
+            app.element("quick-host").await;
+            app.element("quick-demo").await;
         } else if screen == "audit" {
             // The first administrator's creation is the first entry of the trail.
             app.wait_for_text("audit-list", |t| t.contains("rbac.user.create_first_admin"))
@@ -512,5 +519,131 @@ async fn the_window_follows_qcatctl_within_a_second_and_their_edits_revert_nothi
         ["alerts:view", "backup:view"],
         "nothing was reverted"
     );
+    app.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_dashboard_goes_live_an_incident_turns_a_panel_red_and_the_big_screen_shows_it() {
+    let app = App::launch(
+        "monitoring",
+        &[
+            ("LANG", "en_US.UTF-8"),
+            ("QCAT_MONITORING__FLUSH_INTERVAL", "1s"),
+        ],
+    )
+    .await;
+    app.wait_for_text("first-admin-form", |t| !t.is_empty())
+        .await;
+    app.create_first_admin("root", ADMIN_PASSWORD).await;
+    app.click("nav-dashboard").await;
+    // First steps from the empty state: the demo trading application, then this machine.
+    app.click("quick-demo").await;
+    app.element("target-demo-trading-app").await;
+    app.click("tab-targets").await;
+    app.click("targets-quick-host").await;
+    // A target that cannot work, added through the editor: Test connection names the step.
+    app.click("target-add").await;
+    app.type_into("target-name", "orders-db").await;
+    app.select_option("target-kind", "postgres").await;
+    app.type_into("target-url", "postgres://monitor@127.0.0.1:1/orders")
+        .await;
+    app.click("target-test").await;
+    let check = app
+        .wait_for_text("target-check", |t| t.contains("Connection refused"))
+        .await;
+    assert!(
+        check.contains("Connect"),
+        "the failing step is named: {check}"
+    );
+    app.click("target-save").await;
+
+    // The overview fills with live values from the simulator and from this machine.
+    app.click("tab-overview").await;
+    let rate = app
+        .wait_for_text("stat-demo-trading-app-requests", |t| {
+            t.contains("/s") && !t.contains("–/s")
+        })
+        .await;
+    assert!(rate.contains("Request rate"), "{rate}");
+    app.wait_for_text("stat-this-machine-cpu", |t| t.contains('%'))
+        .await;
+    app.wait_for_attribute("target-orders-db", "data-state", "down")
+        .await;
+    let down = app.text("target-orders-db").await;
+    assert!(
+        down.contains("Connection refused"),
+        "the error in words: {down}"
+    );
+    app.wait_for_text("attention", |t| t.contains("1 target(s) down"))
+        .await;
+    app.screenshot("dashboard-overview").await;
+
+    // The application's page: charts, and the range picker changes what they read.
+    app.click("tab-prometheus").await;
+    app.wait_for_attribute("panel-demo-trading-app-latency", "data-range-ms", "901000")
+        .await;
+    app.click("range-1h").await;
+    app.wait_for_attribute("panel-demo-trading-app-latency", "data-range-ms", "3601000")
+        .await;
+    // Before the incident its P99 is not red (the simulator's latencies are tens of ms).
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let before = loop {
+        let level = app
+            .attribute("panel-demo-trading-app-latency", "data-level")
+            .await
+            .unwrap_or_default();
+        if level != "none" || std::time::Instant::now() > deadline {
+            break level;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    };
+    assert!(
+        before == "ok" || before == "warn",
+        "P99 before the incident: {before}"
+    );
+    app.screenshot("dashboard-application").await;
+
+    // A latency step in the application: its P99 panel turns red within a few readings.
+    let url = app.text("target-url-demo-trading-app").await;
+    let port = url
+        .rsplit(':')
+        .next()
+        .and_then(|rest| rest.split('/').next())
+        .unwrap()
+        .to_owned();
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let response = reqwest::Client::new()
+        .post(format!(
+            "http://127.0.0.1:{port}/incident?kind=latency&for=5m"
+        ))
+        .send()
+        .await
+        .expect("the demo application answers");
+    assert!(response.status().is_success());
+    app.wait_for_attribute("panel-demo-trading-app-latency", "data-level", "bad")
+        .await;
+    app.screenshot("dashboard-incident").await;
+
+    for (tab, shot) in [
+        ("host", "dashboard-hosts"),
+        ("postgres", "dashboard-postgresql"),
+        ("redis", "dashboard-redis"),
+        ("targets", "dashboard-targets"),
+    ] {
+        app.click(&format!("tab-{tab}")).await;
+        tokio::time::sleep(std::time::Duration::from_millis(700)).await;
+        app.screenshot(shot).await;
+    }
+
+    // The big screen: dark, a clock, the banner naming the target that is down.
+    app.click("tab-overview").await;
+    app.click("open-bigscreen").await;
+    app.element("bigscreen").await;
+    app.wait_for_text("bigscreen-banner", |t| t.contains("orders-db"))
+        .await;
+    let clock = app.text("bigscreen-clock").await;
+    assert!(clock.contains(':'), "a clock: {clock}");
+    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+    app.screenshot("bigscreen").await;
     app.close().await;
 }

@@ -30,6 +30,9 @@ pub struct Element(String);
 impl Session {
     /// `POST /session` with the given `alwaysMatch` capabilities.
     pub async fn start(base: &str, capabilities: Value) -> Result<Session, WebDriverError> {
+        // reqwest is built with rustls and no default provider (the monitoring collectors
+        // choose ring); a client needs one installed first.
+        let _ = rustls::crypto::ring::default_provider().install_default();
         let http = reqwest::Client::builder()
             .timeout(Duration::from_secs(60))
             // A fresh connection per command: tauri-driver 2.1 stalls on a reused

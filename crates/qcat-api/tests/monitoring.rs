@@ -230,6 +230,7 @@ async fn rates_and_quantiles_agree_with_a_real_prometheus_scraping_the_same_simu
         }
     };
     let (from, to) = (end - 30_000, end - 1);
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let client = reqwest::Client::new();
 
     // Request rate: the sum over every endpoint and code of the counter's per-second growth.
