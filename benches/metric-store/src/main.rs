@@ -19,7 +19,9 @@ use qcat_monitor::exposition;
 use qcat_monitor::simulate::Simulator;
 use qcat_monitor::tsdb::{Function, MetricOptions, MetricStore, QueryRequest, Selector, SeriesKey};
 
-type Samples = BTreeMap<String, (SeriesKey, Vec<(i64, f64)>)>;
+/// One series: its key and its (time, value) points.
+type Series = (SeriesKey, Vec<(i64, f64)>);
+type Samples = BTreeMap<String, Series>;
 
 fn dir_size(path: &Path) -> u64 {
     let mut total = 0;
@@ -88,7 +90,7 @@ fn day_of_gauges(end_ms: i64) -> Samples {
 /// Writes the samples as OpenMetrics for promtool (families contiguous, seconds).
 fn openmetrics(samples: &Samples, path: &Path) {
     let mut out = std::io::BufWriter::new(std::fs::File::create(path).unwrap());
-    let mut by_name: BTreeMap<&str, Vec<&(SeriesKey, Vec<(i64, f64)>)>> = BTreeMap::new();
+    let mut by_name: BTreeMap<&str, Vec<&Series>> = BTreeMap::new();
     for entry in samples.values() {
         by_name
             .entry(entry.0.name.as_str())
