@@ -172,6 +172,7 @@ async fn main() {
             .unwrap();
     let took = ingest(&store, &hour, 5_000).await;
     let ours_bytes = store.size_bytes().await.unwrap();
+    let ours_payload = store.payload_bytes().await.unwrap();
     drop(store);
     let theirs_dir = work.path().join("theirs");
     std::fs::create_dir_all(&theirs_dir).unwrap();
@@ -185,6 +186,10 @@ async fn main() {
         ours_bytes as f64 / count as f64,
         theirs_bytes as f64 / count as f64,
         ours_bytes as f64 / theirs_bytes as f64
+    );
+    println!(
+        "  of which chunk payload {:.3} bytes/sample; the rest is the database's pages, indexes and series rows",
+        ours_payload as f64 / count as f64
     );
     println!(
         "ingest: console {:.0} samples/s (append + a flush every 5 s of data); promtool's offline backfill {:.0} samples/s",
@@ -203,6 +208,7 @@ async fn main() {
     std::fs::create_dir_all(&day_dir).unwrap();
     let (day_bytes, _) = promtool_blocks(&day, &day_dir);
     let ours_day = store.size_bytes().await.unwrap();
+    let ours_day_payload = store.payload_bytes().await.unwrap();
     let (from, to) = (end - 86_400_000, end);
     let request = QueryRequest {
         selector: Selector::parse("bench_gauge_00").unwrap(),
@@ -286,12 +292,18 @@ async fn main() {
     }
     let _ = prometheus.kill();
     let _ = prometheus.wait();
+    if std::env::var_os("BENCH_KEEP").is_some() {
+        println!("kept {}", work.path().display());
+        std::mem::forget(work);
+    }
     let (ours, theirs) = (median(ours_times), median(theirs_times));
     println!("== 24 h of 1 s data, 20 series ({day_count} samples)");
     println!(
-        "on disk: console {:.3} bytes/sample (raw + rollups), Prometheus {:.3}",
+        "on disk: console {:.3} bytes/sample (raw + rollups; chunk payload {:.3}), Prometheus {:.3} -> ratio {:.2}x",
         ours_day as f64 / day_count as f64,
-        day_bytes as f64 / day_count as f64
+        ours_day_payload as f64 / day_count as f64,
+        day_bytes as f64 / day_count as f64,
+        ours_day as f64 / day_bytes as f64
     );
     println!(
         "query down to 1 000 points per series (median of 7): console {:.1} ms ({points} points, from the 1 m tier), Prometheus query_range {:.1} ms ({theirs_points} points) -> ratio {:.2}x",

@@ -2,12 +2,73 @@
 //! timestamps as delta-of-delta in variable-width buckets (a regular interval costs one
 //! bit), each value XOR-ed with the previous one and only the meaningful bits written (an
 //! unchanged value costs one bit). A row may carry several values (a rollup keeps min,
-//! max, sum, count and last); each field has its own XOR state.
+//! max, sum, count and last); each field has its own state.
 //!
-//! Layout (`docs/ARCHITECTURE.md` names it): byte 0 the format version (1), byte 1 the
-//! number of fields, then the bit stream; the number of rows is stored beside the chunk.
+//! Beyond Gorilla: a field whose values are all short decimals (counters, byte counts,
+//! prices with two decimals — most of what exporters serve) is stored as the integers
+//! `value × 10^k` in delta-of-delta form, which costs a byte or two where XOR costs six.
+//! Each field starts in the decimal mode its first value allows; a later value that does
+//! not fit re-encodes the chunk (at most 240 rows) with a wider scale, or with XOR.
+//! Values come back bit for bit either way.
+//!
+//! Layout (`docs/monitoring.md` describes it): byte 0 the format version (2), byte 1 the
+//! number of fields, then (once a row exists) one mode byte per field — 0 XOR, 1 + k
+//! decimal with scale 10^k —, then the bit stream; the number of rows is stored beside
+//! the chunk.
 
-const FORMAT_VERSION: u8 = 1;
+const FORMAT_VERSION: u8 = 2;
+
+/// Decimal scales tried: 10^0 … 10^6.
+const POW10: [f64; 7] = [1.0, 10.0, 100.0, 1e3, 1e4, 1e5, 1e6];
+
+/// How one field is stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    Xor,
+    /// `value × 10^k` as an integer.
+    Decimal(u8),
+}
+
+impl Mode {
+    fn byte(self) -> u8 {
+        match self {
+            Mode::Xor => 0,
+            Mode::Decimal(k) => 1 + k,
+        }
+    }
+
+    fn from_byte(byte: u8) -> Option<Mode> {
+        match byte {
+            0 => Some(Mode::Xor),
+            b if usize::from(b) <= POW10.len() => Some(Mode::Decimal(b - 1)),
+            _ => None,
+        }
+    }
+
+    /// The integer `value` is at scale `k`, if it is exactly that.
+    fn scaled(value: f64, k: u8) -> Option<i64> {
+        let scale = POW10[usize::from(k)];
+        let n = (value * scale).round();
+        if !n.is_finite() || n.abs() >= 9.0e15 {
+            return None;
+        }
+        let n = n as i64;
+        ((n as f64 / scale).to_bits() == value.to_bits()).then_some(n)
+    }
+
+    /// The narrowest decimal mode at or above `from` that holds `value`, else XOR.
+    fn fitting(value: f64, from: u8) -> Mode {
+        (from..POW10.len() as u8)
+            .find(|k| Mode::scaled(value, *k).is_some())
+            .map_or(Mode::Xor, Mode::Decimal)
+    }
+}
+
+#[derive(Debug, Clone, Copy, Default)]
+struct DecimalState {
+    last: i64,
+    delta: i64,
+}
 
 /// Appends rows to one chunk. `bytes()` is the chunk as stored, at any point.
 #[derive(Debug, Clone)]
@@ -18,6 +79,10 @@ pub struct Encoder {
     last_timestamp: i64,
     last_delta: i64,
     values: Vec<XorState>,
+    modes: Vec<Mode>,
+    decimals: Vec<DecimalState>,
+    /// Modes to use for the first row instead of choosing them (a re-encoding).
+    forced: Option<Vec<Mode>>,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -49,6 +114,9 @@ impl Encoder {
                 };
                 fields
             ],
+            modes: Vec::new(),
+            decimals: vec![DecimalState::default(); fields],
+            forced: None,
         }
     }
 
@@ -67,6 +135,18 @@ impl Encoder {
     /// Appends one row; `timestamp` must not be older than the previous row's.
     pub fn push(&mut self, timestamp: i64, values: &[f64]) {
         debug_assert_eq!(values.len(), self.fields);
+        if self.rows == 0 {
+            let modes = self
+                .forced
+                .take()
+                .unwrap_or_else(|| values.iter().map(|v| Mode::fitting(*v, 0)).collect());
+            for mode in &modes {
+                self.bits.write_bits(u64::from(mode.byte()), 8);
+            }
+            self.modes = modes;
+        } else if let Some(widened) = self.widened(values) {
+            self.reencode(widened);
+        }
         match self.rows {
             0 => self.bits.write_varint(zigzag(timestamp)),
             1 => {
@@ -82,15 +162,95 @@ impl Encoder {
         }
         self.last_timestamp = timestamp;
         for (field, value) in values.iter().enumerate() {
-            let bits = value.to_bits();
-            if self.rows == 0 {
-                self.bits.write_bits(bits, 64);
-                self.values[field].last = bits;
-            } else {
-                self.write_xor(field, bits);
+            match self.modes[field] {
+                Mode::Decimal(k) => {
+                    let n = Mode::scaled(*value, k).expect("the mode was widened to fit");
+                    self.write_decimal(field, n);
+                }
+                Mode::Xor => {
+                    let bits = value.to_bits();
+                    if self.rows == 0 {
+                        self.bits.write_bits(bits, 64);
+                        self.values[field].last = bits;
+                    } else {
+                        self.write_xor(field, bits);
+                    }
+                }
             }
         }
         self.rows += 1;
+    }
+
+    /// The modes the chunk needs for `values` too, when its current ones do not hold them.
+    fn widened(&self, values: &[f64]) -> Option<Vec<Mode>> {
+        let fits = |(mode, value): (&Mode, &f64)| match *mode {
+            Mode::Decimal(k) => Mode::scaled(*value, k).is_some(),
+            Mode::Xor => true,
+        };
+        if self.modes.iter().zip(values).all(fits) {
+            return None;
+        }
+        let mut changed = false;
+        let modes = self
+            .modes
+            .iter()
+            .zip(values)
+            .map(|(mode, value)| match *mode {
+                Mode::Decimal(k) if Mode::scaled(*value, k).is_none() => {
+                    changed = true;
+                    Mode::fitting(*value, k + 1)
+                }
+                other => other,
+            })
+            .collect();
+        changed.then_some(modes)
+    }
+
+    /// Writes the rows so far again in `modes` (a wider scale, or XOR). A chunk holds at
+    /// most a few hundred rows and modes only widen, so this happens rarely.
+    fn reencode(&mut self, modes: Vec<Mode>) {
+        let decoded = decode(&self.bits.bytes, self.rows).expect("a chunk decodes its own bytes");
+        let mut fresh = Encoder::new(self.fields);
+        fresh.forced = Some(modes);
+        for (timestamp, values) in decoded.rows() {
+            // Earlier values fit every wider mode: a wider scale holds them, XOR holds all.
+            fresh.push(timestamp, values);
+        }
+        *self = fresh;
+    }
+
+    fn write_decimal(&mut self, field: usize, n: i64) {
+        let state = self.decimals[field];
+        match self.rows {
+            0 => self.bits.write_varint(zigzag(n)),
+            1 => {
+                let delta = n.wrapping_sub(state.last);
+                self.bits.write_varint(zigzag(delta));
+                self.decimals[field].delta = delta;
+            }
+            _ => {
+                let delta = n.wrapping_sub(state.last);
+                let dod = delta.wrapping_sub(state.delta);
+                // Narrower buckets than for timestamps: values change by small steps.
+                if dod == 0 {
+                    self.bits.write_bit(false);
+                } else if (-63..=64).contains(&dod) {
+                    self.bits.write_bits(0b10, 2);
+                    self.bits.write_bits(dod as u64, 7);
+                } else if (-8191..=8192).contains(&dod) {
+                    self.bits.write_bits(0b110, 3);
+                    self.bits.write_bits(dod as u64, 14);
+                } else if (-524287..=524288).contains(&dod) {
+                    self.bits.write_bits(0b1110, 4);
+                    self.bits.write_bits(dod as u64, 20);
+                } else {
+                    self.bits.write_bits(0b1111, 4);
+                    self.bits.write_bits(dod as u64, 64);
+                }
+                self.decimals[field].delta = delta;
+            }
+        }
+        self.decimals[field].last = n;
     }
 
     fn write_delta_of_delta(&mut self, dod: i64) {
@@ -163,6 +323,8 @@ pub enum DecodeError {
     Version(u8),
     #[error("the chunk ends after {0} of its rows")]
     Truncated(usize),
+    #[error("the chunk names an unknown value mode {0}")]
+    Mode(u8),
 }
 
 /// A decoded chunk: timestamps and `fields` values per row, row-major.
@@ -190,9 +352,17 @@ pub fn decode(bytes: &[u8], rows: usize) -> Result<Decoded, DecodeError> {
         return Err(DecodeError::Version(version));
     }
     let fields = reader.read_bits(8).ok_or(truncated(0))? as usize;
+    let mut modes = Vec::with_capacity(fields);
+    if rows > 0 {
+        for _ in 0..fields {
+            let byte = reader.read_bits(8).ok_or(truncated(0))? as u8;
+            modes.push(Mode::from_byte(byte).ok_or(DecodeError::Mode(byte))?);
+        }
+    }
     let mut timestamps = Vec::with_capacity(rows);
     let mut values = Vec::with_capacity(rows * fields);
     let mut states = vec![(0u64, 0u8, 0u8); fields];
+    let mut decimals = vec![DecimalState::default(); fields];
     let mut timestamp = 0i64;
     let mut delta = 0i64;
     for row in 0..rows {
@@ -210,7 +380,24 @@ pub fn decode(bytes: &[u8], rows: usize) -> Result<Decoded, DecodeError> {
             }
         }
         timestamps.push(timestamp);
-        for state in states.iter_mut() {
+        for (field, state) in states.iter_mut().enumerate() {
+            if let Mode::Decimal(k) = modes[field] {
+                let decimal = &mut decimals[field];
+                match row {
+                    0 => decimal.last = unzigzag(reader.read_varint().ok_or_else(fail)?),
+                    1 => {
+                        decimal.delta = unzigzag(reader.read_varint().ok_or_else(fail)?);
+                        decimal.last = decimal.last.wrapping_add(decimal.delta);
+                    }
+                    _ => {
+                        let dod = read_value_delta_of_delta(&mut reader).ok_or_else(fail)?;
+                        decimal.delta = decimal.delta.wrapping_add(dod);
+                        decimal.last = decimal.last.wrapping_add(decimal.delta);
+                    }
+                }
+                values.push(decimal.last as f64 / POW10[usize::from(k)]);
+                continue;
+            }
             if row == 0 {
                 state.0 = reader.read_bits(64).ok_or_else(fail)?;
             } else if reader.read_bit().ok_or_else(fail)? {
@@ -234,6 +421,22 @@ pub fn decode(bytes: &[u8], rows: usize) -> Result<Decoded, DecodeError> {
         timestamps,
         values,
     })
+}
+
+fn read_value_delta_of_delta(reader: &mut BitReader<'_>) -> Option<i64> {
+    let mut prefix = 0;
+    while prefix < 4 && reader.read_bit()? {
+        prefix += 1;
+    }
+    let width = match prefix {
+        0 => return Some(0),
+        1 => 7,
+        2 => 14,
+        3 => 20,
+        _ => 64,
+    };
+    let raw = reader.read_bits(width)?;
+    Some(sign_extend(raw, width))
 }
 
 fn read_delta_of_delta(reader: &mut BitReader<'_>) -> Option<i64> {
@@ -452,6 +655,39 @@ mod tests {
             resumed.push(i * 15_000, &[f64::from(i as i32).sqrt()]);
         }
         assert_eq!(encoder.bytes(), resumed.bytes());
+    }
+
+    #[test]
+    fn decimals_are_stored_as_integers_and_widen_or_fall_back_to_xor() {
+        // A price with two decimals moving by cents: a byte or two per value.
+        let prices: Vec<(i64, Vec<f64>)> = (0..240)
+            .map(|i| (i * 1000, vec![(5327 + (i * 7919) % 41 - 20) as f64 / 100.0]))
+            .collect();
+        let bytes = round_trip(&prices);
+        assert!(
+            bytes.len() < 240 * 2,
+            "{} bytes for 240 prices",
+            bytes.len()
+        );
+        // A third decimal appears, then a value no decimal scale holds, then NaN.
+        let mut rows = prices[..100].to_vec();
+        rows.push((100_000, vec![53.275]));
+        rows.extend(prices[101..150].iter().cloned());
+        rows.push((150_000, vec![0.1 + 0.2]));
+        rows.push((151_000, vec![f64::NAN]));
+        rows.push((152_000, vec![-0.0]));
+        rows.extend(prices[153..].iter().cloned());
+        round_trip(&rows);
+        // Counters far beyond 2^53 (bytes) and negative values keep their bits.
+        let big: Vec<(i64, Vec<f64>)> = (0..50)
+            .map(|i| {
+                (
+                    i * 1000,
+                    vec![9.0e15 + (i * 4096) as f64, -(i as f64) * 1.5],
+                )
+            })
+            .collect();
+        round_trip(&big);
     }
 
     #[test]

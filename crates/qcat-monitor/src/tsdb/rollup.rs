@@ -112,29 +112,29 @@ impl Aggregate {
     }
 }
 
-/// Rolls `rows` (timestamp, fields; in time order) into buckets of `period_ms` that end at
-/// or before `until_ms`, skipping NaN (a stale or failed read is not a value). Returns the
-/// rollup rows (stamped with their bucket's start) and how many input rows they used.
+/// Rolls `rows` (timestamp and aggregate, in time order) into buckets of `period_ms` that
+/// end at or before `until_ms`, skipping NaN (a stale or failed read is not a value).
+/// Returns the rollup rows (stamped with their bucket's start) and how many input rows
+/// they used.
 pub fn roll(
-    rows: &[(i64, Vec<f64>)],
+    rows: &[(i64, Aggregate)],
     period_ms: i64,
     until_ms: i64,
 ) -> (Vec<(i64, Aggregate)>, usize) {
     let mut out: Vec<(i64, Aggregate)> = Vec::new();
     let mut used = 0;
-    for (timestamp, fields) in rows {
+    for (timestamp, aggregate) in rows {
         let bucket = timestamp.div_euclid(period_ms) * period_ms;
         if bucket + period_ms > until_ms {
             break;
         }
         used += 1;
-        if fields[0].is_nan() {
+        if aggregate.min.is_nan() {
             continue;
         }
-        let aggregate = Aggregate::from_fields(fields);
         match out.last_mut() {
-            Some((start, current)) if *start == bucket => current.merge(&aggregate),
-            _ => out.push((bucket, aggregate)),
+            Some((start, current)) if *start == bucket => current.merge(aggregate),
+            _ => out.push((bucket, *aggregate)),
         }
     }
     (out, used)
@@ -146,7 +146,9 @@ mod tests {
 
     #[test]
     fn buckets_close_only_when_their_period_has_passed() {
-        let rows: Vec<(i64, Vec<f64>)> = (0..150).map(|s| (s * 1000, vec![s as f64])).collect();
+        let rows: Vec<(i64, Aggregate)> = (0..150)
+            .map(|s| (s * 1000, Aggregate::from_fields(&[s as f64])))
+            .collect();
         let (rollups, used) = roll(&rows, 60_000, 130_000);
         assert_eq!(
             rollups.len(),
@@ -164,15 +166,11 @@ mod tests {
 
     #[test]
     fn rollups_of_rollups_equal_rollups_of_raw() {
-        let rows: Vec<(i64, Vec<f64>)> = (0..7200)
-            .map(|s| (s * 1000, vec![((s * 37) % 101) as f64]))
+        let rows: Vec<(i64, Aggregate)> = (0..7200)
+            .map(|s| (s * 1000, Aggregate::from_fields(&[((s * 37) % 101) as f64])))
             .collect();
         let (minutes, _) = roll(&rows, 60_000, 7_200_000);
-        let minute_rows: Vec<(i64, Vec<f64>)> = minutes
-            .iter()
-            .map(|(t, a)| (*t, a.fields().to_vec()))
-            .collect();
-        let (hours_from_minutes, _) = roll(&minute_rows, 3_600_000, 7_200_000);
+        let (hours_from_minutes, _) = roll(&minutes, 3_600_000, 7_200_000);
         let (hours_from_raw, _) = roll(&rows, 3_600_000, 7_200_000);
         assert_eq!(
             hours_from_minutes, hours_from_raw,

@@ -1,4 +1,6 @@
-//! The metric store's tables, the same on both backends (types aside). Applied at open with
+//! The metric store's tables, the same on both backends (types aside): `metric_series`,
+//! `metric_chunks` (closed chunks, written once) and `metric_head` (each series' open chunk
+//! per tier, rewritten at each flush). Applied at open with
 //! `IF NOT EXISTS`; `metric_meta.schema` records the layout version so a newer layout is
 //! refused rather than misread.
 
@@ -20,16 +22,29 @@ CREATE TABLE IF NOT EXISTS metric_series (
     last_ms BIGINT
 );
 CREATE INDEX IF NOT EXISTS metric_series_name ON metric_series (name);
+-- Closed chunks, appended in time order: a rowid table keeps the blobs densely packed
+-- (a table keyed by series would split pages as every series grows at once); the unique
+-- index finds a series' chunks.
 CREATE TABLE IF NOT EXISTS metric_chunks (
+    id INTEGER PRIMARY KEY,
+    series_id BIGINT NOT NULL,
+    tier BIGINT NOT NULL,
+    start_ms BIGINT NOT NULL,
+    end_ms BIGINT NOT NULL,
+    rows_count BIGINT NOT NULL,
+    data BLOB NOT NULL
+);
+CREATE UNIQUE INDEX IF NOT EXISTS metric_chunks_key ON metric_chunks (series_id, tier, start_ms);
+CREATE INDEX IF NOT EXISTS metric_chunks_expiry ON metric_chunks (tier, end_ms);
+CREATE TABLE IF NOT EXISTS metric_head (
     series_id BIGINT NOT NULL,
     tier BIGINT NOT NULL,
     start_ms BIGINT NOT NULL,
     end_ms BIGINT NOT NULL,
     rows_count BIGINT NOT NULL,
     data BLOB NOT NULL,
-    PRIMARY KEY (series_id, tier, start_ms)
+    PRIMARY KEY (series_id, tier)
 ) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS metric_chunks_expiry ON metric_chunks (tier, end_ms);
 ";
 
 const POSTGRES: &str = "
@@ -54,6 +69,15 @@ CREATE TABLE IF NOT EXISTS metric_chunks (
     PRIMARY KEY (series_id, tier, start_ms)
 );
 CREATE INDEX IF NOT EXISTS metric_chunks_expiry ON metric_chunks (tier, end_ms);
+CREATE TABLE IF NOT EXISTS metric_head (
+    series_id BIGINT NOT NULL,
+    tier BIGINT NOT NULL,
+    start_ms BIGINT NOT NULL,
+    end_ms BIGINT NOT NULL,
+    rows_count BIGINT NOT NULL,
+    data BYTEA NOT NULL,
+    PRIMARY KEY (series_id, tier)
+);
 ";
 
 pub async fn apply(pool: &AnyPool, backend: MetricBackend) -> Result<(), MetricError> {
