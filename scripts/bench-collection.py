@@ -203,8 +203,12 @@ scrape_configs:
     ups = listed.count(" up ")
     print(f"20 targets at 1 s (1 host, 5 PostgreSQL databases, 5 Redis, 9 applications), "
           f"{args.seconds:.0f} s each after a {args.warmup:.0f} s warm-up")
-    print(f"Prometheus saw sum(up) = {up.split('\"value\":')[1].split(']')[0] if 'value' in up else up}; "
-          f"the agent lists {ups} targets up")
+    import json
+    try:
+        prometheus_up = json.loads(up)["data"]["result"][0]["value"][1]
+    except (KeyError, IndexError, ValueError):
+        prometheus_up = up
+    print(f"Prometheus saw sum(up) = {prometheus_up}; the agent lists {ups} targets up")
     print(f"{'':44} {'CPU s/min':>10} {'RSS MiB':>9} {'PSS MiB':>9}")
     print(f"{'node + 5 postgres + redis exporter + Prometheus':44} {stack_cost[0]:10.2f} {stack_cost[1]:9.1f} {stack_cost[2]:9.1f}")
     print(f"{'qcatctl agent (one process)':44} {agent_cost[0]:10.2f} {agent_cost[1]:9.1f} {agent_cost[2]:9.1f}")

@@ -80,6 +80,9 @@ pub struct TargetView {
     pub queries: BTreeMap<String, String>,
     #[ts(type = "number")]
     pub version: i64,
+    /// `store` (defined in the window or with `qcatctl target add`) or `config` (the
+    /// config file's `[monitoring.targets.NAME]`: changed there, not here).
+    pub origin: String,
     pub health: Option<TargetHealthView>,
 }
 
@@ -301,8 +304,9 @@ fn metric_error(err: MetricError) -> ApiError {
     }
 }
 
-fn view(target: &Target, health: Option<&Health>) -> TargetView {
+fn view(target: &Target, origin: &str, health: Option<&Health>) -> TargetView {
     TargetView {
+        origin: origin.to_owned(),
         name: target.name.clone(),
         kind: target.kind.as_str().to_owned(),
         url: if target.kind == TargetKind::Host {
@@ -365,7 +369,8 @@ impl Api {
 
     async fn targets_with_health(&self) -> Result<Vec<TargetView>, ApiError> {
         let store = self.store()?;
-        let list = target_store::list(store)
+        let list = self
+            .all_targets()
             .await
             .map_err(|err| ApiError::store_failure(&err))?;
         let health = target_store::health(store)
@@ -378,15 +383,89 @@ impl Api {
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         Ok(list
             .iter()
-            .map(|target| {
+            .map(|(target, origin)| {
                 // This process's own reading is fresher than the stored one.
                 let found = live
                     .get(&target.name)
                     .map(|live| &live.health)
                     .or_else(|| health.iter().find(|h| h.name == target.name));
-                view(target, found)
+                view(target, origin, found)
             })
             .collect())
+    }
+
+    /// The targets the config file defines (`[monitoring.targets.NAME]`, checked when the
+    /// configuration loaded; the URL and password rules are checked here as for the window).
+    fn config_targets(&self) -> Vec<Target> {
+        let settings = &self.inner.config.config.config.monitoring.targets;
+        settings
+            .iter()
+            .filter_map(|(name, setting)| {
+                let kind = TargetKind::parse(&setting.kind)?;
+                let interval = humantime::parse_duration(&setting.interval)
+                    .unwrap_or(Duration::from_secs(5));
+                let target = Target {
+                    name: name.clone(),
+                    kind,
+                    url: if kind == TargetKind::Host && setting.url.is_empty() {
+                        "local".to_owned()
+                    } else {
+                        setting.url.clone()
+                    },
+                    password: setting.password.raw().to_owned(),
+                    environment: Environment::parse(&setting.environment)
+                        .unwrap_or(Environment::Development),
+                    interval,
+                    timeout: humantime::parse_duration(&setting.timeout)
+                        .unwrap_or_else(|_| targets::default_timeout(interval)),
+                    queries: setting.queries.clone(),
+                    version: 0,
+                };
+                let problems = target.problems();
+                if problems.is_empty() {
+                    Some(target)
+                } else {
+                    tracing::warn!(target = %name, problems = %problems.join("; "), "a target of the config file is not used");
+                    None
+                }
+            })
+            .collect()
+    }
+
+    /// Every target: the store's and the config file's (a name in both is the file's).
+    async fn all_targets(&self) -> Result<Vec<(Target, &'static str)>, sqlx::Error> {
+        let from_config = self.config_targets();
+        let mut all: Vec<(Target, &'static str)> =
+            target_store::list(self.store().map_err(|_| sqlx::Error::PoolClosed)?)
+                .await?
+                .into_iter()
+                .filter(|target| !from_config.iter().any(|c| c.name == target.name))
+                .map(|target| (target, "store"))
+                .collect();
+        all.extend(from_config.into_iter().map(|target| (target, "config")));
+        all.sort_by(|a, b| a.0.name.cmp(&b.0.name));
+        Ok(all)
+    }
+
+    /// Refuses a change to a target the config file defines.
+    fn refuse_config_target(&self, name: &str) -> Result<(), ApiError> {
+        if self
+            .inner
+            .config
+            .config
+            .config
+            .monitoring
+            .targets
+            .contains_key(name)
+        {
+            return Err(ApiError::new(
+                ErrorCode::Conflict,
+                format!(
+                    "target {name} is defined in the config file ([monitoring.targets.{name}]): change or remove it there"
+                ),
+            ));
+        }
+        Ok(())
     }
 
     /// Turns the window's or the CLI's input into a target, encrypting a typed password.
@@ -475,6 +554,7 @@ impl Api {
         let store = self.store()?;
         let audit_target = format!("target:{}", qcat_core::text::bounded(&input.name, 80));
         let result = async {
+            self.refuse_config_target(input.name.trim())?;
             let stored = target_store::get(store, input.name.trim())
                 .await
                 .map_err(|err| ApiError::store_failure(&err))?;
@@ -486,7 +566,7 @@ impl Api {
         }
         .await;
         match result {
-            Ok(saved) => Ok(view(&saved, None)),
+            Ok(saved) => Ok(view(&saved, "store", None)),
             Err(err) => {
                 let event = proof
                     .event("monitor.target.save", audit_target, Outcome::Failed)
@@ -506,10 +586,13 @@ impl Api {
         let proof = self.guard(slot, "monitor_target_remove").await?;
         let audit_target = format!("target:{}", qcat_core::text::bounded(&input.name, 80));
         let event = proof.event("monitor.target.remove", audit_target.clone(), Outcome::Ok);
-        match target_store::remove(self.store()?, &input.name, event)
-            .await
-            .map_err(target_error)
-        {
+        let removed = match self.refuse_config_target(&input.name) {
+            Ok(()) => target_store::remove(self.store()?, &input.name, event)
+                .await
+                .map_err(target_error),
+            Err(err) => Err(err),
+        };
+        match removed {
             Ok(()) => Ok(()),
             Err(err) => {
                 let event = proof
@@ -565,9 +648,13 @@ impl Api {
         name: &str,
     ) -> Result<CheckView, ApiError> {
         self.guard(slot, "monitor_target_test").await?;
-        let target = target_store::get(self.store()?, name)
+        let target = self
+            .all_targets()
             .await
             .map_err(|err| ApiError::store_failure(&err))?
+            .into_iter()
+            .map(|(target, _)| target)
+            .find(|target| target.name == name)
             .ok_or_else(|| {
                 ApiError::new(
                     ErrorCode::NotFound,
@@ -873,13 +960,17 @@ impl Api {
     }
 
     async fn run_collection(&self, context: &TaskContext) -> Result<(), String> {
-        let store = self.store().map_err(|err| err.message.clone())?.clone();
+        self.store().map_err(|err| err.message.clone())?;
         let mut running: HashMap<String, (i64, TaskHandle)> = HashMap::new();
         while self.lead(COLLECTION_DUTY, context).await.is_some() {
             tracing::info!("collecting from the monitoring targets");
             while self.current_term(COLLECTION_DUTY).is_some() {
-                match target_store::list(&store).await {
-                    Ok(list) => self.reconcile(&list, &mut running),
+                match self.all_targets().await {
+                    Ok(list) => {
+                        let list: Vec<Target> =
+                            list.into_iter().map(|(target, _)| target).collect();
+                        self.reconcile(&list, &mut running);
+                    }
                     Err(err) => tracing::warn!(error = %err, "monitoring targets not read"),
                 }
                 if !context.sleep(TARGETS_EVERY).await {

@@ -386,6 +386,87 @@ async fn a_target_that_never_answers_does_not_slow_the_others() {
 }
 
 #[tokio::test]
+async fn targets_from_the_config_file_are_listed_collected_and_not_editable_in_the_window() {
+    let dir = qcat_testkit::temp_data_dir();
+    let data = dir.path().join("data");
+    std::fs::create_dir_all(&data).unwrap();
+    let key = data.join("master.key");
+    qcat_secrets::keys::init_key_file(&key).unwrap();
+    let file = dir.path().join("config.toml");
+    std::fs::write(
+        &file,
+        "[monitoring.targets.file-box]\nkind = \"host\"\ninterval = \"1s\"\nenvironment = \"staging\"\n",
+    )
+    .unwrap();
+    let mut sources = ConfigSources::environment_only(vec![(
+        "QCAT_MONITORING__FLUSH_INTERVAL".to_owned(),
+        "1s".to_owned(),
+    )]);
+    sources.user_file = Some(qcat_core::config::UserFile {
+        path: file.clone(),
+        required: true,
+    });
+    let api = Api::open(ApiConfig {
+        keys: KeyOptions {
+            key_file: Some(key),
+            ..KeyOptions::default()
+        },
+        data_dir: DataDir::at(&data),
+        config: Config::load_from(&sources).expect("a target table is valid config"),
+        mode: qcat_api::Mode::Agent,
+    })
+    .await
+    .unwrap();
+    let slot = admin(&api).await;
+    let started = qcat_core::time::now_ms();
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    let targets = api.monitor_targets(&slot).await.unwrap();
+    let from_file = targets
+        .iter()
+        .find(|t| t.name == "file-box")
+        .expect("listed");
+    assert_eq!(from_file.origin, "config");
+    assert_eq!(from_file.environment, "staging");
+    let up = api
+        .monitor_query(
+            &slot,
+            QueryInput {
+                series: "up{target=\"file-box\"}".into(),
+                from_ms: started,
+                to_ms: qcat_core::time::now_ms(),
+                max_points: 1000,
+                function: None,
+            },
+        )
+        .await
+        .unwrap();
+    assert!(
+        up.first().is_some_and(|s| s.t.len() >= 2),
+        "collected like any target: {up:?}"
+    );
+    let err = api
+        .monitor_target_save(&slot, target("file-box", "host", "local", 5000))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code, qcat_core::ErrorCode::Conflict);
+    assert!(
+        err.message.contains("[monitoring.targets.file-box]"),
+        "{err:?}"
+    );
+    api.close().await;
+
+    // A wrong field in the file is refused at load, naming the key and the fix.
+    std::fs::write(&file, "[monitoring.targets.db]\nkind = \"postgress\"\nurl = \"postgres://m@h/x\"\npassword = \"hunter2\"\n").unwrap();
+    let err = Config::load_from(&sources).unwrap_err().to_string();
+    assert!(err.contains("monitoring.targets.db.kind"), "{err}");
+    assert!(
+        err.contains("monitoring.targets.db.password"),
+        "a plaintext password in a file is refused: {err}"
+    );
+    assert!(!err.contains("hunter2"), "{err}");
+}
+
+#[tokio::test]
 async fn target_changes_are_audited_without_the_password_and_stale_edits_refused() {
     let dir = qcat_testkit::temp_data_dir();
     let api = open_agent(&dir.path().join("data")).await;

@@ -59,6 +59,16 @@ pub(crate) struct Schema {
     sections: Vec<String>,
 }
 
+/// The keys a monitoring target defined in the config file may set.
+pub const TARGET_FIELDS: [&str; 6] = [
+    "kind",
+    "url",
+    "password",
+    "environment",
+    "interval",
+    "timeout",
+];
+
 impl Schema {
     pub fn from_defaults() -> Self {
         let table: toml::Table = DEFAULT_TOML
@@ -75,15 +85,34 @@ impl Schema {
     }
 
     pub fn parse_for_key(&self, key: &str, text: &str) -> Result<toml::Value, String> {
-        let (default, _) = self
-            .leaves
-            .get(key)
+        let default = self
+            .default_for(key)
             .ok_or_else(|| format!("{key} is not a configuration key"))?;
-        value_from_text(default, text).map_err(|expected| format!("{key}: expected {expected}"))
+        value_from_text(&default, text).map_err(|expected| format!("{key}: expected {expected}"))
     }
 
     pub fn has_key(&self, key: &str) -> bool {
-        self.leaves.contains_key(key)
+        self.default_for(key).is_some()
+    }
+
+    /// The default (and so the type) of `key`: a leaf of the shipped defaults, or a key of
+    /// a monitoring target defined in the config file, `monitoring.targets.<name>.<field>`
+    /// (kind, url, password, environment, interval, timeout; `queries.<series>`), all text.
+    pub fn default_for(&self, key: &str) -> Option<toml::Value> {
+        if let Some((value, _)) = self.leaves.get(key) {
+            return Some(value.clone());
+        }
+        let rest = key.strip_prefix("monitoring.targets.")?;
+        let (name, field) = rest.split_once('.')?;
+        let valid_name = name.starts_with(|c: char| c.is_ascii_lowercase() || c.is_ascii_digit())
+            && name
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_');
+        let valid_field = TARGET_FIELDS.contains(&field)
+            || field
+                .strip_prefix("queries.")
+                .is_some_and(|series| !series.is_empty() && !series.contains('.'));
+        (valid_name && valid_field).then(|| toml::Value::String(String::new()))
     }
 
     pub fn default_entries(&self) -> Vec<Entry> {
@@ -140,9 +169,9 @@ impl Schema {
                 line: lines.get(&key).copied(),
                 variable: None,
             };
-            match self.leaves.get(&key) {
+            match self.default_for(&key).as_ref() {
                 None => problems.push(self.unknown_key(&key, origin)),
-                Some((default, _)) if !same_type(default, value) => problems.push(ConfigProblem {
+                Some(default) if !same_type(default, value) => problems.push(ConfigProblem {
                     key: key.clone(),
                     origin: Some(origin),
                     problem: format!(
@@ -252,8 +281,8 @@ impl Schema {
             });
             return None;
         };
-        let (default, _) = &self.leaves[&key];
-        match value_from_text(default, text) {
+        let default = self.default_for(&key)?;
+        match value_from_text(&default, text) {
             Ok(value) => Some(Entry { key, value, origin }),
             Err(expected) => {
                 problems.push(ConfigProblem {
@@ -277,7 +306,7 @@ impl Schema {
             let (section, key) = lower.split_once('_')?;
             format!("{section}.{key}")
         };
-        self.leaves.contains_key(&key).then_some(key)
+        self.default_for(&key).is_some().then_some(key)
     }
 
     fn unknown_key(&self, key: &str, origin: Origin) -> ConfigProblem {

@@ -180,6 +180,24 @@ pub struct MonitoringConfig {
     pub retention_minute: Duration,
     #[serde(deserialize_with = "duration_text")]
     pub retention_hour: Duration,
+    /// Targets defined in the config file (`[monitoring.targets.NAME]`); the window and
+    /// `qcatctl target add` define the others, in the store.
+    #[serde(default)]
+    pub targets: std::collections::BTreeMap<String, TargetSetting>,
+}
+
+/// A monitoring target as the config file defines it (checked in `validate`; the
+/// monitoring crate checks the URL and password rules it shares with the window).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TargetSetting {
+    pub kind: String,
+    pub url: String,
+    pub password: SecretSetting,
+    pub environment: String,
+    pub interval: String,
+    pub timeout: String,
+    pub queries: std::collections::BTreeMap<String, String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]

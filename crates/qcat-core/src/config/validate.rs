@@ -218,6 +218,52 @@ pub(super) fn ranges(
         "use 127.0.0.1 (this machine only), 0.0.0.0 (every interface) or one address of this host",
     );
     let monitoring = &config.monitoring;
+    for (name, target) in &monitoring.targets {
+        let key = |field: &str| format!("monitoring.targets.{name}.{field}");
+        let kinds = [
+            "host",
+            "postgres",
+            "redis",
+            "prometheus",
+            "prometheus-server",
+        ];
+        check(
+            kinds.contains(&target.kind.as_str()),
+            &key("kind"),
+            format!("{:?} is not a target kind", target.kind),
+            "use host, postgres, redis, prometheus or prometheus-server",
+        );
+        check(
+            target.kind == "host" || !target.url.is_empty(),
+            &key("url"),
+            "is missing".into(),
+            "give the target's URL, e.g. postgres://monitor@db:5432/trading",
+        );
+        check(
+            ["", "development", "staging", "production"].contains(&target.environment.as_str()),
+            &key("environment"),
+            format!("{:?} is not an environment", target.environment),
+            "use development, staging or production",
+        );
+        let interval = if target.interval.is_empty() {
+            Some(Duration::from_secs(5))
+        } else {
+            humantime::parse_duration(&target.interval).ok()
+        };
+        check(
+            interval
+                .is_some_and(|i| (Duration::from_secs(1)..=Duration::from_secs(300)).contains(&i)),
+            &key("interval"),
+            format!("{:?} is not a duration from 1s to 5m", target.interval),
+            "write it like \"5s\" or \"1m\"",
+        );
+        check(
+            target.timeout.is_empty() || humantime::parse_duration(&target.timeout).is_ok(),
+            &key("timeout"),
+            format!("{:?} is not a duration", target.timeout),
+            "write it like \"2s\", at most the interval",
+        );
+    }
     check(
         (Duration::from_secs(1)..=Duration::from_secs(60)).contains(&monitoring.flush_interval),
         "monitoring.flush_interval",

@@ -99,7 +99,7 @@ pub const MAX_INTERVAL: Duration = Duration::from_secs(300);
 
 /// The key a target's encrypted password is bound to (the `ENC:` associated data).
 pub fn password_key(name: &str) -> String {
-    format!("monitor.targets.{name}.password")
+    format!("monitoring.targets.{name}.password")
 }
 
 /// The default timeout for an interval: the interval itself, at most 10 s.

@@ -298,7 +298,12 @@ password: string,
 /**
  * `development`, `staging` or `production`.
  */
-environment: string, intervalMs: number, timeoutMs: number, queries: { [key in string]: string }, version: number, health: TargetHealthView | null, };
+environment: string, intervalMs: number, timeoutMs: number, queries: { [key in string]: string }, version: number, 
+/**
+ * `store` (defined in the window or with `qcatctl target add`) or `config` (the
+ * config file's `[monitoring.targets.NAME]`: changed there, not here).
+ */
+origin: string, health: TargetHealthView | null, };
 
 export type TargetHealthView = { up: boolean, 
 /**

@@ -362,6 +362,8 @@ export const en = {
   'targets.remove': 'Remove',
   'targets.removeConfirm': 'Remove the target {name}? Its stored series stay until their retention ends.',
   'targets.checkOk': 'Connected and read.',
+  'targets.fromConfig': 'config file',
+  'targets.fromConfigHelp': 'Defined in the config file ([monitoring.targets.NAME]); change it there.',
   'bigscreen.health': 'Health',
   'bigscreen.application': 'Application',
   'bigscreen.infrastructure': 'Infrastructure',

@@ -364,6 +364,8 @@ export const zhCN: Record<MessageKey, string> = {
   'targets.remove': '删除',
   'targets.removeConfirm': '删除目标 {name}？已存储的序列会保留到保留期结束。',
   'targets.checkOk': '连接并读取成功。',
+  'targets.fromConfig': '配置文件',
+  'targets.fromConfigHelp': '在配置文件中定义（[monitoring.targets.NAME]），请在该处修改。',
   'bigscreen.health': '健康状态',
   'bigscreen.application': '应用',
   'bigscreen.infrastructure': '基础设施',

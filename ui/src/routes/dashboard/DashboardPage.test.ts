@@ -17,6 +17,7 @@ function app(up: boolean): TargetView {
     timeoutMs: 1000,
     queries: {},
     version: 1,
+    origin: 'store',
     health: {
       up,
       sinceMs: Date.now() - 120_000,
