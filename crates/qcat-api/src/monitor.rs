@@ -102,11 +102,33 @@ pub struct TargetHealthView {
     pub duration_ms: i64,
     #[ts(type = "number")]
     pub samples: i64,
+    /// PostgreSQL targets with `pg_stat_statements`: the top statements by total time.
+    pub statements: Vec<StatementView>,
+}
+
+/// One row of `pg_stat_statements`, as the PostgreSQL collector read it.
+#[derive(Debug, Clone, Serialize, Deserialize, TS)]
+#[serde(rename_all = "camelCase")]
+pub struct StatementView {
+    pub query_id: String,
+    /// The statement's text, at most 300 characters.
+    pub query: String,
+    pub calls: f64,
+    pub total_ms: f64,
+    pub mean_ms: f64,
+    pub rows: f64,
 }
 
 impl From<&Health> for TargetHealthView {
     fn from(health: &Health) -> Self {
+        let statements = health
+            .detail
+            .as_deref()
+            .and_then(|text| serde_json::from_str::<serde_json::Value>(text).ok())
+            .and_then(|detail| serde_json::from_value(detail["topStatements"].clone()).ok())
+            .unwrap_or_default();
         Self {
+            statements,
             up: health.up,
             since_ms: health.since_ms,
             error_kind: health.error_kind.clone(),
@@ -1121,6 +1143,7 @@ impl Api {
                     checked_ms: 0,
                     duration_ms: 0,
                     samples: 0,
+                    detail: None,
                 },
                 written_ms: 0,
                 scrapes: 0,
@@ -1152,6 +1175,7 @@ impl Api {
             }
             if reading.detail.is_some() {
                 entry.detail = reading.detail.take();
+                entry.health.detail = entry.detail.as_ref().map(ToString::to_string);
             }
             let write = changed || now - entry.written_ms >= HEALTH_EVERY_MS;
             if write {

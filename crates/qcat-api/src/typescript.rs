@@ -103,6 +103,7 @@ pub fn bindings() -> String {
         crate::runtime::TaskView::decl(&cfg),
         crate::monitor::TargetView::decl(&cfg),
         crate::monitor::TargetHealthView::decl(&cfg),
+        crate::monitor::StatementView::decl(&cfg),
         crate::monitor::TargetInput::decl(&cfg),
         crate::monitor::TargetNameInput::decl(&cfg),
         crate::monitor::QuickStartInput::decl(&cfg),

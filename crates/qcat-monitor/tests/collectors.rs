@@ -69,6 +69,21 @@ async fn postgres_values_move_with_pgbench_load() {
         "pgbench -i: {}",
         String::from_utf8_lossy(&init.stderr)
     );
+    let extension = Command::new("psql")
+        .args([
+            url.as_str(),
+            "-q",
+            "-c",
+            "CREATE EXTENSION IF NOT EXISTS pg_stat_statements",
+        ])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(
+        extension.status.success(),
+        "{}",
+        String::from_utf8_lossy(&extension.stderr)
+    );
     let mut collector = Collector::build(
         &target(TargetKind::Postgres, &plain, Duration::from_secs(5)),
         Some(password),
@@ -120,6 +135,20 @@ async fn postgres_values_move_with_pgbench_load() {
         .unwrap()
             > 10e6,
         "pgbench's tables at scale 2 take more than 10 MB"
+    );
+    let statements = after
+        .detail
+        .as_ref()
+        .expect("pg_stat_statements is installed")["topStatements"]
+        .as_array()
+        .unwrap()
+        .clone();
+    assert!(
+        statements.iter().any(
+            |s| s["query"].as_str().unwrap().contains("pgbench_accounts")
+                && s["calls"].as_f64().unwrap() > 100.0
+        ),
+        "pgbench's statements lead the top list: {statements:?}"
     );
     let ratio = value(&after, "pg_cache_hit_ratio", None).unwrap();
     assert!((0.0..=1.0).contains(&ratio), "a ratio: {ratio}");

@@ -116,8 +116,14 @@ impl PostgresServer {
         }
         run(&mut initdb);
         let port = free_port();
+        // The password-checking cluster also loads pg_stat_statements (monitoring tests).
+        let preload = if password.is_some() {
+            " -c shared_preload_libraries=pg_stat_statements"
+        } else {
+            ""
+        };
         let options = format!(
-            "-p {port} -k {} -c listen_addresses=127.0.0.1 -c fsync={} -c max_connections=200",
+            "-p {port} -k {} -c listen_addresses=127.0.0.1 -c fsync={} -c max_connections=200{preload}",
             dir.display(),
             if durable { "on" } else { "off" }
         );

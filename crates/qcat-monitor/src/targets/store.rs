@@ -239,6 +239,8 @@ pub struct Health {
     pub checked_ms: i64,
     pub duration_ms: i64,
     pub samples: i64,
+    /// The last reading's detail as JSON text (PostgreSQL's top statements), if any.
+    pub detail: Option<String>,
 }
 
 /// Writes a target's health; windows are told (the change counter) only when the state
@@ -251,11 +253,11 @@ pub async fn record_health(
     let mut tx = store.pool().begin().await?;
     sqlx::query(
         "INSERT INTO monitor_target_health (name, up, since_ms, error_kind, error, checked_ms, \
-         duration_ms, samples) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
+         duration_ms, samples, detail) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
          ON CONFLICT (name) DO UPDATE SET up = excluded.up, since_ms = excluded.since_ms, \
          error_kind = excluded.error_kind, error = excluded.error, \
          checked_ms = excluded.checked_ms, duration_ms = excluded.duration_ms, \
-         samples = excluded.samples",
+         samples = excluded.samples, detail = excluded.detail",
     )
     .bind(&health.name)
     .bind(i64::from(health.up))
@@ -265,6 +267,7 @@ pub async fn record_health(
     .bind(health.checked_ms)
     .bind(health.duration_ms)
     .bind(health.samples)
+    .bind(&health.detail)
     .execute(&mut *tx)
     .await?;
     if changed {
@@ -275,7 +278,7 @@ pub async fn record_health(
 
 pub async fn health(store: &Store) -> Result<Vec<Health>, sqlx::Error> {
     let rows = sqlx::query(
-        "SELECT name, up, since_ms, error_kind, error, checked_ms, duration_ms, samples \
+        "SELECT name, up, since_ms, error_kind, error, checked_ms, duration_ms, samples, detail \
          FROM monitor_target_health ORDER BY name",
     )
     .fetch_all(store.pool())
@@ -291,6 +294,7 @@ pub async fn health(store: &Store) -> Result<Vec<Health>, sqlx::Error> {
                 checked_ms: row.try_get(5)?,
                 duration_ms: row.try_get(6)?,
                 samples: row.try_get(7)?,
+                detail: row.try_get(8)?,
             })
         })
         .collect()

@@ -28,5 +28,7 @@ CREATE TABLE monitor_target_health (
     error TEXT,
     checked_ms BIGINT NOT NULL,
     duration_ms BIGINT NOT NULL,
-    samples BIGINT NOT NULL
+    samples BIGINT NOT NULL,
+    -- What the last reading carried besides series, as JSON (PostgreSQL's top statements).
+    detail TEXT
 );

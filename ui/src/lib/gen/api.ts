@@ -313,7 +313,17 @@ sinceMs: number,
 /**
  * `dns`, `refused`, `timeout`, `tls`, `auth`, `permission`, `protocol` or `config`.
  */
-errorKind: string | null, error: string | null, checkedMs: number, durationMs: number, samples: number, };
+errorKind: string | null, error: string | null, checkedMs: number, durationMs: number, samples: number, 
+/**
+ * PostgreSQL targets with `pg_stat_statements`: the top statements by total time.
+ */
+statements: Array<StatementView>, };
+
+export type StatementView = { queryId: string, 
+/**
+ * The statement's text, at most 300 characters.
+ */
+query: string, calls: number, totalMs: number, meanMs: number, rows: number, };
 
 export type TargetInput = { name: string, kind: string, url: string, 
 /**

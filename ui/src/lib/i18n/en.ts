@@ -371,6 +371,13 @@ export const en = {
   'bigscreen.down': '{n} target(s) down',
   'bigscreen.empty': 'No targets are monitored yet.',
   'perm.monitor:edit': 'Add, change, test and remove monitoring targets',
+  'statements.title': 'Top statements by total time (pg_stat_statements)',
+  'statements.query': 'Statement',
+  'statements.calls': 'Calls',
+  'statements.total': 'Total',
+  'statements.mean': 'Mean',
+  'statements.rows': 'Rows',
+  'statements.none': 'None yet: install the pg_stat_statements extension (and load it with shared_preload_libraries) to see them.',
 } as const;
 
 export type MessageKey = keyof typeof en;

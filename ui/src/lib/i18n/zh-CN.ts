@@ -373,4 +373,11 @@ export const zhCN: Record<MessageKey, string> = {
   'bigscreen.down': '{n} 个目标异常',
   'bigscreen.empty': '尚未监控任何目标。',
   'perm.monitor:edit': '添加、修改、测试和删除监控目标',
+  'statements.title': '按总耗时排序的语句（pg_stat_statements）',
+  'statements.query': '语句',
+  'statements.calls': '调用次数',
+  'statements.total': '总耗时',
+  'statements.mean': '平均耗时',
+  'statements.rows': '行数',
+  'statements.none': '暂无：安装 pg_stat_statements 扩展（并通过 shared_preload_libraries 加载）后可见。',
 };

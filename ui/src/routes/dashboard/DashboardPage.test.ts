@@ -26,6 +26,7 @@ function app(up: boolean): TargetView {
       checkedMs: Date.now(),
       durationMs: 3,
       samples: 100,
+      statements: [],
     },
   };
 }
