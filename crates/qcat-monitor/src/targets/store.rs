@@ -130,12 +130,15 @@ pub async fn save(
     let now = qcat_core::time::now_ms();
     let options = serde_json::json!({ "queries": target.queries }).to_string();
     let version = current_version + 1;
-    match &current {
+    // The write itself checks the version read above: two saves racing from the same
+    // version cannot both land (the second changes no row and is refused).
+    let written = match &current {
         None => {
             sqlx::query(
                 "INSERT INTO monitor_targets (name, kind, url, password, environment, \
                  interval_ms, timeout_ms, options, created_by, created_ms, updated_ms, version) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10, $11)",
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10, $11) \
+                 ON CONFLICT (name) DO NOTHING",
             )
             .bind(&target.name)
             .bind(target.kind.as_str())
@@ -149,13 +152,13 @@ pub async fn save(
             .bind(now)
             .bind(version)
             .execute(&mut *tx)
-            .await?;
+            .await?
         }
         Some(_) => {
             sqlx::query(
                 "UPDATE monitor_targets SET kind = $2, url = $3, password = $4, \
                  environment = $5, interval_ms = $6, timeout_ms = $7, options = $8, \
-                 updated_ms = $9, version = $10 WHERE name = $1",
+                 updated_ms = $9, version = $10 WHERE name = $1 AND version = $11",
             )
             .bind(&target.name)
             .bind(target.kind.as_str())
@@ -167,9 +170,16 @@ pub async fn save(
             .bind(options)
             .bind(now)
             .bind(version)
+            .bind(current_version)
             .execute(&mut *tx)
-            .await?;
+            .await?
         }
+    };
+    if written.rows_affected() != 1 {
+        return Err(TargetError::Conflict(format!(
+            "target {} was changed by another save at the same moment: reload and make the change again",
+            target.name
+        )));
     }
     qcat_store::changes::bump_here(&mut tx, TOPIC).await?;
     let mut saved = target.clone();
