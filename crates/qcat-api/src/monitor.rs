@@ -326,6 +326,21 @@ fn metric_error(err: MetricError) -> ApiError {
     }
 }
 
+/// Builds `target`'s collector and tests its connection; a collector that cannot be built
+/// is a failed check with its reason.
+async fn check(target: &Target, password: Option<Secret<String>>) -> CheckView {
+    match Collector::build(target, password) {
+        Ok(mut collector) => collector.check(target).await.into(),
+        Err(err) => CheckView {
+            ok: false,
+            steps: Vec::new(),
+            samples: 0,
+            failure: Some(err.kind.as_str().to_owned()),
+            message: err.message,
+        },
+    }
+}
+
 fn view(target: &Target, origin: &str, health: Option<&Health>) -> TargetView {
     TargetView {
         origin: origin.to_owned(),
@@ -648,19 +663,7 @@ impl Api {
             target.password = stored.password.clone();
         }
         let password = self.target_password(&target)?;
-        let mut collector = match Collector::build(&target, password) {
-            Ok(collector) => collector,
-            Err(err) => {
-                return Ok(CheckView {
-                    ok: false,
-                    steps: Vec::new(),
-                    samples: 0,
-                    failure: Some(err.kind.as_str().to_owned()),
-                    message: err.message,
-                });
-            }
-        };
-        Ok(collector.check(&target).await.into())
+        Ok(check(&target, password).await)
     }
 
     /// Tests a stored target by name (`qcatctl target test NAME`).
@@ -687,19 +690,7 @@ impl Api {
                 )
             })?;
         let password = self.target_password(&target)?;
-        let mut collector = match Collector::build(&target, password) {
-            Ok(collector) => collector,
-            Err(err) => {
-                return Ok(CheckView {
-                    ok: false,
-                    steps: Vec::new(),
-                    samples: 0,
-                    failure: Some(err.kind.as_str().to_owned()),
-                    message: err.message,
-                });
-            }
-        };
-        Ok(collector.check(&target).await.into())
+        Ok(check(&target, password).await)
     }
 
     /// The plaintext password of a target, from its `ENC:` value or named secret.

@@ -18,6 +18,11 @@
 
 const FORMAT_VERSION: u8 = 2;
 
+/// Bucket widths for timestamps' delta-of-delta (Prometheus' 14, 17, 20 bits) and for
+/// decimal values' (narrower first: values change by small steps).
+const TIMESTAMP_BUCKETS: [u32; 3] = [14, 17, 20];
+const VALUE_BUCKETS: [u32; 3] = [7, 14, 20];
+
 /// Decimal scales tried: 10^0 … 10^6.
 const POW10: [f64; 7] = [1.0, 10.0, 100.0, 1e3, 1e4, 1e5, 1e6];
 
@@ -232,21 +237,7 @@ impl Encoder {
                 let delta = n.wrapping_sub(state.last);
                 let dod = delta.wrapping_sub(state.delta);
                 // Narrower buckets than for timestamps: values change by small steps.
-                if dod == 0 {
-                    self.bits.write_bit(false);
-                } else if (-63..=64).contains(&dod) {
-                    self.bits.write_bits(0b10, 2);
-                    self.bits.write_bits(dod as u64, 7);
-                } else if (-8191..=8192).contains(&dod) {
-                    self.bits.write_bits(0b110, 3);
-                    self.bits.write_bits(dod as u64, 14);
-                } else if (-524287..=524288).contains(&dod) {
-                    self.bits.write_bits(0b1110, 4);
-                    self.bits.write_bits(dod as u64, 20);
-                } else {
-                    self.bits.write_bits(0b1111, 4);
-                    self.bits.write_bits(dod as u64, 64);
-                }
+                self.write_buckets(dod, VALUE_BUCKETS);
                 self.decimals[field].delta = delta;
             }
         }
@@ -254,22 +245,28 @@ impl Encoder {
     }
 
     fn write_delta_of_delta(&mut self, dod: i64) {
-        // Bucket widths as in Prometheus: 14, 17 and 20 bits, else the whole 64.
+        self.write_buckets(dod, TIMESTAMP_BUCKETS);
+    }
+
+    /// A delta-of-delta in the first bucket that holds it: `0` for none, then prefixes
+    /// `10`, `110`, `1110` for the three widths (each holds −2^(w−1)+1 … 2^(w−1), as in
+    /// Prometheus), `1111` for the whole 64 bits.
+    fn write_buckets(&mut self, dod: i64, widths: [u32; 3]) {
         if dod == 0 {
             self.bits.write_bit(false);
-        } else if (-8191..=8192).contains(&dod) {
-            self.bits.write_bits(0b10, 2);
-            self.bits.write_bits(dod as u64, 14);
-        } else if (-65535..=65536).contains(&dod) {
-            self.bits.write_bits(0b110, 3);
-            self.bits.write_bits(dod as u64, 17);
-        } else if (-524287..=524288).contains(&dod) {
-            self.bits.write_bits(0b1110, 4);
-            self.bits.write_bits(dod as u64, 20);
-        } else {
-            self.bits.write_bits(0b1111, 4);
-            self.bits.write_bits(dod as u64, 64);
+            return;
         }
+        for (index, width) in widths.into_iter().enumerate() {
+            let half = 1i64 << (width - 1);
+            if (-half + 1..=half).contains(&dod) {
+                let prefix = (1u64 << (index + 2)) - 2; // 10, 110, 1110
+                self.bits.write_bits(prefix, index as u32 + 2);
+                self.bits.write_bits(dod as u64, width);
+                return;
+            }
+        }
+        self.bits.write_bits(0b1111, 4);
+        self.bits.write_bits(dod as u64, 64);
     }
 
     fn write_xor(&mut self, field: usize, bits: u64) {
@@ -374,7 +371,7 @@ pub fn decode(bytes: &[u8], rows: usize) -> Result<Decoded, DecodeError> {
                 timestamp += delta;
             }
             _ => {
-                let dod = read_delta_of_delta(&mut reader).ok_or_else(fail)?;
+                let dod = read_buckets(&mut reader, TIMESTAMP_BUCKETS).ok_or_else(fail)?;
                 delta += dod;
                 timestamp += delta;
             }
@@ -390,7 +387,7 @@ pub fn decode(bytes: &[u8], rows: usize) -> Result<Decoded, DecodeError> {
                         decimal.last = decimal.last.wrapping_add(decimal.delta);
                     }
                     _ => {
-                        let dod = read_value_delta_of_delta(&mut reader).ok_or_else(fail)?;
+                        let dod = read_buckets(&mut reader, VALUE_BUCKETS).ok_or_else(fail)?;
                         decimal.delta = decimal.delta.wrapping_add(dod);
                         decimal.last = decimal.last.wrapping_add(decimal.delta);
                     }
@@ -423,33 +420,16 @@ pub fn decode(bytes: &[u8], rows: usize) -> Result<Decoded, DecodeError> {
     })
 }
 
-fn read_value_delta_of_delta(reader: &mut BitReader<'_>) -> Option<i64> {
+/// Reads what [`Encoder::write_buckets`] wrote with the same widths.
+fn read_buckets(reader: &mut BitReader<'_>, widths: [u32; 3]) -> Option<i64> {
     let mut prefix = 0;
     while prefix < 4 && reader.read_bit()? {
         prefix += 1;
     }
     let width = match prefix {
         0 => return Some(0),
-        1 => 7,
-        2 => 14,
-        3 => 20,
-        _ => 64,
-    };
-    let raw = reader.read_bits(width)?;
-    Some(sign_extend(raw, width))
-}
-
-fn read_delta_of_delta(reader: &mut BitReader<'_>) -> Option<i64> {
-    let mut prefix = 0;
-    while prefix < 4 && reader.read_bit()? {
-        prefix += 1;
-    }
-    let width = match prefix {
-        0 => return Some(0),
-        1 => 14,
-        2 => 17,
-        3 => 20,
-        _ => 64,
+        4 => 64,
+        bucket => widths[bucket - 1],
     };
     let raw = reader.read_bits(width)?;
     Some(sign_extend(raw, width))
