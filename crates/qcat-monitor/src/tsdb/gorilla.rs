@@ -432,15 +432,21 @@ fn read_buckets(reader: &mut BitReader<'_>, widths: [u32; 3]) -> Option<i64> {
         bucket => widths[bucket - 1],
     };
     let raw = reader.read_bits(width)?;
-    Some(sign_extend(raw, width))
+    Some(from_bucket(raw, width))
 }
 
-fn sign_extend(raw: u64, width: u32) -> i64 {
+/// A bucket's `width` bits back to the value: buckets hold −2^(w−1)+1 … 2^(w−1), so a raw
+/// value above 2^(w−1) is negative and 2^(w−1) itself positive (Prometheus' rule; plain
+/// sign extension would read the top of the bucket as its negative).
+fn from_bucket(raw: u64, width: u32) -> i64 {
     if width == 64 {
         return raw as i64;
     }
-    let shift = 64 - width;
-    ((raw << shift) as i64) >> shift
+    if raw > 1u64 << (width - 1) {
+        raw as i64 - (1i64 << width)
+    } else {
+        raw as i64
+    }
 }
 
 fn zigzag(value: i64) -> u64 {
@@ -668,6 +674,28 @@ mod tests {
             })
             .collect();
         round_trip(&big);
+    }
+
+    #[test]
+    fn each_buckets_upper_edge_reads_back_positive() {
+        // A delta-of-delta of exactly 2^(w-1) is the top of its bucket, not -2^(w-1).
+        let mut timestamps = vec![0i64, 1000];
+        for dod in [8192i64, 65536, 524_288, -8191, 64] {
+            let delta = timestamps[timestamps.len() - 1] - timestamps[timestamps.len() - 2];
+            timestamps.push(timestamps[timestamps.len() - 1] + delta + dod);
+        }
+        let mut value = 0i64;
+        let mut step = 0i64;
+        let rows: Vec<(i64, Vec<f64>)> = timestamps
+            .iter()
+            .zip([0i64, 0, 64, 8192, 524_288, -63, 1])
+            .map(|(t, dod)| {
+                step += dod;
+                value += step;
+                (*t, vec![value as f64])
+            })
+            .collect();
+        round_trip(&rows);
     }
 
     #[test]
