@@ -21,15 +21,14 @@ import tempfile
 import time
 import urllib.request
 
+import importlib.util  # noqa: E402
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-TICK = os.sysconf("SC_CLK_TCK")
-PG_BIN = "/usr/lib/postgresql/15/bin"
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+# free_port, cpu_seconds and memory_kib are the agent benchmark's, measured the same way.
+_spec = importlib.util.spec_from_file_location("bench_agent", os.path.join(ROOT, "scripts", "bench-agent.py"))
+_agent = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(_agent)
+free_port, cpu_seconds, memory_kib = _agent.free_port, _agent.cpu_seconds, _agent.memory_kib
 
 
 def wait_port(port, timeout=30):
@@ -41,22 +40,7 @@ def wait_port(port, timeout=30):
         except OSError:
             time.sleep(0.1)
     raise SystemExit(f"port {port} did not open within {timeout} s")
-
-
-def cpu_seconds(pid):
-    with open(f"/proc/{pid}/stat") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / TICK
-
-
-def memory_kib(pid):
-    values = {}
-    with open(f"/proc/{pid}/smaps_rollup") as f:
-        for line in f:
-            parts = line.split()
-            if parts[0] in ("Rss:", "Pss:"):
-                values[parts[0][:-1]] = int(parts[1])
-    return values["Rss"], values["Pss"]
+PG_BIN = "/usr/lib/postgresql/15/bin"
 
 
 def measure(processes, seconds):
