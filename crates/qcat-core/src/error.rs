@@ -37,11 +37,17 @@ pub enum ErrorCode {
     StorageLost,
     /// A job was cancelled before it finished (by its user, or by a stopping process).
     Cancelled,
+    /// Stored data failed its check (a backup chunk that does not authenticate or hash);
+    /// the message names what is damaged and what depends on it.
+    Damaged,
+    /// A system the console reads or writes for the user (a backed-up database, a restore
+    /// target) cannot be reached or refused; the message says which and why.
+    SourceUnavailable,
 }
 
 impl ErrorCode {
     /// Every code, in table order; used to generate the UI's code table and to test it.
-    pub const ALL: [ErrorCode; 13] = [
+    pub const ALL: [ErrorCode; 15] = [
         ErrorCode::Internal,
         ErrorCode::InvalidInput,
         ErrorCode::InvalidConfig,
@@ -55,6 +61,8 @@ impl ErrorCode {
         ErrorCode::Throttled,
         ErrorCode::StorageLost,
         ErrorCode::Cancelled,
+        ErrorCode::Damaged,
+        ErrorCode::SourceUnavailable,
     ];
 
     /// The wire spelling of the code.
@@ -73,6 +81,8 @@ impl ErrorCode {
             ErrorCode::Throttled => "throttled",
             ErrorCode::StorageLost => "storage_lost",
             ErrorCode::Cancelled => "cancelled",
+            ErrorCode::Damaged => "damaged",
+            ErrorCode::SourceUnavailable => "source_unavailable",
         }
     }
 
@@ -84,8 +94,13 @@ impl ErrorCode {
             ErrorCode::InvalidConfig => 78,
             ErrorCode::NotFound => 66,
             ErrorCode::Conflict | ErrorCode::Throttled => 75,
-            ErrorCode::StorageUnavailable | ErrorCode::SecretsUnavailable => 69,
+            ErrorCode::StorageUnavailable
+            | ErrorCode::SecretsUnavailable
+            | ErrorCode::SourceUnavailable => 69,
             ErrorCode::StorageSchema | ErrorCode::StorageLost => 65,
+            // As fsck reports "errors found, left uncorrected": a verify that ran and found
+            // damage (4) is told apart from one that could not run (65, 69, 70…).
+            ErrorCode::Damaged => 4,
             ErrorCode::Unauthenticated | ErrorCode::PermissionDenied => 77,
             ErrorCode::Internal => 70,
             // As a shell reports a command stopped by Ctrl-C.

@@ -1,9 +1,9 @@
 // Generated from crates/qcat-api by `UPDATE_BINDINGS=1 cargo test -p qcat-api`.
 // Do not edit: CI fails when this file differs from what the Rust code generates.
 
-export type ErrorCode = "internal" | "invalid_input" | "invalid_config" | "not_found" | "conflict" | "storage_unavailable" | "storage_schema" | "unauthenticated" | "permission_denied" | "secrets_unavailable" | "throttled" | "storage_lost" | "cancelled";
+export type ErrorCode = "internal" | "invalid_input" | "invalid_config" | "not_found" | "conflict" | "storage_unavailable" | "storage_schema" | "unauthenticated" | "permission_denied" | "secrets_unavailable" | "throttled" | "storage_lost" | "cancelled" | "damaged" | "source_unavailable";
 
-export const ERROR_CODES: readonly ErrorCode[] = ["internal", "invalid_input", "invalid_config", "not_found", "conflict", "storage_unavailable", "storage_schema", "unauthenticated", "permission_denied", "secrets_unavailable", "throttled", "storage_lost", "cancelled"];
+export const ERROR_CODES: readonly ErrorCode[] = ["internal", "invalid_input", "invalid_config", "not_found", "conflict", "storage_unavailable", "storage_schema", "unauthenticated", "permission_denied", "secrets_unavailable", "throttled", "storage_lost", "cancelled", "damaged", "source_unavailable"];
 
 /** Every permission the core checks (the UI has a label for each). */
 export const PERMISSIONS: readonly string[] = ["monitor:view", "monitor:edit", "alerts:view", "alerts:silence", "alerts:edit", "backup:view", "backup:run", "backup:restore", "backup:edit", "logs:view", "config:view", "config:edit", "secrets:write", "rbac:view", "rbac:edit", "audit:view", "audit:export", "system:view", "system:operate"];

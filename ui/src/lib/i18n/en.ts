@@ -216,6 +216,8 @@ export const en = {
   'audit.outcome.failed': 'failed',
   'nav.system': 'System',
   'error.code.cancelled': 'Cancelled',
+  'error.code.damaged': 'Damaged data',
+  'error.code.source_unavailable': 'Source unavailable',
   'jobs.running': 'Running {kind}',
   'jobs.done': '{done} {unit}',
   'jobs.doneOf': '{done} of {total} {unit}',

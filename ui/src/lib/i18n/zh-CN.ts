@@ -218,6 +218,8 @@ export const zhCN: Record<MessageKey, string> = {
   'audit.outcome.failed': '失败',
   'nav.system': '系统',
   'error.code.cancelled': '已取消',
+  'error.code.damaged': '数据已损坏',
+  'error.code.source_unavailable': '数据源不可用',
   'jobs.running': '正在运行 {kind}',
   'jobs.done': '{done} {unit}',
   'jobs.doneOf': '{done} / {total} {unit}',

@@ -1,0 +1,3 @@
+//! The sources a backup reads and a restore writes.
+
+pub mod postgres;
