@@ -104,18 +104,37 @@ def main():
         app = startup.find_pid(binary)
 
         def pss():
-            return sum(startup.pss_kib(p) for p in startup.descendants(app)) / 1024
+            """Total PSS (MiB) and the share of each process kind (app, WebKit web, network)."""
+            parts = {}
+            for pid in startup.descendants(app):
+                try:
+                    with open(f"/proc/{pid}/comm") as f:
+                        name = f.read().strip()
+                except OSError:
+                    continue
+                parts[name] = parts.get(name, 0) + startup.pss_kib(pid) / 1024
+            return sum(parts.values()), parts
 
-        baseline = pss()
-        print(f"after 1 min of live panels: PSS {baseline:.1f} MiB (empty Tauri window {empty_pss:.1f} MiB)")
+        def show(parts):
+            return ", ".join(f"{name} {mib:.0f}" for name, mib in sorted(parts.items()))
+
+        baseline, parts = pss()
+        print(f"after 1 min of live panels: PSS {baseline:.1f} MiB ({show(parts)}); "
+              f"empty Tauri window {empty_pss:.1f} MiB")
         readings = [baseline]
         for minute in range(1, args.minutes + 1):
             time.sleep(60)
-            readings.append(pss())
-            print(f"  +{minute:3d} min: {readings[-1]:.1f} MiB", flush=True)
-        growth = (readings[-1] - baseline) / baseline * 100
-        print(f"growth over {args.minutes} min: {growth:+.1f} % (max {max(readings):.1f} MiB); "
-              f"over the empty window: {readings[-1] - empty_pss:+.1f} MiB")
+            total, parts = pss()
+            readings.append(total)
+            print(f"  +{minute:3d} min: {total:.1f} MiB ({show(parts)})", flush=True)
+        # JavaScriptCore collects garbage in bursts, so one reading swings by tens of MiB:
+        # the mean of the first and the last ten minutes say whether memory creeps.
+        window = max(1, min(10, len(readings) // 3))
+        first = sum(readings[:window]) / window
+        last = sum(readings[-window:]) / window
+        print(f"growth over {args.minutes} min: last reading {(readings[-1] - baseline) / baseline * 100:+.1f} %, "
+              f"mean of the last {window} min against the first {window}: {(last - first) / first * 100:+.1f} % "
+              f"(max {max(readings):.1f} MiB); over the empty window: {last - empty_pss:+.1f} MiB")
         startup.wd(base, "DELETE", f"/session/{session}")
     finally:
         for proc in (driver, xvfb):

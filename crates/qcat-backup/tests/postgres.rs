@@ -256,6 +256,30 @@ async fn a_database_of_every_kind_of_object_round_trips_and_the_stock_pg_restore
         )
         .unwrap();
     }
+    // The independent reader (Python, no console code) reassembles the same bytes.
+    let key_file = dir.path().join("master.key");
+    std::fs::write(&key_file, format!("{}\n", master.to_base64().expose())).unwrap();
+    let out_dir = dir.path().join("reader");
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/qcat-restore.py");
+    // Debian's interpreter, where python3-cryptography and python3-zstandard are installed.
+    let python = if Path::new("/usr/bin/python3").exists() {
+        "/usr/bin/python3"
+    } else {
+        "python3"
+    };
+    run(Command::new(python)
+        .arg(&script)
+        .arg("--repo")
+        .arg(&repo_root)
+        .arg("--key-file")
+        .arg(&key_file)
+        .args(["extract", &manifest.id, "--out-dir"])
+        .arg(&out_dir));
+    assert_eq!(
+        std::fs::read(out_dir.join("orders-db.dump.dump")).unwrap(),
+        std::fs::read(&archive).unwrap(),
+        "the reader's archive is byte for byte the console's"
+    );
     let stock_url = url_with_database(&source_url, &format!("{}_stock", source.database()));
     let admin = url_with_database(&source_url, "postgres");
     run(Command::new("psql").args([
@@ -266,7 +290,7 @@ async fn a_database_of_every_kind_of_object_round_trips_and_the_stock_pg_restore
     ]));
     run(Command::new(qcat_testkit::postgres_program("pg_restore"))
         .args(["--exit-on-error", "-j", "2", "-d", &stock_url])
-        .arg(&archive));
+        .arg(out_dir.join("orders-db.dump.dump")));
     assert_eq!(
         table_hashes(&stock_url).await,
         expected,

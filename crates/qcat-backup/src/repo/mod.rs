@@ -287,7 +287,7 @@ impl Repository {
     /// Makes `manifest` a backup: after this returns, it is listed and restorable.
     pub(crate) fn publish(&self, manifest: &Manifest, _lock: &RepoLock) -> Result<()> {
         let json = serde_json::to_vec(manifest).expect("a manifest serializes");
-        let packed = zstd::encode_all(json.as_slice(), 3).map_err(BackupError::io(&self.root))?;
+        let packed = zstd::bulk::compress(&json, 3).map_err(BackupError::io(&self.root))?;
         let mut bytes = MANIFEST_MAGIC.to_vec();
         bytes.extend(
             self.keys
