@@ -56,6 +56,29 @@ pub fn run() {
         });
 }
 
+/// Unless started with `--gpu-compositing` (or with `WEBKIT_DISABLE_COMPOSITING_MODE`
+/// already set), WebKitGTK draws without accelerated compositing. The charts redraw a few
+/// times a minute, which software rendering does with little CPU, while compositing keeps
+/// GPU buffers (in ordinary memory under Mesa's llvmpipe, where there is no GPU) that
+/// doubled the web process's memory over live panels and kept it growing
+/// (scripts/bench-live-memory.py). It also avoids the blank windows some GPU drivers give.
+/// The variable must be set before WebKit starts, so this is the first thing `main` does.
+pub fn software_rendering_unless_asked() {
+    const VARIABLE: &str = "WEBKIT_DISABLE_COMPOSITING_MODE";
+    if !cfg!(target_os = "linux")
+        || std::env::args().any(|arg| arg == "--gpu-compositing")
+        || std::env::var_os(VARIABLE).is_some()
+    {
+        return;
+    }
+    // SAFETY: called first thing in `main`, before any thread exists that could read the
+    // environment concurrently.
+    #[allow(unsafe_code)]
+    unsafe {
+        std::env::set_var(VARIABLE, "1");
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::COMMAND_NAMES;
