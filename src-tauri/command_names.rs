@@ -39,4 +39,11 @@ pub const COMMAND_NAMES: &[&str] = &[
     "monitor_query",
     "monitor_quick_start",
     "monitor_overview",
+    "backup_list",
+    "backup_show",
+    "backup_run",
+    "backup_verify",
+    "backup_restore_plan",
+    "backup_restore",
+    "backup_expire",
 ];

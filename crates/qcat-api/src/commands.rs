@@ -177,6 +177,27 @@ macro_rules! for_each_ipc_command {
             #[doc = "Every target's health and the newest headline values (request rate, error ratio, P99, CPU, connections…)."]
             monitor_overview [Permission("monitor:view"), false, Query] () -> $crate::monitor::OverviewView
                 => |api, slot| api.monitor_overview(slot).await;
+            #[doc = "Every backup in the repository, newest first: type, chain, sources, sizes, dedup ratio."]
+            backup_list [Permission("backup:view"), false, Query] () -> Vec<$crate::backup::BackupView>
+                => |api, slot| api.backup_list(slot).await;
+            #[doc = "One backup: its chain, sources, server versions, tables and sizes."]
+            backup_show [Permission("backup:view"), false, Query] (input: $crate::backup::BackupIdInput) -> $crate::backup::BackupView
+                => |api, slot| api.backup_show(slot, input).await;
+            #[doc = "Takes a full, differential or incremental backup of the chosen (or configured) sources as one recovery point."]
+            backup_run [Permission("backup:run"), true, Job] (input: $crate::backup::BackupRunInput) -> $crate::jobs::JobStarted
+                => |api, slot| api.backup_run(slot, input).await;
+            #[doc = "Reads, decrypts and hashes every chunk of the chosen backups; damage names each chunk and the backups needing it."]
+            backup_verify [Permission("backup:run"), true, Job] (input: $crate::backup::BackupVerifyInput) -> $crate::jobs::JobStarted
+                => |api, slot| api.backup_verify(slot, input).await;
+            #[doc = "What a restore would do: create or overwrite, where, the confirmation it needs, the space it takes."]
+            backup_restore_plan [Permission("backup:restore"), false, Query] (input: $crate::backup::BackupRestoreInput) -> $crate::backup::RestorePlanView
+                => |api, slot| api.backup_restore_plan(slot, input).await;
+            #[doc = "Restores one source of a backup (checked first; typed confirmation and a safety backup where it overwrites), then compares row counts."]
+            backup_restore [Permission("backup:restore"), true, Job] (input: $crate::backup::BackupRestoreInput) -> $crate::jobs::JobStarted
+                => |api, slot| api.backup_restore(slot, input).await;
+            #[doc = "Applies retention (keep_full, keep_age; dependents go with their full) and removes unreferenced packs; dry_run only reports."]
+            backup_expire [Permission("backup:edit"), true, Change] (input: $crate::backup::BackupExpireInput) -> $crate::backup::ExpireView
+                => |api, slot| api.backup_expire(slot, input).await;
         }
     };
 }

@@ -275,7 +275,13 @@ impl Api {
             Err(err) if err.code == ErrorCode::Cancelled => {
                 (JobState::Cancelled, None, Some(err.message))
             }
-            Err(err) => (JobState::Failed, None, Some(err.message)),
+            // The code travels as the result, so every client (a window, qcatctl's exit
+            // status) can tell a failure's kind apart without parsing its message.
+            Err(err) => (
+                JobState::Failed,
+                Some(serde_json::json!({ "code": err.code })),
+                Some(err.message),
+            ),
         };
         let ended_ms = qcat_core::time::now_ms();
         let result_text = result.as_ref().map(ToString::to_string);

@@ -470,7 +470,7 @@ impl Api {
     }
 
     /// Every target: the store's and the config file's (a name in both is the file's).
-    async fn all_targets(&self) -> Result<Vec<(Target, &'static str)>, sqlx::Error> {
+    pub(crate) async fn all_targets(&self) -> Result<Vec<(Target, &'static str)>, sqlx::Error> {
         let from_config = self.config_targets();
         let mut all: Vec<(Target, &'static str)> =
             target_store::list(self.store().map_err(|_| sqlx::Error::PoolClosed)?)
@@ -694,7 +694,10 @@ impl Api {
     }
 
     /// The plaintext password of a target, from its `ENC:` value or named secret.
-    fn target_password(&self, target: &Target) -> Result<Option<Secret<String>>, ApiError> {
+    pub(crate) fn target_password(
+        &self,
+        target: &Target,
+    ) -> Result<Option<Secret<String>>, ApiError> {
         if target.password.is_empty() {
             return Ok(None);
         }

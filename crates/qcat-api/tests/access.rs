@@ -337,6 +337,42 @@ async fn invoke(api: &Api, slot: &SessionSlot, name: &str, n: usize) -> Result<(
             )
             .await
             .map(drop),
+        "backup_list" => api.backup_list(slot).await.map(drop),
+        "backup_show" => api
+            .backup_show(slot, qcat_api::backup::BackupIdInput { id: "none".into() })
+            .await
+            .map(drop),
+        "backup_run" => {
+            let job = api
+                .backup_run(
+                    slot,
+                    qcat_api::backup::BackupRunInput {
+                        kind: "full".into(),
+                        sources: vec![format!("no-such-source{n}")],
+                        label: None,
+                    },
+                )
+                .await?;
+            api.job_wait(&job.id).await.map(drop)
+        }
+        "backup_verify" => {
+            let job = api
+                .backup_verify(slot, qcat_api::backup::BackupVerifyInput { ids: vec![] })
+                .await?;
+            api.job_wait(&job.id).await.map(drop)
+        }
+        "backup_restore_plan" => api
+            .backup_restore_plan(slot, restore_input())
+            .await
+            .map(drop),
+        "backup_restore" => {
+            let job = api.backup_restore(slot, restore_input()).await?;
+            api.job_wait(&job.id).await.map(drop)
+        }
+        "backup_expire" => api
+            .backup_expire(slot, qcat_api::backup::BackupExpireInput { dry_run: false })
+            .await
+            .map(drop),
         "rotate_master_key" => api.rotate_master_key(slot).await.map(drop),
         "audit_export_file" => {
             let job = api
@@ -361,6 +397,16 @@ async fn invoke(api: &Api, slot: &SessionSlot, name: &str, n: usize) -> Result<(
             Ok(())
         }
         other => panic!("no invocation for command {other}: add one to this table"),
+    }
+}
+
+fn restore_input() -> qcat_api::backup::BackupRestoreInput {
+    qcat_api::backup::BackupRestoreInput {
+        id: "none".into(),
+        source: "db".into(),
+        destination: "postgres://127.0.0.1:1/none".into(),
+        confirm: None,
+        jobs: None,
     }
 }
 

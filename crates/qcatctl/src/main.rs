@@ -4,6 +4,7 @@
 
 mod access;
 mod agent;
+mod backup;
 mod monitor;
 mod output;
 mod progress;
@@ -80,6 +81,9 @@ enum Command {
     Monitor(monitor::MonitorCommand),
     /// Serve a simulated QCAT trading application's /metrics (for demos and tests).
     Simulate(monitor::SimulateArgs),
+    /// Backups: run, list, show, verify, restore, expire.
+    #[command(subcommand)]
+    Backup(backup::BackupCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -420,6 +424,7 @@ async fn run_as_user(
             }
         }
         Command::Target(command) => monitor::target_command(api, slot, command).await?,
+        Command::Backup(command) => backup::run(api, slot, command).await?,
         Command::Monitor(monitor::MonitorCommand::Query {
             series,
             since,

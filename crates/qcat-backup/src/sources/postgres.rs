@@ -67,6 +67,13 @@ impl PostgresConnection {
         }
     }
 
+    /// Whether both name the same server (host and port), whatever the database.
+    pub fn same_server(&self, other: &PostgresConnection) -> bool {
+        self.url.host_str() == other.url.host_str()
+            && self.url.port_or_known_default().unwrap_or(5432)
+                == other.url.port_or_known_default().unwrap_or(5432)
+    }
+
     pub fn database(&self) -> String {
         let path = self.url.path().trim_start_matches('/');
         if path.is_empty() {
@@ -389,6 +396,17 @@ impl RestoreReport {
     pub fn passed(&self) -> bool {
         self.mismatches == 0
     }
+}
+
+/// Whether the connection's database exists (asked of the server's `postgres` database).
+pub async fn database_exists(connection: &PostgresConnection) -> Result<bool> {
+    let admin = connection.with_database("postgres");
+    let mut conn = admin.connect().await?;
+    sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)")
+        .bind(connection.database())
+        .fetch_one(&mut conn)
+        .await
+        .map_err(|err| admin.failure("look for the database", &err))
 }
 
 const MARKER_PREFIX: &str = "qcat-backup: restore of ";

@@ -264,7 +264,15 @@ pub struct RuntimeConfig {
 #[serde(deny_unknown_fields)]
 pub struct BackupConfig {
     pub repository: String,
+    /// The monitoring targets (PostgreSQL) a recovery point takes when none are named.
+    pub sources: Vec<String>,
+    /// Where pg_dump/pg_restore of the server's major version are, when not in the usual
+    /// place (`/usr/lib/postgresql/<major>/bin` or PATH).
+    pub pg_bin_dir: String,
     pub keep_full: u32,
+    /// Fulls younger than this are kept beyond `keep_full`; 0 turns the age rule off.
+    #[serde(deserialize_with = "duration_text")]
+    pub keep_age: Duration,
     pub compression_level: i32,
     pub encryption_enabled: bool,
 }

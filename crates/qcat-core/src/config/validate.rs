@@ -517,6 +517,12 @@ pub(super) fn ranges(
         "keep at least one full backup",
     );
     check(
+        config.backup.encryption_enabled,
+        "backup.encryption_enabled",
+        "backups are always encrypted (AES-256-GCM under the repository key)".into(),
+        "remove the setting (or set it to true)",
+    );
+    check(
         (1..=19).contains(&config.backup.compression_level),
         "backup.compression_level",
         format!("{} is out of range", config.backup.compression_level),

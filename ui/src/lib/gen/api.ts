@@ -376,6 +376,78 @@ collectingHere: boolean, };
 
 export type LatestValue = { target: string, series: string, t: number, value: number, };
 
+export type BackupView = { id: string, label: string, 
+/**
+ * `full`, `diff` or `incr`.
+ */
+kind: string, parent: string | null, full: string, startedMs: number, finishedMs: number, sources: Array<BackupSourceView>, logicalBytes: number, storedBytes: number, 
+/**
+ * Logical bytes per stored byte of this backup (deduplication and compression).
+ */
+dedupRatio: number, };
+
+export type BackupSourceView = { name: string, kind: string, environment: string, location: string, database: string, serverVersion: string, bytes: number, tables: number, rows: number, };
+
+export type BackupRunInput = { 
+/**
+ * `full`, `diff` or `incr`.
+ */
+kind: string, 
+/**
+ * Sources by target name; empty: every source in `backup.sources`.
+ */
+sources: Array<string>, label: string | null, };
+
+export type BackupIdInput = { id: string, };
+
+export type BackupVerifyInput = { 
+/**
+ * Backups to verify; empty: all.
+ */
+ids: Array<string>, };
+
+export type BackupRestoreInput = { id: string, 
+/**
+ * The source of the backup to restore.
+ */
+source: string, 
+/**
+ * A target name (its own database: the original, overwritten) or a `postgres://` URL
+ * (a new database when it does not exist, else overwritten).
+ */
+destination: string, 
+/**
+ * The database name, typed: needed to overwrite a database and for production.
+ */
+confirm: string | null, 
+/**
+ * pg_restore's parallel jobs (default: the machine's cores, at most 8).
+ */
+jobs: number | null, };
+
+export type RestorePlanView = { id: string, source: string, 
+/**
+ * Where, without credentials.
+ */
+location: string, database: string, 
+/**
+ * `create` (a new database) or `overwrite` (objects the backup holds are replaced,
+ * after a safety backup of the database).
+ */
+action: string, environment: string, 
+/**
+ * The typed confirmation the restore needs (the database name), if any.
+ */
+confirmation: string | null, 
+/**
+ * Scratch space the reassembled archive takes.
+ */
+bytesNeeded: number, tables: number, rows: number, };
+
+export type BackupExpireInput = { dryRun: boolean, };
+
+export type ExpireView = { dryRun: boolean, expired: Array<string>, kept: Array<string>, packsRemoved: number, bytesFreed: number, };
+
 export type MemberView = { id: string, 
 /**
  * `console`, `agent` or `one_shot`.
@@ -490,4 +562,18 @@ export interface Commands {
   monitor_quick_start: { args: { input: QuickStartInput }; returns: TargetView };
   /** Every target's health and the newest headline values (request rate, error ratio, P99, CPU, connections…). */
   monitor_overview: { args: Record<string, never>; returns: OverviewView };
+  /** Every backup in the repository, newest first: type, chain, sources, sizes, dedup ratio. */
+  backup_list: { args: Record<string, never>; returns: Array<BackupView> };
+  /** One backup: its chain, sources, server versions, tables and sizes. */
+  backup_show: { args: { input: BackupIdInput }; returns: BackupView };
+  /** Takes a full, differential or incremental backup of the chosen (or configured) sources as one recovery point. */
+  backup_run: { args: { input: BackupRunInput }; returns: JobStarted };
+  /** Reads, decrypts and hashes every chunk of the chosen backups; damage names each chunk and the backups needing it. */
+  backup_verify: { args: { input: BackupVerifyInput }; returns: JobStarted };
+  /** What a restore would do: create or overwrite, where, the confirmation it needs, the space it takes. */
+  backup_restore_plan: { args: { input: BackupRestoreInput }; returns: RestorePlanView };
+  /** Restores one source of a backup (checked first; typed confirmation and a safety backup where it overwrites), then compares row counts. */
+  backup_restore: { args: { input: BackupRestoreInput }; returns: JobStarted };
+  /** Applies retention (keep_full, keep_age; dependents go with their full) and removes unreferenced packs; dry_run only reports. */
+  backup_expire: { args: { input: BackupExpireInput }; returns: ExpireView };
 }

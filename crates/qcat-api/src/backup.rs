@@ -1,0 +1,841 @@
+//! Backups through the API: the repository (`backup.repository`, default `backups/` in the
+//! data dir), recovery points of the configured sources (the monitoring targets named in
+//! `backup.sources`), verify, restore with its preview and typed confirmation, expiry.
+//! Every action is audited; backup, verify and restore are jobs with progress and cancel.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use qcat_audit::event::Outcome;
+use qcat_backup::expire::{ExpireReport, Retention};
+use qcat_backup::repo::manifest::Manifest;
+use qcat_backup::sources::postgres::{self, Placement, PostgresConnection};
+use qcat_backup::verify::VerifyReport;
+use qcat_backup::{BackupError, BackupType, BackupWriter, Repository};
+use qcat_core::ErrorCode;
+use qcat_monitor::targets::{Target, TargetKind};
+use serde::{Deserialize, Serialize};
+use ts_rs::TS;
+
+use crate::access::SessionSlot;
+use crate::jobs::JobStarted;
+use crate::{Api, ApiError};
+
+impl From<BackupError> for ApiError {
+    fn from(err: BackupError) -> Self {
+        ApiError::new(err.code(), err.to_string())
+    }
+}
+
+/// One source of a backup, as listed.
+#[derive(Debug, Clone, Serialize, Deserialize, TS)]
+#[serde(rename_all = "camelCase")]
+pub struct BackupSourceView {
+    pub name: String,
+    pub kind: String,
+    pub environment: String,
+    pub location: String,
+    pub database: String,
+    pub server_version: String,
+    #[ts(type = "number")]
+    pub bytes: u64,
+    #[ts(type = "number")]
+    pub tables: u64,
+    #[ts(type = "number")]
+    pub rows: u64,
+}
+
+/// A published backup (a recovery point of one or more sources).
+#[derive(Debug, Clone, Serialize, Deserialize, TS)]
+#[serde(rename_all = "camelCase")]
+pub struct BackupView {
+    pub id: String,
+    pub label: String,
+    /// `full`, `diff` or `incr`.
+    pub kind: String,
+    pub parent: Option<String>,
+    pub full: String,
+    #[ts(type = "number")]
+    pub started_ms: i64,
+    #[ts(type = "number")]
+    pub finished_ms: i64,
+    pub sources: Vec<BackupSourceView>,
+    #[ts(type = "number")]
+    pub logical_bytes: u64,
+    #[ts(type = "number")]
+    pub stored_bytes: u64,
+    /// Logical bytes per stored byte of this backup (deduplication and compression).
+    pub dedup_ratio: f64,
+}
+
+impl From<&Manifest> for BackupView {
+    fn from(manifest: &Manifest) -> Self {
+        BackupView {
+            id: manifest.id.clone(),
+            label: manifest.label.clone(),
+            kind: manifest.kind.as_str().to_owned(),
+            parent: manifest.parent.clone(),
+            full: manifest.full.clone(),
+            started_ms: manifest.started_ms,
+            finished_ms: manifest.finished_ms,
+            sources: manifest
+                .sources
+                .iter()
+                .map(|source| BackupSourceView {
+                    name: source.name.clone(),
+                    kind: source.kind.clone(),
+                    environment: source.environment.clone(),
+                    location: source.location.clone(),
+                    database: source.database.clone(),
+                    server_version: source.server_version.clone(),
+                    bytes: source.streams.iter().map(|s| s.size).sum(),
+                    tables: source.tables.len() as u64,
+                    rows: source.tables.iter().map(|t| t.rows).sum(),
+                })
+                .collect(),
+            logical_bytes: manifest.stats.logical_bytes,
+            stored_bytes: manifest.stats.stored_bytes,
+            dedup_ratio: if manifest.stats.stored_bytes == 0 {
+                0.0
+            } else {
+                manifest.stats.logical_bytes as f64 / manifest.stats.stored_bytes as f64
+            },
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, TS)]
+#[serde(rename_all = "camelCase")]
+pub struct BackupRunInput {
+    /// `full`, `diff` or `incr`.
+    pub kind: String,
+    /// Sources by target name; empty: every source in `backup.sources`.
+    #[serde(default)]
+    pub sources: Vec<String>,
+    #[serde(default)]
+    pub label: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize, TS)]
+#[serde(rename_all = "camelCase")]
+pub struct BackupIdInput {
+    pub id: String,
+}
+
+#[derive(Debug, Clone, Deserialize, TS)]
+#[serde(rename_all = "camelCase")]
+pub struct BackupVerifyInput {
+    /// Backups to verify; empty: all.
+    #[serde(default)]
+    pub ids: Vec<String>,
+}
+
+#[derive(Debug, Clone, Deserialize, TS)]
+#[serde(rename_all = "camelCase")]
+pub struct BackupRestoreInput {
+    pub id: String,
+    /// The source of the backup to restore.
+    pub source: String,
+    /// A target name (its own database: the original, overwritten) or a `postgres://` URL
+    /// (a new database when it does not exist, else overwritten).
+    pub destination: String,
+    /// The database name, typed: needed to overwrite a database and for production.
+    #[serde(default)]
+    pub confirm: Option<String>,
+    /// pg_restore's parallel jobs (default: the machine's cores, at most 8).
+    #[serde(default)]
+    pub jobs: Option<u32>,
+}
+
+/// What a restore will do, shown before it runs.
+#[derive(Debug, Clone, Serialize, TS)]
+#[serde(rename_all = "camelCase")]
+pub struct RestorePlanView {
+    pub id: String,
+    pub source: String,
+    /// Where, without credentials.
+    pub location: String,
+    pub database: String,
+    /// `create` (a new database) or `overwrite` (objects the backup holds are replaced,
+    /// after a safety backup of the database).
+    pub action: String,
+    pub environment: String,
+    /// The typed confirmation the restore needs (the database name), if any.
+    pub confirmation: Option<String>,
+    /// Scratch space the reassembled archive takes.
+    #[ts(type = "number")]
+    pub bytes_needed: u64,
+    #[ts(type = "number")]
+    pub tables: u64,
+    #[ts(type = "number")]
+    pub rows: u64,
+}
+
+#[derive(Debug, Clone, Deserialize, TS)]
+#[serde(rename_all = "camelCase")]
+pub struct BackupExpireInput {
+    #[serde(default)]
+    pub dry_run: bool,
+}
+
+#[derive(Debug, Clone, Serialize, TS)]
+#[serde(rename_all = "camelCase")]
+pub struct ExpireView {
+    pub dry_run: bool,
+    pub expired: Vec<String>,
+    pub kept: Vec<String>,
+    #[ts(type = "number")]
+    pub packs_removed: u64,
+    #[ts(type = "number")]
+    pub bytes_freed: u64,
+}
+
+impl From<ExpireReport> for ExpireView {
+    fn from(report: ExpireReport) -> Self {
+        ExpireView {
+            dry_run: report.dry_run,
+            expired: report.expired,
+            kept: report.kept,
+            packs_removed: report.garbage.packs,
+            bytes_freed: report.garbage.bytes,
+        }
+    }
+}
+
+/// A source ready to back up: its profile and its connection.
+struct ResolvedSource {
+    target: Target,
+    connection: PostgresConnection,
+}
+
+fn invalid(field: &str, why: impl Into<String>) -> ApiError {
+    ApiError::new(ErrorCode::InvalidInput, format!("{field}: {}", why.into()))
+}
+
+/// Runs blocking backup work on a blocking thread, with the runtime's handle for its SQL.
+async fn blocking<T: Send + 'static>(
+    work: impl FnOnce(&tokio::runtime::Handle) -> Result<T, ApiError> + Send + 'static,
+) -> Result<T, ApiError> {
+    let handle = tokio::runtime::Handle::current();
+    tokio::task::spawn_blocking(move || work(&handle))
+        .await
+        .map_err(|err| ApiError::internal(&format!("backup worker: {err}")))?
+}
+
+impl Api {
+    fn backup_settings(&self) -> &qcat_core::config::BackupConfig {
+        &self.inner.config.config.config.backup
+    }
+
+    /// The repository folder: `backup.repository`, or `backups/` in the data dir.
+    pub fn backup_repository_path(&self) -> PathBuf {
+        let configured = self.backup_settings().repository.trim();
+        if configured.is_empty() {
+            self.inner.config.data_dir.path().join("backups")
+        } else {
+            PathBuf::from(configured)
+        }
+    }
+
+    /// Opens the repository, creating it when its folder is missing or empty. A folder
+    /// that held a repository this data dir used is never silently started anew.
+    fn repository(&self) -> Result<Arc<Repository>, ApiError> {
+        let keys = self.inner.keys.as_ref().map_err(Clone::clone)?;
+        let path = self.backup_repository_path();
+        let identity = self
+            .inner
+            .config
+            .data_dir
+            .path()
+            .join("backup-repository.json");
+        let known: Option<serde_json::Value> = std::fs::read(&identity)
+            .ok()
+            .and_then(|bytes| serde_json::from_slice(&bytes).ok());
+        let empty = std::fs::read_dir(&path).map_or(true, |mut entries| entries.next().is_none());
+        let repo = if empty {
+            if let Some(known) = known
+                .as_ref()
+                .filter(|k| k["path"] == path.display().to_string())
+            {
+                return Err(ApiError::new(
+                    ErrorCode::StorageLost,
+                    format!(
+                        "the backup repository {} (id {}) that this console wrote to is gone; restore the folder from its copy, or move {} away to start a new repository on purpose",
+                        path.display(),
+                        known["id"].as_str().unwrap_or("?"),
+                        identity.display()
+                    ),
+                ));
+            }
+            Repository::init(&path, keys.current())?
+        } else {
+            Repository::open(&path, keys.all())?
+        };
+        let record = serde_json::json!({ "path": path.display().to_string(), "id": repo.id() });
+        if known.as_ref() != Some(&record) {
+            qcat_core::atomic_file::write(&identity, record.to_string().as_bytes(), Some(0o600))
+                .map_err(|err| ApiError::internal(&format!("{}: {err}", identity.display())))?;
+        }
+        Ok(Arc::new(repo))
+    }
+
+    async fn backup_source(&self, name: &str) -> Result<ResolvedSource, ApiError> {
+        let targets = self
+            .all_targets()
+            .await
+            .map_err(|err| ApiError::store_failure(&err))?;
+        let Some((target, _)) = targets.into_iter().find(|(t, _)| t.name == name) else {
+            return Err(invalid(
+                "sources",
+                format!("no target {name:?}; add it with `qcatctl target add` (kind postgres)"),
+            ));
+        };
+        if target.kind != TargetKind::Postgres {
+            return Err(invalid(
+                "sources",
+                format!(
+                    "{name} is a {} target; backups read PostgreSQL targets",
+                    target.kind.as_str()
+                ),
+            ));
+        }
+        let password = self.target_password(&target)?;
+        let connection = PostgresConnection::new(&target.url, password)?;
+        Ok(ResolvedSource { target, connection })
+    }
+
+    /// Every published backup, newest first.
+    pub async fn backup_list(&self, slot: &SessionSlot) -> Result<Vec<BackupView>, ApiError> {
+        self.guard(slot, "backup_list").await?;
+        let repo = self.repository()?;
+        let manifests = blocking(move |_| Ok(repo.backups()?)).await?;
+        Ok(manifests.iter().rev().map(BackupView::from).collect())
+    }
+
+    /// One backup's manifest (chunk lists left out).
+    pub async fn backup_show(
+        &self,
+        slot: &SessionSlot,
+        input: BackupIdInput,
+    ) -> Result<BackupView, ApiError> {
+        self.guard(slot, "backup_show").await?;
+        let repo = self.repository()?;
+        let manifest = blocking(move |_| Ok(repo.manifest(&input.id)?)).await?;
+        Ok(BackupView::from(&manifest))
+    }
+
+    /// Takes a backup of the chosen (or configured) sources under one label: one recovery
+    /// point. A diff or incr with no full to build on is taken as a full and says so.
+    pub async fn backup_run(
+        &self,
+        slot: &SessionSlot,
+        input: BackupRunInput,
+    ) -> Result<JobStarted, ApiError> {
+        let proof = self.guard(slot, "backup_run").await?;
+        let prepared = async {
+            let kind = BackupType::parse(&input.kind).ok_or_else(|| {
+                invalid("kind", format!("{:?} is not a backup type; use full, diff or incr", input.kind))
+            })?;
+            let names = if input.sources.is_empty() {
+                self.backup_settings().sources.clone()
+            } else {
+                input.sources.clone()
+            };
+            if names.is_empty() {
+                return Err(invalid(
+                    "sources",
+                    "no source chosen and backup.sources is empty; name a PostgreSQL target (--source NAME) or list them in backup.sources",
+                ));
+            }
+            let mut sources = Vec::new();
+            for name in &names {
+                sources.push(self.backup_source(name).await?);
+            }
+            Ok((kind, names, sources, self.repository()?))
+        }
+        .await;
+        let (kind, names, sources, repo) = match prepared {
+            Ok(prepared) => prepared,
+            Err(err) => {
+                return self
+                    .refused_before_start(&proof, "backup.run", "backup:sources", err)
+                    .await;
+            }
+        };
+        let actor = proof.actor().to_owned();
+        let label = input
+            .label
+            .clone()
+            .unwrap_or_else(|| format!("{} by {actor}", kind.as_str()));
+        let bin_dir = self.pg_bin_dir();
+        self.start_job("backup.run", &actor, "bytes", move |api, job| async move {
+            let audit_target = format!("backup:{}", names.join(","));
+            let cancel = job.cancel.clone();
+            let result = {
+                let progress = job.progress.clone();
+                blocking(move |handle| {
+                    let mut writer = BackupWriter::start(&repo, kind, &label)?;
+                    for source in &sources {
+                        let taken = postgres::backup(
+                            handle,
+                            &mut writer,
+                            &source.target.name,
+                            source.target.environment.as_str(),
+                            &source.connection,
+                            bin_dir.as_deref(),
+                            &progress,
+                            &cancel,
+                        );
+                        match taken {
+                            Ok(record) => writer.add_source(record),
+                            Err(err) => {
+                                writer.abandon();
+                                return Err(err.into());
+                            }
+                        }
+                    }
+                    let promoted = writer.chain().promoted;
+                    Ok((writer.commit()?, promoted))
+                })
+                .await
+            };
+            let access = api.access()?;
+            match result {
+                Ok((manifest, promoted)) => {
+                    let mut detail = format!(
+                        "{} {}: {} bytes read, {} stored",
+                        manifest.kind.as_str(),
+                        manifest.id,
+                        manifest.stats.logical_bytes,
+                        manifest.stats.stored_bytes
+                    );
+                    if promoted {
+                        detail.push_str(&format!(
+                            "; taken as a full: no full backup to build a {} on",
+                            kind.as_str()
+                        ));
+                    }
+                    access
+                        .audit()
+                        .record(
+                            proof
+                                .event("backup.run", audit_target, Outcome::Ok)
+                                .detail(detail),
+                        )
+                        .await?;
+                    let mut view =
+                        serde_json::to_value(BackupView::from(&manifest)).unwrap_or_default();
+                    view["promoted"] = promoted.into();
+                    Ok(view)
+                }
+                Err(err) => {
+                    access
+                        .audit()
+                        .record(
+                            proof
+                                .event("backup.run", audit_target, Outcome::Failed)
+                                .detail(err.message.clone()),
+                        )
+                        .await?;
+                    if err.code == ErrorCode::Cancelled {
+                        return Err(
+                            job.cancelled("the backup was cancelled; nothing was published")
+                        );
+                    }
+                    Err(err)
+                }
+            }
+        })
+        .await
+    }
+
+    /// A job that could not start: its refusal audited, its error returned.
+    async fn refused_before_start<T>(
+        &self,
+        proof: &qcat_access::control::Proof,
+        action: &str,
+        target: &str,
+        err: ApiError,
+    ) -> Result<T, ApiError> {
+        self.access()?
+            .audit()
+            .record(
+                proof
+                    .event(action, target, Outcome::Failed)
+                    .detail(err.message.clone()),
+            )
+            .await?;
+        Err(err)
+    }
+
+    fn pg_bin_dir(&self) -> Option<PathBuf> {
+        let dir = self.backup_settings().pg_bin_dir.trim();
+        (!dir.is_empty()).then(|| PathBuf::from(dir))
+    }
+
+    /// Reads every chunk of the chosen backups (all when none), decrypting and hashing each.
+    /// Damage is the job's error (`damaged`), naming each chunk and the backups needing it.
+    pub async fn backup_verify(
+        &self,
+        slot: &SessionSlot,
+        input: BackupVerifyInput,
+    ) -> Result<JobStarted, ApiError> {
+        let proof = self.guard(slot, "backup_verify").await?;
+        let repo = match self.repository() {
+            Ok(repo) => repo,
+            Err(err) => {
+                return self
+                    .refused_before_start(&proof, "backup.verify", "backup:all", err)
+                    .await;
+            }
+        };
+        let actor = proof.actor().to_owned();
+        self.start_job(
+            "backup.verify",
+            &actor,
+            "bytes",
+            move |api, job| async move {
+                let progress = job.progress.clone();
+                let cancel = job.cancel.clone();
+                let ids = input.ids.clone();
+                let verified: Result<VerifyReport, ApiError> = blocking(move |_| {
+                    Ok(qcat_backup::verify::verify(
+                        &repo, &ids, &progress, &cancel,
+                    )?)
+                })
+                .await;
+                let target = if input.ids.is_empty() {
+                    "backup:all".to_owned()
+                } else {
+                    format!("backup:{}", input.ids.join(","))
+                };
+                let access = api.access()?;
+                match verified {
+                    Ok(report) if report.is_clean() => {
+                        let detail = format!(
+                            "{} chunks of {} backups intact",
+                            report.chunks, report.backups
+                        );
+                        access
+                            .audit()
+                            .record(
+                                proof
+                                    .event("backup.verify", target, Outcome::Ok)
+                                    .detail(detail),
+                            )
+                            .await?;
+                        Ok(serde_json::to_value(report).unwrap_or_default())
+                    }
+                    Ok(report) => {
+                        // The verify ran: its report names the damage (the caller decides
+                        // what to do; qcatctl exits 4), and the trail records it as failed.
+                        let mut message = format!(
+                            "{} of {} chunks are damaged; backups that cannot be restored: {}",
+                            report.damaged.len(),
+                            report.chunks,
+                            report
+                                .damaged_backups()
+                                .into_iter()
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        );
+                        for damaged in report.damaged.iter().take(20) {
+                            message.push_str(&format!(
+                                "; chunk {} in pack {}: {}",
+                                damaged.chunk, damaged.pack, damaged.why
+                            ));
+                        }
+                        access
+                            .audit()
+                            .record(
+                                proof
+                                    .event("backup.verify", target, Outcome::Failed)
+                                    .detail(message),
+                            )
+                            .await?;
+                        Ok(serde_json::to_value(report).unwrap_or_default())
+                    }
+                    Err(err) => {
+                        access
+                            .audit()
+                            .record(
+                                proof
+                                    .event("backup.verify", target, Outcome::Failed)
+                                    .detail(err.message.clone()),
+                            )
+                            .await?;
+                        Err(err)
+                    }
+                }
+            },
+        )
+        .await
+    }
+
+    /// Where and how a restore would go, without touching anything.
+    pub async fn backup_restore_plan(
+        &self,
+        slot: &SessionSlot,
+        input: BackupRestoreInput,
+    ) -> Result<RestorePlanView, ApiError> {
+        self.guard(slot, "backup_restore_plan").await?;
+        Ok(self.plan_restore(&input).await?.0)
+    }
+
+    async fn plan_restore(
+        &self,
+        input: &BackupRestoreInput,
+    ) -> Result<(RestorePlanView, PostgresConnection, Manifest), ApiError> {
+        let repo = self.repository()?;
+        let id = input.id.clone();
+        let manifest = blocking(move |_| Ok(repo.manifest(&id)?)).await?;
+        let record = manifest.source(&input.source).ok_or_else(|| {
+            invalid(
+                "source",
+                format!(
+                    "backup {} has no source {:?}; it has {}",
+                    manifest.id,
+                    input.source,
+                    manifest
+                        .sources
+                        .iter()
+                        .map(|s| s.name.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            )
+        })?;
+        let destination = input.destination.trim();
+        let (connection, environment) =
+            if destination.starts_with("postgres://") || destination.starts_with("postgresql://") {
+                let connection = PostgresConnection::new(destination, None)
+                    .map_err(|err| invalid("destination", err.to_string()))?;
+                // A URL on the server of a known target carries that target's environment.
+                let environment = self
+                    .environment_of(&connection)
+                    .await
+                    .unwrap_or_else(|| "development".into());
+                (connection, environment)
+            } else {
+                let source = self
+                    .backup_source(destination)
+                    .await
+                    .map_err(|err| invalid("destination", err.message))?;
+                (
+                    source.connection,
+                    source.target.environment.as_str().to_owned(),
+                )
+            };
+        let exists = postgres::database_exists(&connection).await?;
+        let action = if exists { "overwrite" } else { "create" };
+        let database = connection.database();
+        let confirmation = (exists || environment == "production").then(|| database.clone());
+        Ok((
+            RestorePlanView {
+                id: manifest.id.clone(),
+                source: record.name.clone(),
+                location: connection.display(),
+                database,
+                action: action.into(),
+                environment,
+                confirmation,
+                bytes_needed: record.streams.iter().map(|s| s.size).sum(),
+                tables: record.tables.len() as u64,
+                rows: record.tables.iter().map(|t| t.rows).sum(),
+            },
+            connection,
+            manifest,
+        ))
+    }
+
+    async fn environment_of(&self, connection: &PostgresConnection) -> Option<String> {
+        let targets = self.all_targets().await.ok()?;
+        targets.into_iter().find_map(|(target, _)| {
+            let url = url::Url::parse(&target.url).ok()?;
+            let other = PostgresConnection::new(&target.url, None).ok()?;
+            (target.kind == TargetKind::Postgres
+                && other.same_server(connection)
+                && url.host_str().is_some())
+            .then(|| target.environment.as_str().to_owned())
+        })
+    }
+
+    /// Restores one source of a backup. Checks every chunk first; a database that exists
+    /// (or any production one) needs its name typed in `confirm`, and an existing database
+    /// gets a safety backup before it is overwritten. Row counts are compared afterwards.
+    pub async fn backup_restore(
+        &self,
+        slot: &SessionSlot,
+        input: BackupRestoreInput,
+    ) -> Result<JobStarted, ApiError> {
+        let proof = self.guard(slot, "backup_restore").await?;
+        let access = self.access()?;
+        let planned = self.plan_restore(&input).await;
+        let audit_target = format!("restore:{}", qcat_core::text::bounded(&input.source, 80));
+        let (plan, connection, manifest) = match planned {
+            Ok(planned) => planned,
+            Err(err) => {
+                access
+                    .audit()
+                    .record(
+                        proof
+                            .event("backup.restore", audit_target, Outcome::Failed)
+                            .detail(err.message.clone()),
+                    )
+                    .await?;
+                return Err(err);
+            }
+        };
+        if let Some(expected) = &plan.confirmation
+            && input.confirm.as_deref().map(str::trim) != Some(expected.as_str())
+        {
+            let why = format!(
+                "restoring into {} ({}, {}) needs its database name typed as confirmation: pass --confirm {expected}",
+                plan.location, plan.environment, plan.action
+            );
+            access
+                .audit()
+                .record(
+                    proof
+                        .event("backup.restore", audit_target, Outcome::Denied)
+                        .detail(why.clone()),
+                )
+                .await?;
+            return Err(ApiError::new(ErrorCode::PermissionDenied, why));
+        }
+        let repo = match self.repository() {
+            Ok(repo) => repo,
+            Err(err) => {
+                return self
+                    .refused_before_start(&proof, "backup.restore", &audit_target, err)
+                    .await;
+            }
+        };
+        let actor = proof.actor().to_owned();
+        let jobs = input.jobs.unwrap_or_else(|| {
+            std::thread::available_parallelism()
+                .map_or(2, |n| n.get() as u32)
+                .min(8)
+        });
+        let bin_dir = self.pg_bin_dir();
+        let scratch = self.inner.config.data_dir.path().join("restore-scratch");
+        self.start_job("backup.restore", &actor, "bytes", move |api, job| async move {
+            let access = api.access()?;
+            let placement = if plan.action == "overwrite" { Placement::Overwrite } else { Placement::New };
+            let progress = job.progress.clone();
+            let cancel = job.cancel.clone();
+            let source = plan.source.clone();
+            let environment = plan.environment.clone();
+            let result = blocking(move |handle| {
+                let mut safety = None;
+                if placement == Placement::Overwrite {
+                    // What is overwritten can be had back: a full backup of it first.
+                    progress.phase("safety backup");
+                    let mut writer = BackupWriter::start(&repo, BackupType::Full, &format!("safety before restoring {} into {}", manifest.id, connection.display()))?;
+                    let record = postgres::backup(handle, &mut writer, &format!("{source}-before-restore"), &environment, &connection, bin_dir.as_deref(), &progress, &cancel);
+                    match record {
+                        Ok(record) => writer.add_source(record),
+                        Err(err) => {
+                            writer.abandon();
+                            return Err(ApiError::from(err));
+                        }
+                    }
+                    safety = Some(writer.commit()?.id);
+                }
+                let report = postgres::restore(handle, &repo, &manifest, &source, &connection, placement, jobs, bin_dir.as_deref(), &scratch, &progress, &cancel)?;
+                Ok((report, safety))
+            })
+            .await;
+            match result {
+                Ok((report, safety)) => {
+                    let mut detail = format!(
+                        "{} of {} into {} ({}): {} tables, {} mismatched",
+                        plan.source, plan.id, plan.location, plan.action, report.tables.len(), report.mismatches
+                    );
+                    if let Some(safety) = &safety {
+                        detail.push_str(&format!("; safety backup {safety}"));
+                    }
+                    let outcome = if report.passed() { Outcome::Ok } else { Outcome::Failed };
+                    access
+                        .audit()
+                        .record(proof.event("backup.restore", audit_target, outcome).detail(detail))
+                        .await?;
+                    let mut value = serde_json::to_value(&report).unwrap_or_default();
+                    value["passed"] = report.passed().into();
+                    value["safetyBackup"] = safety.into();
+                    Ok(value)
+                }
+                Err(err) => {
+                    access
+                        .audit()
+                        .record(proof.event("backup.restore", audit_target, Outcome::Failed).detail(err.message.clone()))
+                        .await?;
+                    if err.code == ErrorCode::Cancelled {
+                        return Err(job.cancelled("the restore was cancelled; the target is half restored and marked so"));
+                    }
+                    Err(err)
+                }
+            }
+        })
+        .await
+    }
+
+    /// Applies `backup.keep_full` (and `backup.keep_age`), dependents with their full, then
+    /// removes what no backup needs. `dry_run` says what would go.
+    pub async fn backup_expire(
+        &self,
+        slot: &SessionSlot,
+        input: BackupExpireInput,
+    ) -> Result<ExpireView, ApiError> {
+        let proof = self.guard(slot, "backup_expire").await?;
+        let settings = self.backup_settings();
+        let retention = Retention {
+            keep_full: Some(settings.keep_full),
+            max_age: (!settings.keep_age.is_zero()).then_some(settings.keep_age),
+        };
+        let dry_run = input.dry_run;
+        let result = match self.repository() {
+            Ok(repo) => {
+                blocking(move |_| Ok(qcat_backup::expire::expire(&repo, retention, dry_run)?)).await
+            }
+            Err(err) => Err(err),
+        };
+        let access = self.access()?;
+        match result {
+            Ok(report) => {
+                if !dry_run {
+                    let detail = format!(
+                        "expired {}; {} packs ({} bytes) removed",
+                        if report.expired.is_empty() {
+                            "nothing".to_owned()
+                        } else {
+                            report.expired.join(", ")
+                        },
+                        report.garbage.packs,
+                        report.garbage.bytes
+                    );
+                    access
+                        .audit()
+                        .record(
+                            proof
+                                .event("backup.expire", "backup:repository", Outcome::Ok)
+                                .detail(detail),
+                        )
+                        .await?;
+                }
+                Ok(report.into())
+            }
+            Err(err) => {
+                access
+                    .audit()
+                    .record(
+                        proof
+                            .event("backup.expire", "backup:repository", Outcome::Failed)
+                            .detail(err.message.clone()),
+                    )
+                    .await?;
+                Err(err)
+            }
+        }
+    }
+}
