@@ -169,6 +169,9 @@ pub struct RestorePlanView {
     pub tables: u64,
     #[ts(type = "number")]
     pub rows: u64,
+    /// The mark an earlier restore that never finished left on the database: it holds a
+    /// partial restore.
+    pub half_restored: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize, TS)]
@@ -368,13 +371,14 @@ impl Api {
             .clone()
             .unwrap_or_else(|| format!("{} by {actor}", kind.as_str()));
         let bin_dir = self.pg_bin_dir();
+        let level = self.backup_settings().compression_level;
         self.start_job("backup.run", &actor, "bytes", move |api, job| async move {
             let audit_target = format!("backup:{}", names.join(","));
             let cancel = job.cancel.clone();
             let result = {
                 let progress = job.progress.clone();
                 blocking(move |handle| {
-                    let mut writer = BackupWriter::start(&repo, kind, &label)?;
+                    let mut writer = BackupWriter::start(&repo, kind, &label)?.compression(level);
                     for source in &sources {
                         let taken = postgres::backup(
                             handle,
@@ -627,6 +631,11 @@ impl Api {
                 )
             };
         let exists = postgres::database_exists(&connection).await?;
+        let half_restored = if exists {
+            postgres::unfinished_restore(&connection).await?
+        } else {
+            None
+        };
         let action = if exists { "overwrite" } else { "create" };
         let database = connection.database();
         let confirmation = (exists || environment == "production").then(|| database.clone());
@@ -642,6 +651,7 @@ impl Api {
                 bytes_needed: record.streams.iter().map(|s| s.size).sum(),
                 tables: record.tables.len() as u64,
                 rows: record.tables.iter().map(|t| t.rows).sum(),
+                half_restored,
             },
             connection,
             manifest,

@@ -8,7 +8,6 @@ use std::sync::{Arc, Mutex};
 
 use qcat_runtime::CancellationToken;
 use qcat_runtime::progress::Progress;
-use sha2::{Digest, Sha256};
 
 use crate::error::{BackupError, Result};
 use crate::repo::crypto::ChunkId;
@@ -16,8 +15,9 @@ use crate::repo::manifest::{BackupStats, BackupType, ChunkRef, Manifest, SourceR
 use crate::repo::pack::{PACK_TARGET, PackWriter};
 use crate::repo::{FORMAT, RepoLock, Repository};
 
-/// zstd level 3: several times faster than pg_dump's zlib at a similar ratio.
-const ZSTD_LEVEL: i32 = 3;
+/// zstd level 3 unless told otherwise (`backup.compression_level`): several times faster
+/// than pg_dump's zlib at a similar ratio.
+pub const DEFAULT_LEVEL: i32 = 3;
 
 /// What a backup builds on, found from the published backups.
 #[derive(Debug, Clone)]
@@ -68,6 +68,11 @@ impl Chain {
     }
 }
 
+/// A stream's chunks in cut order (id, plain length).
+type Order = Vec<(ChunkId, u32)>;
+/// Where each chunk this stream stored went.
+type Placed = HashMap<ChunkId, ChunkRef>;
+
 pub struct BackupWriter<'r> {
     repo: &'r Repository,
     lock: RepoLock,
@@ -80,9 +85,16 @@ pub struct BackupWriter<'r> {
     pack: Option<PackWriter>,
     sources: Vec<SourceRecord>,
     stats: BackupStats,
+    level: i32,
 }
 
 impl<'r> BackupWriter<'r> {
+    /// The zstd level new chunks are compressed at (1 to 19).
+    pub fn compression(mut self, level: i32) -> Self {
+        self.level = level.clamp(1, 19);
+        self
+    }
+
     /// Takes the repository's exclusive lock and plans the chain.
     pub fn start(repo: &'r Repository, wanted: BackupType, label: &str) -> Result<Self> {
         let lock = repo.lock_exclusive("a backup")?;
@@ -112,6 +124,7 @@ impl<'r> BackupWriter<'r> {
             pack: None,
             sources: Vec::new(),
             stats: BackupStats::default(),
+            level: DEFAULT_LEVEL,
         })
     }
 
@@ -125,6 +138,10 @@ impl<'r> BackupWriter<'r> {
 
     /// Cuts `reader` into chunks and stores the new ones. Reports bytes read to `progress`;
     /// stops with `Cancelled` when `cancel` fires.
+    ///
+    /// This thread only cuts (FastCDC); every core names each chunk (HMAC-SHA256), and
+    /// compresses and seals the ones no earlier chunk of the chain or of this backup has;
+    /// one thread appends them to the pack. The stream is the chunks in their cut order.
     pub fn add_stream(
         &mut self,
         name: &str,
@@ -136,62 +153,86 @@ impl<'r> BackupWriter<'r> {
         let params = self.repo.chunker();
         let workers = std::thread::available_parallelism().map_or(2, |n| n.get());
         let keys = self.repo.keys().clone();
-        let (work_tx, work_rx) = mpsc::sync_channel::<(ChunkId, Vec<u8>)>(workers * 2);
+        let (work_tx, work_rx) = mpsc::sync_channel::<(usize, Vec<u8>)>(workers * 4);
         let work_rx = Arc::new(Mutex::new(work_rx));
-        let (sealed_tx, sealed_rx) = mpsc::sync_channel::<(ChunkId, u32, Vec<u8>)>(workers * 2);
+        // (position, id, plain length, sealed blob when the chunk is new)
+        let (named_tx, named_rx) =
+            mpsc::sync_channel::<(usize, ChunkId, u32, Option<Vec<u8>>)>(workers * 4);
         let repo = self.repo;
+        let reusable = &self.reusable;
+        let already: &HashMap<ChunkId, ChunkRef> = &self.stored;
+        let claimed = Mutex::new(std::collections::HashSet::<ChunkId>::new());
+        let level = self.level;
         let mut pack = self.pack.take();
-        let mut order: Vec<ChunkId> = Vec::new();
-        let mut hasher = Sha256::new();
         let mut size = 0_u64;
 
-        let outcome: Result<HashMap<ChunkId, ChunkRef>> = std::thread::scope(|scope| {
+        let outcome: Result<(Order, Placed)> = std::thread::scope(|scope| {
             for _ in 0..workers {
                 let work_rx = Arc::clone(&work_rx);
-                let sealed_tx = sealed_tx.clone();
+                let named_tx = named_tx.clone();
                 let keys = keys.clone();
+                let claimed = &claimed;
                 scope.spawn(move || {
                     loop {
                         let next = work_rx.lock().expect("no worker panics holding it").recv();
-                        let Ok((id, data)) = next else { break };
-                        let packed = zstd::bulk::compress(&data, ZSTD_LEVEL)
-                            .expect("zstd compresses an in-memory buffer");
-                        let blob = keys.seal(&id.0, &packed);
-                        if sealed_tx.send((id, data.len() as u32, blob)).is_err() {
+                        let Ok((position, data)) = next else { break };
+                        let id = keys.chunk_id(&data);
+                        let new = !reusable.contains_key(&id)
+                            && !already.contains_key(&id)
+                            && claimed
+                                .lock()
+                                .expect("no worker panics holding it")
+                                .insert(id);
+                        let blob = new.then(|| {
+                            let packed = zstd::bulk::compress(&data, level)
+                                .expect("zstd compresses an in-memory buffer");
+                            keys.seal(&id.0, &packed)
+                        });
+                        if named_tx
+                            .send((position, id, data.len() as u32, blob))
+                            .is_err()
+                        {
                             break;
                         }
                     }
                 });
             }
-            drop(sealed_tx);
-            let writer = scope.spawn(
-                move || -> Result<(HashMap<ChunkId, ChunkRef>, Option<PackWriter>)> {
-                    let mut placed = HashMap::new();
-                    for (id, size, blob) in sealed_rx {
-                        if pack.as_ref().is_some_and(|p| p.len() >= PACK_TARGET) {
-                            pack.take().expect("checked").finish(repo)?;
-                        }
-                        if pack.is_none() {
-                            pack = Some(PackWriter::create(repo)?);
-                        }
-                        let current = pack.as_mut().expect("created above");
-                        let offset = current.append(&blob)?;
-                        placed.insert(
-                            id,
-                            ChunkRef {
-                                id,
-                                pack: current.name().to_owned(),
-                                offset,
-                                length: blob.len() as u32,
-                                size,
-                            },
-                        );
+            drop(named_tx);
+            let writer = scope.spawn(move || -> Result<(Order, Placed, Option<PackWriter>)> {
+                let mut placed = HashMap::new();
+                let mut order: Vec<Option<(ChunkId, u32)>> = Vec::new();
+                for (position, id, size, blob) in named_rx {
+                    if order.len() <= position {
+                        order.resize(position + 1, None);
                     }
-                    Ok((placed, pack))
-                },
-            );
+                    order[position] = Some((id, size));
+                    let Some(blob) = blob else { continue };
+                    if pack.as_ref().is_some_and(|p| p.len() >= PACK_TARGET) {
+                        pack.take().expect("checked").finish(repo)?;
+                    }
+                    if pack.is_none() {
+                        pack = Some(PackWriter::create(repo)?);
+                    }
+                    let current = pack.as_mut().expect("created above");
+                    let offset = current.append(&blob)?;
+                    placed.insert(
+                        id,
+                        ChunkRef {
+                            id,
+                            pack: current.name().to_owned(),
+                            offset,
+                            length: blob.len() as u32,
+                            size,
+                        },
+                    );
+                }
+                let order = order
+                    .into_iter()
+                    .map(|one| one.expect("every position was named"))
+                    .collect();
+                Ok((order, placed, pack))
+            });
 
-            let mut queued: std::collections::HashSet<ChunkId> = Default::default();
             let chunker = fastcdc::v2020::StreamCDC::new(
                 reader,
                 params.min_size,
@@ -199,7 +240,7 @@ impl<'r> BackupWriter<'r> {
                 params.max_size,
             );
             let mut failure = None;
-            for chunk in chunker {
+            for (position, chunk) in chunker.enumerate() {
                 if cancel.is_cancelled() {
                     failure = Some(BackupError::Cancelled);
                     break;
@@ -211,40 +252,32 @@ impl<'r> BackupWriter<'r> {
                         break;
                     }
                 };
-                hasher.update(&chunk.data);
                 size += chunk.data.len() as u64;
                 progress.advance(chunk.data.len() as u64);
-                let id = keys.chunk_id(&chunk.data);
-                order.push(id);
-                if self.reusable.contains_key(&id)
-                    || self.stored.contains_key(&id)
-                    || !queued.insert(id)
-                {
-                    continue;
-                }
-                if work_tx.send((id, chunk.data)).is_err() {
+                if work_tx.send((position, chunk.data)).is_err() {
                     break;
                 }
             }
             drop(work_tx);
-            let (placed, pack_back) = match writer.join().expect("the pack writer does not panic") {
-                Ok(done) => done,
-                Err(err) => return Err(failure.unwrap_or(err)),
-            };
+            let (order, placed, pack_back) =
+                match writer.join().expect("the pack writer does not panic") {
+                    Ok(done) => done,
+                    Err(err) => return Err(failure.unwrap_or(err)),
+                };
             self.pack = pack_back;
             match failure {
                 Some(err) => Err(err),
-                None => Ok(placed),
+                None => Ok((order, placed)),
             }
         });
-        let placed = outcome?;
+        let (order, placed) = outcome?;
         for (id, chunk) in placed {
             self.stats.stored_bytes += u64::from(chunk.length);
             self.stats.new_chunks += 1;
             self.stored.insert(id, chunk);
         }
         let mut chunks = Vec::with_capacity(order.len());
-        for id in order {
+        for (id, _) in order {
             let chunk = self
                 .stored
                 .get(&id)
@@ -259,7 +292,6 @@ impl<'r> BackupWriter<'r> {
             name: name.to_owned(),
             format: format.to_owned(),
             size,
-            sha256: hex::encode(hasher.finalize()),
             chunks,
         })
     }

@@ -259,6 +259,12 @@ pub async fn run(api: &Api, slot: &SessionSlot, command: BackupCommand) -> Resul
                     jobs,
                 };
                 let plan = api.backup_restore_plan(slot, input.clone()).await?;
+                if let Some(mark) = &plan.half_restored {
+                    note!(
+                        "{} holds a restore that never finished ({mark}); restoring again overwrites it",
+                        plan.database
+                    );
+                }
                 if dry_run {
                     if json {
                         output::json(&plan)?;

@@ -88,9 +88,9 @@ pub struct Stream {
     pub name: String,
     /// `pg_dump-custom`, `redis-resp` or `tar`: what the reassembled bytes are.
     pub format: String,
+    /// Bytes in the stream: the sum of its chunks' sizes. (No separate hash: every chunk
+    /// is named by its keyed hash and the manifest that orders them is authenticated.)
     pub size: u64,
-    /// SHA-256 of the whole stream (hex), checked after reassembly.
-    pub sha256: String,
     pub chunks: Vec<ChunkRef>,
 }
 

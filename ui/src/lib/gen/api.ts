@@ -442,7 +442,12 @@ confirmation: string | null,
 /**
  * Scratch space the reassembled archive takes.
  */
-bytesNeeded: number, tables: number, rows: number, };
+bytesNeeded: number, tables: number, rows: number, 
+/**
+ * The mark an earlier restore that never finished left on the database: it holds a
+ * partial restore.
+ */
+halfRestored: string | null, };
 
 export type BackupExpireInput = { dryRun: boolean, };
 
