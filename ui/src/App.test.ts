@@ -134,12 +134,12 @@ describe('App shell', () => {
     setLanguage('en');
     mockCore(() => healthy);
     render(App);
-    await screen.findByTestId('nav-backups');
-    location.hash = '#/backups';
+    await screen.findByTestId('nav-alerts');
+    location.hash = '#/alerts';
     await fireEvent(window, new HashChangeEvent('hashchange'));
     await tick();
-    expect(screen.getByTestId('page-backups')).toBeTruthy();
-    expect(screen.getByTestId('empty-state').textContent).toContain('Recovery points');
+    expect(screen.getByTestId('page-alerts')).toBeTruthy();
+    expect(screen.getByTestId('empty-state').textContent).toContain('Firing, pending and resolved alerts');
     location.hash = '';
   });
 

@@ -3,6 +3,11 @@
 import { invoke } from '@tauri-apps/api/core';
 import { listen } from '@tauri-apps/api/event';
 import type {
+  BackupRestoreInput,
+  BackupRunInput,
+  BackupView,
+  ExpireView,
+  RestorePlanView,
   CheckView,
   OverviewView,
   QueryInput,
@@ -153,6 +158,16 @@ export const api = {
   monitorQuery: (input: QueryInput): Promise<SeriesView[]> => call('monitor_query', { input }),
   monitorQuickStart: (what: 'host' | 'demo'): Promise<TargetView> => call('monitor_quick_start', { input: { what } }),
   monitorOverview: (): Promise<OverviewView> => call('monitor_overview'),
+  backupList: (): Promise<BackupView[]> => call('backup_list'),
+  backupShow: (id: string): Promise<BackupView> => call('backup_show', { input: { id } }),
+  /** Starts a backup job; its result is the new BackupView (with `promoted`). */
+  backupRun: (input: BackupRunInput): Promise<JobStarted> => call('backup_run', { input }),
+  /** Starts a verify job; its result is the report (`damaged` lists each damaged chunk). */
+  backupVerify: (ids: string[]): Promise<JobStarted> => call('backup_verify', { input: { ids } }),
+  backupRestorePlan: (input: BackupRestoreInput): Promise<RestorePlanView> => call('backup_restore_plan', { input }),
+  /** Starts a restore job; its result has the row-count check (`passed`, `tables`). */
+  backupRestore: (input: BackupRestoreInput): Promise<JobStarted> => call('backup_restore', { input }),
+  backupExpire: (dryRun: boolean): Promise<ExpireView> => call('backup_expire', { input: { dryRun } }),
 };
 
 /** Forwards the UI's uncaught errors and rejections into the console's log (target qcat_ui),
