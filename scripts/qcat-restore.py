@@ -9,7 +9,8 @@ python3-zstandard). The master key is the base64 text of the key file or QCAT_MA
     qcat-restore.py --repo DIR [--key-file FILE] extract BACKUP_ID --out-dir DIR [--source NAME]
 
 `extract` writes each stream as <source>.<stream>.<ext> (.dump for pg_dump archives: restore
-with `pg_restore --dbname=URL FILE`), checking every chunk and each stream's length.
+with `pg_restore --dbname=URL FILE`; .resp for Redis: `redis-cli --pipe < FILE`), checking
+every chunk and each stream's length.
 Exit codes: 0 done, 1 usage or key problems, 4 damage found.
 """
 import argparse

@@ -647,3 +647,130 @@ async fn the_dashboard_goes_live_an_incident_turns_a_panel_red_and_the_big_scree
     app.screenshot("bigscreen").await;
     app.close().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_backup_moves_its_progress_bar_and_the_wizard_restores_it_into_a_new_database() {
+    // Issue #11: Back up now with a visible, moving progress bar; the restore wizard
+    // verifies, previews, refuses a wrong typed name for a production target, restores
+    // into a new database and shows the row-count check.
+    let source_url = qcat_testkit::test_database_url();
+    let psql = |url: &str, sql: &str| {
+        let out = std::process::Command::new("psql")
+            .args([url, "-q", "-v", "ON_ERROR_STOP=1", "-c", sql])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    psql(
+        &source_url,
+        "CREATE TABLE fills AS SELECT g AS id, md5(g::text) || md5((g * 3)::text) AS note, g * 0.01 AS px FROM generate_series(1, 1500000) g",
+    );
+    let app = App::launch("backup", &[("LANG", "en_US.UTF-8")]).await;
+    app.create_first_admin("root", ADMIN_PASSWORD).await;
+    qcatctl_as_root(
+        &app,
+        &[
+            "target",
+            "add",
+            "orders-db",
+            "--kind",
+            "postgres",
+            "--url",
+            &source_url,
+            "--environment",
+            "production",
+        ],
+    );
+    app.click("nav-backups").await;
+    app.element("backup-source-orders-db").await;
+    app.click("backup-now").await;
+    // The bar moves: at least two different amounts done while the job runs.
+    let mut seen = std::collections::BTreeSet::new();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    while std::time::Instant::now() < deadline && !app.exists("backup-notice").await {
+        if let Some(done) = app.attribute("job-progress-bar", "data-done").await {
+            if seen.insert(done) && seen.len() == 2 {
+                app.screenshot("backup-progress").await;
+            }
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(seen.len() >= 2, "the progress bar moved: {seen:?}");
+    let notice = app
+        .wait_for_text("backup-notice", |t| t.contains("is published"))
+        .await;
+    let id = notice.split_whitespace().nth(1).unwrap().to_owned();
+    app.element(&format!("backup-{id}")).await;
+    app.screenshot("backup-listed").await;
+
+    // The wizard: verify → target → preview → typed name → restore → check.
+    app.click(&format!("restore-{id}")).await;
+    app.click("restore-verify").await;
+    let database = format!("{}_restored", source_url.rsplit('/').next().unwrap());
+    let destination = format!("{}/{database}", source_url.rsplit_once('/').unwrap().0);
+    app.type_into("restore-destination", &destination).await;
+    app.click("restore-preview").await;
+    app.wait_for_attribute("restore-plan", "data-action", "create")
+        .await;
+    let plan = app.text("restore-plan").await;
+    assert!(
+        plan.contains("Production"),
+        "a URL on a production target's server is production: {plan}"
+    );
+    app.type_into("restore-confirm", "orders").await;
+    assert!(
+        app.attribute("restore-start", "disabled").await.is_some(),
+        "a wrong name leaves Restore disabled"
+    );
+    app.screenshot("restore-confirm").await;
+    // Past the window, the core refuses the wrong name too (and audits the refusal).
+    let refused = std::process::Command::new(
+        std::path::Path::new(env!("CARGO_BIN_EXE_qcat-console")).with_file_name("qcatctl"),
+    )
+    .env_clear()
+    .env("QCAT_DATA_DIR", app.data_dir.path())
+    .env(
+        "QCAT_MASTER_KEY_FILE",
+        app.data_dir.path().join("master.key"),
+    )
+    .env("QCAT_USER", "root")
+    .env("QCAT_PASSWORD", ADMIN_PASSWORD)
+    .args([
+        "backup",
+        "restore",
+        &id,
+        "--target",
+        &format!("orders-db={destination}"),
+        "--confirm",
+        "orders",
+    ])
+    .output()
+    .unwrap();
+    assert_eq!(
+        refused.status.code(),
+        Some(77),
+        "{}",
+        String::from_utf8_lossy(&refused.stderr)
+    );
+    // Six backspaces (WebDriver's U+E003) take "orders" back out; then the right name.
+    app.type_into(
+        "restore-confirm",
+        &format!("{}{database}", "\u{E003}".repeat(6)),
+    )
+    .await;
+    assert!(
+        app.attribute("restore-start", "disabled").await.is_none(),
+        "the exact name enables Restore"
+    );
+    app.click("restore-start").await;
+    app.wait_for_attribute("restore-result", "data-passed", "true")
+        .await;
+    let result = app.text("restore-result").await;
+    assert!(result.contains("row count matches"), "{result}");
+    app.screenshot("restore-checked").await;
+    app.close().await;
+}

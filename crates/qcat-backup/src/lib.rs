@@ -8,7 +8,8 @@
 //!   semantics.
 //! - [`restore`]: streams reassembled and checked chunk by chunk.
 //! - [`verify`]: every chunk authenticated and hashed; damage named with the backups it hurts.
-//! - [`sources`]: what is backed up and restored (PostgreSQL through pg_dump / pg_restore).
+//! - [`sources`]: what is backed up and restored (PostgreSQL through pg_dump / pg_restore;
+//!   Redis key by key as RESP `RESTORE` commands).
 
 pub mod backup;
 pub mod error;

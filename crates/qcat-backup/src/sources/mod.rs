@@ -1,3 +1,4 @@
 //! The sources a backup reads and a restore writes.
 
 pub mod postgres;
+pub mod redis;
