@@ -10,6 +10,7 @@ use qcat_audit::event::Outcome;
 use qcat_backup::expire::{ExpireReport, Retention};
 use qcat_backup::repo::manifest::Manifest;
 use qcat_backup::sources::postgres::{self, Placement, PostgresConnection};
+use qcat_backup::sources::redis::{self as redis_source, RedisConnection};
 use qcat_backup::verify::VerifyReport;
 use qcat_backup::{BackupError, BackupType, BackupWriter, Repository};
 use qcat_core::ErrorCode;
@@ -205,10 +206,56 @@ impl From<ExpireReport> for ExpireView {
     }
 }
 
+/// Where a source is read or a restore written.
+#[derive(Clone)]
+enum Connection {
+    Postgres(PostgresConnection),
+    Redis(RedisConnection),
+}
+
+impl Connection {
+    fn display(&self) -> String {
+        match self {
+            Connection::Postgres(pg) => pg.display(),
+            Connection::Redis(redis) => redis.display(),
+        }
+    }
+}
+
 /// A source ready to back up: its profile and its connection.
 struct ResolvedSource {
     target: Target,
-    connection: PostgresConnection,
+    connection: Connection,
+}
+
+impl ResolvedSource {
+    /// Reads the source into `writer`. Blocking.
+    fn back_up(
+        &self,
+        handle: &tokio::runtime::Handle,
+        writer: &mut BackupWriter<'_>,
+        name: &str,
+        bin_dir: Option<&std::path::Path>,
+        progress: &qcat_runtime::progress::Progress,
+        cancel: &qcat_runtime::CancellationToken,
+    ) -> Result<qcat_backup::repo::manifest::SourceRecord, BackupError> {
+        let environment = self.target.environment.as_str();
+        match &self.connection {
+            Connection::Postgres(pg) => postgres::backup(
+                handle,
+                writer,
+                name,
+                environment,
+                pg,
+                bin_dir,
+                progress,
+                cancel,
+            ),
+            Connection::Redis(redis) => {
+                redis_source::backup(writer, name, environment, redis, progress, cancel)
+            }
+        }
+    }
 }
 
 fn invalid(field: &str, why: impl Into<String>) -> ApiError {
@@ -290,20 +337,27 @@ impl Api {
         let Some((target, _)) = targets.into_iter().find(|(t, _)| t.name == name) else {
             return Err(invalid(
                 "sources",
-                format!("no target {name:?}; add it with `qcatctl target add` (kind postgres)"),
-            ));
-        };
-        if target.kind != TargetKind::Postgres {
-            return Err(invalid(
-                "sources",
                 format!(
-                    "{name} is a {} target; backups read PostgreSQL targets",
-                    target.kind.as_str()
+                    "no target {name:?}; add it with `qcatctl target add` (kind postgres or redis)"
                 ),
             ));
-        }
+        };
         let password = self.target_password(&target)?;
-        let connection = PostgresConnection::new(&target.url, password)?;
+        let connection = match target.kind {
+            TargetKind::Postgres => {
+                Connection::Postgres(PostgresConnection::new(&target.url, password)?)
+            }
+            TargetKind::Redis => Connection::Redis(RedisConnection::new(&target.url, password)?),
+            other => {
+                return Err(invalid(
+                    "sources",
+                    format!(
+                        "{name} is a {} target; backups read PostgreSQL and Redis targets",
+                        other.as_str()
+                    ),
+                ));
+            }
+        };
         Ok(ResolvedSource { target, connection })
     }
 
@@ -380,12 +434,10 @@ impl Api {
                 blocking(move |handle| {
                     let mut writer = BackupWriter::start(&repo, kind, &label)?.compression(level);
                     for source in &sources {
-                        let taken = postgres::backup(
+                        let taken = source.back_up(
                             handle,
                             &mut writer,
                             &source.target.name,
-                            source.target.environment.as_str(),
-                            &source.connection,
                             bin_dir.as_deref(),
                             &progress,
                             &cancel,
@@ -589,7 +641,7 @@ impl Api {
     async fn plan_restore(
         &self,
         input: &BackupRestoreInput,
-    ) -> Result<(RestorePlanView, PostgresConnection, Manifest), ApiError> {
+    ) -> Result<(RestorePlanView, Connection, Manifest), ApiError> {
         let repo = self.repository()?;
         let id = input.id.clone();
         let manifest = blocking(move |_| Ok(repo.manifest(&id)?)).await?;
@@ -610,34 +662,70 @@ impl Api {
             )
         })?;
         let destination = input.destination.trim();
-        let (connection, environment) =
-            if destination.starts_with("postgres://") || destination.starts_with("postgresql://") {
-                let connection = PostgresConnection::new(destination, None)
-                    .map_err(|err| invalid("destination", err.to_string()))?;
-                // A URL on the server of a known target carries that target's environment.
-                let environment = self
-                    .environment_of(&connection)
-                    .await
-                    .unwrap_or_else(|| "development".into());
-                (connection, environment)
+        let is_url = destination.contains("://");
+        let (connection, environment) = if is_url {
+            let connection = if record.kind == "redis" {
+                Connection::Redis(
+                    RedisConnection::new(destination, None)
+                        .map_err(|err| invalid("destination", err.to_string()))?,
+                )
             } else {
-                let source = self
-                    .backup_source(destination)
-                    .await
-                    .map_err(|err| invalid("destination", err.message))?;
-                (
-                    source.connection,
-                    source.target.environment.as_str().to_owned(),
+                Connection::Postgres(
+                    PostgresConnection::new(destination, None)
+                        .map_err(|err| invalid("destination", err.to_string()))?,
                 )
             };
-        let exists = postgres::database_exists(&connection).await?;
-        let half_restored = if exists {
-            postgres::unfinished_restore(&connection).await?
+            // A URL on the server of a known target carries that target's environment.
+            let environment = self
+                .environment_of(&connection)
+                .await
+                .unwrap_or_else(|| "development".into());
+            (connection, environment)
         } else {
-            None
+            let source = self
+                .backup_source(destination)
+                .await
+                .map_err(|err| invalid("destination", err.message))?;
+            (
+                source.connection,
+                source.target.environment.as_str().to_owned(),
+            )
+        };
+        let (exists, half_restored, database) = match &connection {
+            Connection::Postgres(pg) if record.kind == "postgres" => {
+                let exists = postgres::database_exists(pg).await?;
+                let half = if exists {
+                    postgres::unfinished_restore(pg).await?
+                } else {
+                    None
+                };
+                (exists, half, pg.database())
+            }
+            Connection::Redis(redis) if record.kind == "redis" => {
+                let redis = redis.clone();
+                let db = redis.db();
+                let keys = blocking(move |_| match db {
+                    Some(db) => Ok(redis.key_count(db)?),
+                    None => Ok((0..16).map(|db| redis.key_count(db).unwrap_or(0)).sum()),
+                })
+                .await?;
+                (
+                    keys > 0,
+                    None,
+                    db.map_or_else(|| "every db".to_owned(), |db| format!("db{db}")),
+                )
+            }
+            _ => {
+                return Err(invalid(
+                    "destination",
+                    format!(
+                        "{} is a {} backup; restore it into a {} destination",
+                        record.name, record.kind, record.kind
+                    ),
+                ));
+            }
         };
         let action = if exists { "overwrite" } else { "create" };
-        let database = connection.database();
         let confirmation = (exists || environment == "production").then(|| database.clone());
         Ok((
             RestorePlanView {
@@ -648,7 +736,11 @@ impl Api {
                 action: action.into(),
                 environment,
                 confirmation,
-                bytes_needed: record.streams.iter().map(|s| s.size).sum(),
+                bytes_needed: if record.kind == "postgres" {
+                    record.streams.iter().map(|s| s.size).sum()
+                } else {
+                    0
+                },
                 tables: record.tables.len() as u64,
                 rows: record.tables.iter().map(|t| t.rows).sum(),
                 half_restored,
@@ -658,15 +750,23 @@ impl Api {
         ))
     }
 
-    async fn environment_of(&self, connection: &PostgresConnection) -> Option<String> {
+    async fn environment_of(&self, connection: &Connection) -> Option<String> {
         let targets = self.all_targets().await.ok()?;
         targets.into_iter().find_map(|(target, _)| {
-            let url = url::Url::parse(&target.url).ok()?;
-            let other = PostgresConnection::new(&target.url, None).ok()?;
-            (target.kind == TargetKind::Postgres
-                && other.same_server(connection)
-                && url.host_str().is_some())
-            .then(|| target.environment.as_str().to_owned())
+            let same = match (connection, target.kind) {
+                (Connection::Postgres(pg), TargetKind::Postgres) => {
+                    PostgresConnection::new(&target.url, None)
+                        .ok()?
+                        .same_server(pg)
+                }
+                (Connection::Redis(redis), TargetKind::Redis) => {
+                    RedisConnection::new(&target.url, None)
+                        .ok()?
+                        .same_server(redis)
+                }
+                _ => false,
+            };
+            same.then(|| target.environment.as_str().to_owned())
         })
     }
 
@@ -742,7 +842,11 @@ impl Api {
                     // What is overwritten can be had back: a full backup of it first.
                     progress.phase("safety backup");
                     let mut writer = BackupWriter::start(&repo, BackupType::Full, &format!("safety before restoring {} into {}", manifest.id, connection.display()))?;
-                    let record = postgres::backup(handle, &mut writer, &format!("{source}-before-restore"), &environment, &connection, bin_dir.as_deref(), &progress, &cancel);
+                    let name = format!("{source}-before-restore");
+                    let record = match &connection {
+                        Connection::Postgres(pg) => postgres::backup(handle, &mut writer, &name, &environment, pg, bin_dir.as_deref(), &progress, &cancel),
+                        Connection::Redis(redis) => redis_source::backup(&mut writer, &name, &environment, redis, &progress, &cancel),
+                    };
                     match record {
                         Ok(record) => writer.add_source(record),
                         Err(err) => {
@@ -752,26 +856,47 @@ impl Api {
                     }
                     safety = Some(writer.commit()?.id);
                 }
-                let report = postgres::restore(handle, &repo, &manifest, &source, &connection, placement, jobs, bin_dir.as_deref(), &scratch, &progress, &cancel)?;
-                Ok((report, safety))
+                // (passed, tables checked, mismatches, the report as JSON)
+                let checked: (bool, usize, u64, serde_json::Value) = match &connection {
+                    Connection::Postgres(pg) => {
+                        let report = postgres::restore(handle, &repo, &manifest, &source, pg, placement, jobs, bin_dir.as_deref(), &scratch, &progress, &cancel)?;
+                        (report.passed(), report.tables.len(), report.mismatches, serde_json::to_value(&report).unwrap_or_default())
+                    }
+                    Connection::Redis(redis) => {
+                        let report = redis_source::restore(&repo, &manifest, &source, redis, redis.db(), &progress, &cancel)?;
+                        let mismatches = report.expected.iter().filter(|pair| !report.restored.contains(pair)).count() as u64;
+                        let mut value = serde_json::to_value(&report).unwrap_or_default();
+                        // The same shape as a database's check: one row per db.
+                        value["tables"] = report
+                            .expected
+                            .iter()
+                            .map(|(db, expected)| {
+                                let found = report.restored.iter().find(|(d, _)| d == db).map(|(_, n)| *n);
+                                serde_json::json!({ "schema": format!("db{db}"), "name": "keys", "expected": expected, "found": found })
+                            })
+                            .collect();
+                        (report.passed, report.expected.len(), mismatches, value)
+                    }
+                };
+                Ok((checked, safety))
             })
             .await;
             match result {
-                Ok((report, safety)) => {
+                Ok(((passed, tables, mismatches, mut value), safety)) => {
                     let mut detail = format!(
-                        "{} of {} into {} ({}): {} tables, {} mismatched",
-                        plan.source, plan.id, plan.location, plan.action, report.tables.len(), report.mismatches
+                        "{} of {} into {} ({}): {tables} tables or dbs, {mismatches} mismatched",
+                        plan.source, plan.id, plan.location, plan.action
                     );
                     if let Some(safety) = &safety {
                         detail.push_str(&format!("; safety backup {safety}"));
                     }
-                    let outcome = if report.passed() { Outcome::Ok } else { Outcome::Failed };
+                    let outcome = if passed { Outcome::Ok } else { Outcome::Failed };
                     access
                         .audit()
                         .record(proof.event("backup.restore", audit_target, outcome).detail(detail))
                         .await?;
-                    let mut value = serde_json::to_value(&report).unwrap_or_default();
-                    value["passed"] = report.passed().into();
+                    value["passed"] = passed.into();
+                    value["mismatches"] = mismatches.into();
                     value["safetyBackup"] = safety.into();
                     Ok(value)
                 }

@@ -411,3 +411,106 @@ async fn backups_and_restores_killed_at_random_points_leave_nothing_half_visible
     }
     println!("{reported} of 10 killed restores left a database, each reported half restored");
 }
+
+#[test]
+fn a_redis_target_is_backed_up_with_postgres_in_one_recovery_point_and_restored_into_another_server()
+ {
+    let source_url = qcat_testkit::test_database_url();
+    let redis = qcat_testkit::RedisServer::start(None);
+    let mut con = redis::Client::open(redis.url())
+        .unwrap()
+        .get_connection()
+        .unwrap();
+    for i in 0..500 {
+        redis::cmd("SET")
+            .arg(format!("quote:{i}"))
+            .arg(i)
+            .query::<()>(&mut con)
+            .unwrap();
+    }
+    redis::cmd("HSET")
+        .arg("limits")
+        .arg("desk-1")
+        .arg("5000000")
+        .query::<()>(&mut con)
+        .unwrap();
+    let dir = operator(&source_url, "staging");
+    let dir = dir.path();
+    succeeded(&as_root(
+        dir,
+        &[
+            "target",
+            "add",
+            "cache",
+            "--kind",
+            "redis",
+            "--url",
+            &redis.url(),
+            "--environment",
+            "staging",
+        ],
+    ));
+    let point = json(&as_root(
+        dir,
+        &[
+            "backup",
+            "run",
+            "--source",
+            "orders-db",
+            "--source",
+            "cache",
+            "--json",
+        ],
+    ));
+    let kinds: Vec<&str> = point["sources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        kinds,
+        ["postgres", "redis"],
+        "one recovery point holds both"
+    );
+    assert_eq!(point["sources"][1]["rows"], 501, "every key is counted");
+
+    let other = qcat_testkit::RedisServer::start(None);
+    let id = point["id"].as_str().unwrap();
+    let target = format!("cache=redis://127.0.0.1:{}/2", other.port());
+    let plan = json(&as_root(
+        dir,
+        &[
+            "backup",
+            "restore",
+            id,
+            "--target",
+            &target,
+            "--dry-run",
+            "--json",
+        ],
+    ));
+    assert_eq!(
+        plan["action"], "create",
+        "an empty db is written, nothing overwritten"
+    );
+    assert_eq!(plan["database"], "db2");
+    let restored = as_root(dir, &["backup", "restore", id, "--target", &target]);
+    assert!(succeeded(&restored).contains("match the backup"));
+    let mut into = redis::Client::open(format!("redis://127.0.0.1:{}/2", other.port()))
+        .unwrap()
+        .get_connection()
+        .unwrap();
+    let size: u64 = redis::cmd("DBSIZE").query(&mut into).unwrap();
+    assert_eq!(size, 501);
+    let limit: String = redis::cmd("HGET")
+        .arg("limits")
+        .arg("desk-1")
+        .query(&mut into)
+        .unwrap();
+    assert_eq!(limit, "5000000");
+    // Now the db holds keys: restoring again overwrites, so the name must be typed.
+    let again = as_root(dir, &["backup", "restore", id, "--target", &target]);
+    assert_exit(&again, 77);
+    assert!(String::from_utf8_lossy(&again.stderr).contains("--confirm db2"));
+}

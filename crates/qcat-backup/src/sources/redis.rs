@@ -57,9 +57,27 @@ impl RedisConnection {
         self.url.to_string()
     }
 
-    /// The db the URL names (0 when none).
-    pub fn db(&self) -> u32 {
-        self.url.path().trim_start_matches('/').parse().unwrap_or(0)
+    /// The db the URL names, if it names one.
+    pub fn db(&self) -> Option<u32> {
+        self.url.path().trim_start_matches('/').parse().ok()
+    }
+
+    /// Whether both name the same server (host and port), whatever the db.
+    pub fn same_server(&self, other: &RedisConnection) -> bool {
+        self.url.host_str() == other.url.host_str()
+            && self.url.port().unwrap_or(6379) == other.url.port().unwrap_or(6379)
+    }
+
+    /// Keys in `db` (`DBSIZE`). Blocking.
+    pub fn key_count(&self, db: u32) -> Result<u64> {
+        let mut con = self.connect()?;
+        redis::cmd("SELECT")
+            .arg(db)
+            .query::<()>(&mut con)
+            .map_err(|err| self.failure("SELECT", &err))?;
+        redis::cmd("DBSIZE")
+            .query(&mut con)
+            .map_err(|err| self.failure("DBSIZE", &err))
     }
 
     fn failure(&self, step: &str, err: &redis::RedisError) -> BackupError {
