@@ -129,6 +129,11 @@ pub struct BackupVerifyInput {
     /// Backups to verify; empty: all.
     #[serde(default)]
     pub ids: Vec<String>,
+    /// Rolling verification instead: whole packs, least recently verified first, for about
+    /// this long; the result carries the coverage of the last 7 days.
+    #[serde(default)]
+    #[ts(type = "number | null")]
+    pub rolling_budget_ms: Option<u64>,
 }
 
 #[derive(Debug, Clone, Deserialize, TS)]
@@ -260,6 +265,15 @@ impl ResolvedSource {
 
 fn invalid(field: &str, why: impl Into<String>) -> ApiError {
     ApiError::new(ErrorCode::InvalidInput, format!("{field}: {}", why.into()))
+}
+
+/// A verify report with the coverage (and a rolling run's pack count) beside it.
+fn with_extra(report: VerifyReport, extra: serde_json::Value) -> serde_json::Value {
+    let mut value = serde_json::to_value(report).unwrap_or_default();
+    if let (Some(map), serde_json::Value::Object(more)) = (value.as_object_mut(), extra) {
+        map.extend(more);
+    }
+    value
 }
 
 /// Runs blocking backup work on a blocking thread, with the runtime's handle for its SQL.
@@ -554,12 +568,28 @@ impl Api {
                 let progress = job.progress.clone();
                 let cancel = job.cancel.clone();
                 let ids = input.ids.clone();
-                let verified: Result<VerifyReport, ApiError> = blocking(move |_| {
-                    Ok(qcat_backup::verify::verify(
-                        &repo, &ids, &progress, &cancel,
-                    )?)
-                })
-                .await;
+                let budget = input
+                    .rolling_budget_ms
+                    .map(std::time::Duration::from_millis);
+                let verified: Result<(VerifyReport, serde_json::Value), ApiError> =
+                    blocking(move |_| match budget {
+                        Some(budget) => {
+                            let rolling =
+                                qcat_backup::verify::rolling(&repo, budget, 7, &progress, &cancel)?;
+                            let extra = serde_json::json!({
+                                "packsVerified": rolling.packs_verified,
+                                "coverage": rolling.coverage,
+                            });
+                            Ok((rolling.report, extra))
+                        }
+                        None => {
+                            let report =
+                                qcat_backup::verify::verify(&repo, &ids, &progress, &cancel)?;
+                            let coverage = qcat_backup::verify::coverage(&repo, 7)?;
+                            Ok((report, serde_json::json!({ "coverage": coverage })))
+                        }
+                    })
+                    .await;
                 let target = if input.ids.is_empty() {
                     "backup:all".to_owned()
                 } else {
@@ -567,7 +597,7 @@ impl Api {
                 };
                 let access = api.access()?;
                 match verified {
-                    Ok(report) if report.is_clean() => {
+                    Ok((report, extra)) if report.is_clean() => {
                         let detail = format!(
                             "{} chunks of {} backups intact",
                             report.chunks, report.backups
@@ -580,9 +610,9 @@ impl Api {
                                     .detail(detail),
                             )
                             .await?;
-                        Ok(serde_json::to_value(report).unwrap_or_default())
+                        Ok(with_extra(report, extra))
                     }
-                    Ok(report) => {
+                    Ok((report, extra)) => {
                         // The verify ran: its report names the damage (the caller decides
                         // what to do; qcatctl exits 4), and the trail records it as failed.
                         let mut message = format!(
@@ -609,7 +639,7 @@ impl Api {
                                     .detail(message),
                             )
                             .await?;
-                        Ok(serde_json::to_value(report).unwrap_or_default())
+                        Ok(with_extra(report, extra))
                     }
                     Err(err) => {
                         access

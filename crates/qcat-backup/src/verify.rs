@@ -104,5 +104,180 @@ pub fn verify(
         report.bytes += u64::from(chunk.size);
         progress.advance(u64::from(chunk.size));
     }
+    // Every pack read through without damage counts for coverage (a verify of chosen
+    // backups may read only part of a pack, so only a verify of everything counts).
+    if !only.is_empty() {
+        return Ok(report);
+    }
+    let mut state = VerifyState::load(repo);
+    let damaged: BTreeSet<&str> = report.damaged.iter().map(|d| d.pack.as_str()).collect();
+    let now = qcat_core::time::now_ms();
+    for (pack, _) in needed.keys() {
+        if damaged.contains(pack.as_str()) {
+            state.packs.remove(pack);
+        } else {
+            state.packs.insert(pack.clone(), now);
+        }
+    }
+    state.save(repo)?;
+    Ok(report)
+}
+
+/// When each pack was last read through and found whole: `verify-state.json` in the
+/// repository (pack names and times only, nothing of the content). Written by full and
+/// rolling verifications; read for coverage.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct VerifyState {
+    /// Pack name → milliseconds since the epoch of its last clean verification.
+    pub packs: BTreeMap<String, i64>,
+}
+
+const STATE_FILE: &str = "verify-state.json";
+
+impl VerifyState {
+    pub fn load(repo: &Repository) -> VerifyState {
+        std::fs::read(repo.root().join(STATE_FILE))
+            .ok()
+            .and_then(|bytes| serde_json::from_slice(&bytes).ok())
+            .unwrap_or_default()
+    }
+
+    fn save(&self, repo: &Repository) -> Result<()> {
+        let path = repo.root().join(STATE_FILE);
+        let bytes = serde_json::to_vec(self).expect("the state serializes");
+        qcat_core::atomic_file::write(&path, &bytes, Some(0o600)).map_err(BackupError::io(&path))
+    }
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Coverage {
+    /// Share (0 to 1) of the repository's stored bytes in packs verified in the window.
+    pub share: f64,
+    pub window_days: u32,
+    pub verified_bytes: u64,
+    pub total_bytes: u64,
+}
+
+/// How much of the repository was verified in the last `window_days`.
+pub fn coverage(repo: &Repository, window_days: u32) -> Result<Coverage> {
+    let state = VerifyState::load(repo);
+    let since = qcat_core::time::now_ms() - i64::from(window_days) * 86_400_000;
+    let mut coverage = Coverage {
+        window_days,
+        ..Coverage::default()
+    };
+    for pack in repo.pack_names()? {
+        let size = std::fs::metadata(repo.pack_path(&pack))
+            .map(|m| m.len())
+            .unwrap_or(0);
+        coverage.total_bytes += size;
+        if state.packs.get(&pack).is_some_and(|at| *at >= since) {
+            coverage.verified_bytes += size;
+        }
+    }
+    coverage.share = if coverage.total_bytes == 0 {
+        1.0
+    } else {
+        coverage.verified_bytes as f64 / coverage.total_bytes as f64
+    };
+    Ok(coverage)
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RollingReport {
+    pub report: VerifyReport,
+    pub packs_verified: u64,
+    pub coverage: Coverage,
+}
+
+/// Verifies whole packs, least recently verified first, until `budget` is spent (a pack
+/// started is finished; a budget above zero verifies at least one). Damage is reported like [`verify`]; clean packs are recorded.
+pub fn rolling(
+    repo: &Repository,
+    budget: std::time::Duration,
+    window_days: u32,
+    progress: &Progress,
+    cancel: &CancellationToken,
+) -> Result<RollingReport> {
+    let started = std::time::Instant::now();
+    let lock = repo.lock_shared("a rolling verify")?;
+    let all = repo.backups()?;
+    let mut by_pack: BTreeMap<String, Vec<(ChunkRef, BTreeSet<String>)>> = BTreeMap::new();
+    let mut users: BTreeMap<(String, u64), BTreeSet<String>> = BTreeMap::new();
+    for manifest in &all {
+        for chunk in manifest.chunks() {
+            users
+                .entry((chunk.pack.clone(), chunk.offset))
+                .or_default()
+                .insert(manifest.id.clone());
+        }
+    }
+    for manifest in &all {
+        for chunk in manifest.chunks() {
+            let key = (chunk.pack.clone(), chunk.offset);
+            let Some(needing) = users.remove(&key) else {
+                continue;
+            };
+            by_pack
+                .entry(chunk.pack.clone())
+                .or_default()
+                .push((chunk.clone(), needing));
+        }
+    }
+    let mut state = VerifyState::load(repo);
+    let mut order: Vec<(i64, String)> = by_pack
+        .keys()
+        .map(|pack| (state.packs.get(pack).copied().unwrap_or(0), pack.clone()))
+        .collect();
+    order.sort();
+    let mut report = RollingReport {
+        report: VerifyReport {
+            backups: all.len() as u64,
+            ..VerifyReport::default()
+        },
+        ..RollingReport::default()
+    };
+    let mut packs = PackFiles::default();
+    for (_, pack) in order {
+        // A budget that is not zero always verifies at least one pack, so a short budget
+        // still makes progress; a pack started is finished.
+        let spent = report.packs_verified > 0 && started.elapsed() >= budget;
+        if budget.is_zero() || spent || cancel.is_cancelled() {
+            break;
+        }
+        let mut clean = true;
+        for (chunk, needing) in &by_pack[&pack] {
+            match repo.read_chunk(&mut packs, chunk) {
+                Ok(_) => {}
+                Err(BackupError::Damaged { chunk, pack, why }) => {
+                    clean = false;
+                    report.report.damaged.push(DamagedChunk {
+                        chunk,
+                        pack,
+                        why,
+                        backups: needing.iter().cloned().collect(),
+                    });
+                }
+                Err(other) => return Err(other),
+            }
+            report.report.chunks += 1;
+            report.report.bytes += u64::from(chunk.size);
+            progress.advance(u64::from(chunk.size));
+        }
+        report.packs_verified += 1;
+        if clean {
+            state.packs.insert(pack, qcat_core::time::now_ms());
+        } else {
+            state.packs.remove(&pack);
+        }
+    }
+    // Forget packs that no longer exist (expired and collected).
+    let present = repo.pack_names()?;
+    state.packs.retain(|pack, _| present.contains(pack));
+    state.save(repo)?;
+    drop(lock);
+    report.coverage = coverage(repo, window_days)?;
     Ok(report)
 }

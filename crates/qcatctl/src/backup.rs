@@ -39,8 +39,16 @@ pub enum BackupCommand {
         json: bool,
     },
     /// Reads and checks every chunk (of one backup, or all); exits 4 when damage is found.
+    /// `--rolling --budget 10m`: whole packs, least recently verified first, for about that
+    /// long, then the share of the repository verified in the last 7 days.
     Verify {
+        #[arg(conflicts_with = "rolling")]
         id: Option<String>,
+        #[arg(long, requires = "budget")]
+        rolling: bool,
+        /// How long a rolling verification may read (e.g. 10m, 1h).
+        #[arg(long)]
+        budget: Option<String>,
         #[arg(long)]
         json: bool,
     },
@@ -192,9 +200,28 @@ pub async fn run(api: &Api, slot: &SessionSlot, command: BackupCommand) -> Resul
                 }
             }
         }
-        BackupCommand::Verify { id, json } => {
+        BackupCommand::Verify {
+            id,
+            rolling,
+            budget,
+            json,
+        } => {
+            let rolling_budget_ms = match (rolling, budget) {
+                (true, Some(text)) => Some(
+                    humantime::parse_duration(&text)
+                        .map_err(|err| {
+                            ApiError::new(
+                                ErrorCode::InvalidInput,
+                                format!("--budget {text:?}: {err}; write it like 10m or 1h"),
+                            )
+                        })?
+                        .as_millis() as u64,
+                ),
+                _ => None,
+            };
             let input = BackupVerifyInput {
                 ids: id.into_iter().collect(),
+                rolling_budget_ms,
             };
             let ended =
                 crate::progress::run_job(api, slot, "verify", api.backup_verify(slot, input))
@@ -210,6 +237,12 @@ pub async fn run(api: &Api, slot: &SessionSlot, command: BackupCommand) -> Resul
                     size(report["bytes"].as_u64().unwrap_or(0)),
                     report["backups"]
                 );
+                if let Some(share) = report["coverage"]["share"].as_f64() {
+                    out!(
+                        "{:.1} % of the repository verified in the last 7 days",
+                        share * 100.0
+                    );
+                }
                 for one in &damaged {
                     out!(
                         "DAMAGED chunk {} in pack {}: {}; needed by {}",

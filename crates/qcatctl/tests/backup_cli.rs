@@ -127,6 +127,19 @@ async fn an_operator_backs_up_verifies_restores_and_expires_a_production_databas
     assert_eq!(list[0]["id"], incr["id"], "newest first");
     let verify = json(&as_root(dir, &["backup", "verify", "--json"]));
     assert_eq!(verify["damaged"], serde_json::json!([]));
+    assert_eq!(
+        verify["coverage"]["share"], 1.0,
+        "a full verify covers the whole repository"
+    );
+    let rolling = json(&as_root(
+        dir,
+        &["backup", "verify", "--rolling", "--budget", "1s", "--json"],
+    ));
+    assert!(rolling["packsVerified"].as_u64().unwrap() >= 1, "{rolling}");
+    assert_eq!(rolling["coverage"]["windowDays"], 7);
+    let bad_budget = as_root(dir, &["backup", "verify", "--rolling", "--budget", "soon"]);
+    assert_exit(&bad_budget, 64);
+    assert!(String::from_utf8_lossy(&bad_budget.stderr).contains("--budget"));
 
     // A production target needs its database name typed; a wrong one is refused.
     let copy = with_database(

@@ -207,7 +207,7 @@ impl Repository {
             .join(format!("{id}{MANIFEST_SUFFIX}"))
     }
 
-    pub(crate) fn pack_path(&self, pack: &str) -> PathBuf {
+    pub fn pack_path(&self, pack: &str) -> PathBuf {
         self.root.join("packs").join(&pack[..2]).join(pack)
     }
 

@@ -404,7 +404,12 @@ export type BackupVerifyInput = {
 /**
  * Backups to verify; empty: all.
  */
-ids: Array<string>, };
+ids: Array<string>, 
+/**
+ * Rolling verification instead: whole packs, least recently verified first, for about
+ * this long; the result carries the coverage of the last 7 days.
+ */
+rollingBudgetMs: number | null, };
 
 export type BackupRestoreInput = { id: string, 
 /**

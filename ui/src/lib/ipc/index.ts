@@ -163,7 +163,8 @@ export const api = {
   /** Starts a backup job; its result is the new BackupView (with `promoted`). */
   backupRun: (input: BackupRunInput): Promise<JobStarted> => call('backup_run', { input }),
   /** Starts a verify job; its result is the report (`damaged` lists each damaged chunk). */
-  backupVerify: (ids: string[]): Promise<JobStarted> => call('backup_verify', { input: { ids } }),
+  backupVerify: (ids: string[], rollingBudgetMs: number | null = null): Promise<JobStarted> =>
+    call('backup_verify', { input: { ids, rollingBudgetMs } }),
   backupRestorePlan: (input: BackupRestoreInput): Promise<RestorePlanView> => call('backup_restore_plan', { input }),
   /** Starts a restore job; its result has the row-count check (`passed`, `tables`). */
   backupRestore: (input: BackupRestoreInput): Promise<JobStarted> => call('backup_restore', { input }),
