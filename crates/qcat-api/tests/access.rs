@@ -357,7 +357,13 @@ async fn invoke(api: &Api, slot: &SessionSlot, name: &str, n: usize) -> Result<(
         }
         "backup_verify" => {
             let job = api
-                .backup_verify(slot, qcat_api::backup::BackupVerifyInput { ids: vec![] })
+                .backup_verify(
+                    slot,
+                    qcat_api::backup::BackupVerifyInput {
+                        ids: vec![],
+                        rolling_budget_ms: None,
+                    },
+                )
                 .await?;
             api.job_wait(&job.id).await.map(drop)
         }
