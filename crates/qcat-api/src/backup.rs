@@ -227,6 +227,36 @@ impl Connection {
     }
 }
 
+/// What /metrics says about backups: the repository's summary (recomputed when the set of
+/// backups changes) and this process's runs.
+#[derive(Default)]
+pub(crate) struct BackupState {
+    summary: std::sync::Mutex<Option<(Vec<String>, BackupSummary)>>,
+    pub(crate) runs: RunCounts,
+}
+
+#[derive(Default)]
+pub(crate) struct RunCounts {
+    pub(crate) backups_ok: std::sync::atomic::AtomicU64,
+    pub(crate) backups_failed: std::sync::atomic::AtomicU64,
+    pub(crate) restores_ok: std::sync::atomic::AtomicU64,
+    pub(crate) restores_failed: std::sync::atomic::AtomicU64,
+    /// The last restore's duration in milliseconds (0: none yet).
+    pub(crate) last_restore_ms: std::sync::atomic::AtomicU64,
+}
+
+/// The repository at a glance, for /metrics.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct BackupSummary {
+    pub(crate) backups: u64,
+    pub(crate) stored_bytes: u64,
+    pub(crate) coverage: f64,
+    /// Per source: the newest backup's finish time (ms).
+    pub(crate) newest_by_source: Vec<(String, i64)>,
+    /// Per type: the newest backup of it (duration s, logical bytes, stored bytes).
+    pub(crate) newest_by_type: Vec<(String, f64, u64, u64)>,
+}
+
 /// A source ready to back up: its profile and its connection.
 struct ResolvedSource {
     target: Target,
@@ -287,6 +317,54 @@ async fn blocking<T: Send + 'static>(
 }
 
 impl Api {
+    /// The repository's summary, recomputed only when backups were added or removed.
+    /// None when there is no repository (or no key) yet.
+    pub(crate) fn backup_summary(&self) -> Option<BackupSummary> {
+        let path = self.backup_repository_path();
+        if !path.join("repository.json").exists() {
+            return None;
+        }
+        let keys = self.inner.keys.as_ref().ok()?;
+        let repo = Repository::open(&path, keys.all()).ok()?;
+        let ids = repo.backup_ids().ok()?;
+        let mut cached = self.inner.backup.summary.lock().expect("never poisoned");
+        if let Some((seen, summary)) = cached.as_ref()
+            && *seen == ids
+        {
+            let mut summary = summary.clone();
+            summary.coverage = qcat_backup::verify::coverage(&repo, 7).map_or(0.0, |c| c.share);
+            return Some(summary);
+        }
+        let manifests = repo.backups().ok()?;
+        let mut by_source: std::collections::BTreeMap<String, i64> = Default::default();
+        let mut by_type: std::collections::BTreeMap<String, (f64, u64, u64)> = Default::default();
+        for manifest in &manifests {
+            for source in &manifest.sources {
+                by_source.insert(source.name.clone(), manifest.finished_ms);
+            }
+            by_type.insert(
+                manifest.kind.as_str().to_owned(),
+                (
+                    (manifest.finished_ms - manifest.started_ms) as f64 / 1000.0,
+                    manifest.stats.logical_bytes,
+                    manifest.stats.stored_bytes,
+                ),
+            );
+        }
+        let summary = BackupSummary {
+            backups: manifests.len() as u64,
+            stored_bytes: repo.stored_bytes().unwrap_or(0),
+            coverage: qcat_backup::verify::coverage(&repo, 7).map_or(0.0, |c| c.share),
+            newest_by_source: by_source.into_iter().collect(),
+            newest_by_type: by_type
+                .into_iter()
+                .map(|(kind, (secs, logical, stored))| (kind, secs, logical, stored))
+                .collect(),
+        };
+        *cached = Some((ids, summary.clone()));
+        Some(summary)
+    }
+
     fn backup_settings(&self) -> &qcat_core::config::BackupConfig {
         &self.inner.config.config.config.backup
     }
@@ -472,6 +550,11 @@ impl Api {
             let access = api.access()?;
             match result {
                 Ok((manifest, promoted)) => {
+                    api.inner
+                        .backup
+                        .runs
+                        .backups_ok
+                        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                     let mut detail = format!(
                         "{} {}: {} bytes read, {} stored",
                         manifest.kind.as_str(),
@@ -499,6 +582,11 @@ impl Api {
                     Ok(view)
                 }
                 Err(err) => {
+                    api.inner
+                        .backup
+                        .runs
+                        .backups_failed
+                        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                     access
                         .audit()
                         .record(
@@ -866,6 +954,7 @@ impl Api {
             let cancel = job.cancel.clone();
             let source = plan.source.clone();
             let environment = plan.environment.clone();
+            let started = std::time::Instant::now();
             let result = blocking(move |handle| {
                 let mut safety = None;
                 if placement == Placement::Overwrite {
@@ -913,6 +1002,11 @@ impl Api {
             .await;
             match result {
                 Ok(((passed, tables, mismatches, mut value), safety)) => {
+                    let runs = &api.inner.backup.runs;
+                    let counter = if passed { &runs.restores_ok } else { &runs.restores_failed };
+                    counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    runs.last_restore_ms
+                        .store(started.elapsed().as_millis() as u64, std::sync::atomic::Ordering::Relaxed);
                     let mut detail = format!(
                         "{} of {} into {} ({}): {tables} tables or dbs, {mismatches} mismatched",
                         plan.source, plan.id, plan.location, plan.action
@@ -931,6 +1025,7 @@ impl Api {
                     Ok(value)
                 }
                 Err(err) => {
+                    api.inner.backup.runs.restores_failed.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                     access
                         .audit()
                         .record(proof.event("backup.restore", audit_target, Outcome::Failed).detail(err.message.clone()))

@@ -100,6 +100,8 @@ struct Inner {
     runtime: runtime::ProcessRuntime,
     /// The metric store (opened on first use) and this process's collectors' state.
     monitor: monitor::MonitorState,
+    /// The repository summary /metrics reads, and this process's backup and restore counts.
+    backup: backup::BackupState,
 }
 
 impl Api {
@@ -159,6 +161,7 @@ impl Api {
                 opened_at: Instant::now(),
                 runtime: process_runtime,
                 monitor: monitor::MonitorState::default(),
+                backup: backup::BackupState::default(),
             }),
         };
         // A one-shot `qcatctl` run starts no maintenance, no duties and no heartbeat.

@@ -52,6 +52,21 @@ struct TargetLabels {
     target: String,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct OutcomeLabels {
+    outcome: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct SourceLabels {
+    source: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct TypeLabels {
+    r#type: String,
+}
+
 impl Api {
     /// The path metrics are served on (`monitoring.metrics_path`).
     pub fn metrics_path(&self) -> String {
@@ -169,6 +184,7 @@ impl Api {
         );
 
         self.register_collection(&mut registry);
+        self.register_backups(&mut registry);
 
         let uptime = Gauge::<f64, std::sync::atomic::AtomicU64>::default();
         uptime.set(self.inner.opened_at.elapsed().as_secs_f64());
@@ -247,6 +263,139 @@ impl Api {
             "The metric store's size on disk after the last flush",
             prometheus_client::registry::Unit::Bytes,
             bytes,
+        );
+    }
+
+    /// Backups: the repository's summary (recomputed when backups come or go) and this
+    /// process's backup and restore runs.
+    fn register_backups(&self, registry: &mut Registry) {
+        use std::sync::atomic::Ordering::Relaxed;
+        type Float = Gauge<f64, std::sync::atomic::AtomicU64>;
+        let runs = &self.inner.backup.runs;
+        let backups = Family::<OutcomeLabels, Counter>::default();
+        backups
+            .get_or_create(&OutcomeLabels {
+                outcome: "ok".into(),
+            })
+            .inc_by(runs.backups_ok.load(Relaxed));
+        backups
+            .get_or_create(&OutcomeLabels {
+                outcome: "failed".into(),
+            })
+            .inc_by(runs.backups_failed.load(Relaxed));
+        registry.register(
+            "backup_runs",
+            "Backups this process ran, by outcome",
+            backups,
+        );
+        let restores = Family::<OutcomeLabels, Counter>::default();
+        restores
+            .get_or_create(&OutcomeLabels {
+                outcome: "ok".into(),
+            })
+            .inc_by(runs.restores_ok.load(Relaxed));
+        restores
+            .get_or_create(&OutcomeLabels {
+                outcome: "failed".into(),
+            })
+            .inc_by(runs.restores_failed.load(Relaxed));
+        registry.register(
+            "restore_runs",
+            "Restores this process ran, by outcome (failed: an error or a row-count mismatch)",
+            restores,
+        );
+        let last_restore = Float::default();
+        last_restore.set(runs.last_restore_ms.load(Relaxed) as f64 / 1000.0);
+        registry.register_with_unit(
+            "restore_last_duration",
+            "How long this process's last restore took (0: none yet)",
+            prometheus_client::registry::Unit::Seconds,
+            last_restore,
+        );
+        let Some(summary) = self.backup_summary() else {
+            return;
+        };
+        let count = Gauge::<i64>::default();
+        count.set(summary.backups as i64);
+        registry.register("backups", "Backups in the repository", count);
+        let size = Gauge::<i64>::default();
+        size.set(summary.stored_bytes as i64);
+        registry.register_with_unit(
+            "backup_repository_size",
+            "Bytes of packs in the backup repository",
+            prometheus_client::registry::Unit::Bytes,
+            size,
+        );
+        let coverage = Float::default();
+        coverage.set(summary.coverage);
+        registry.register(
+            "backup_verify_coverage_ratio",
+            "Share of the repository verified in the last 7 days",
+            coverage,
+        );
+        let newest = Family::<SourceLabels, Float>::default();
+        let age = Family::<SourceLabels, Float>::default();
+        let now_ms = qcat_core::time::now_ms();
+        for (source, finished_ms) in &summary.newest_by_source {
+            let labels = SourceLabels {
+                source: source.clone(),
+            };
+            newest
+                .get_or_create(&labels)
+                .set(*finished_ms as f64 / 1000.0);
+            age.get_or_create(&labels)
+                .set((now_ms - finished_ms).max(0) as f64 / 1000.0);
+        }
+        registry.register(
+            "backup_newest_timestamp",
+            "When the newest backup of the source finished (seconds since the epoch)",
+            newest,
+        );
+        registry.register_with_unit(
+            "backup_newest_age",
+            "Age of the newest backup of the source",
+            prometheus_client::registry::Unit::Seconds,
+            age,
+        );
+        let duration = Family::<TypeLabels, Float>::default();
+        let logical = Family::<TypeLabels, Gauge>::default();
+        let stored = Family::<TypeLabels, Gauge>::default();
+        let ratio = Family::<TypeLabels, Float>::default();
+        for (kind, secs, logical_bytes, stored_bytes) in &summary.newest_by_type {
+            let labels = TypeLabels {
+                r#type: kind.clone(),
+            };
+            duration.get_or_create(&labels).set(*secs);
+            logical.get_or_create(&labels).set(*logical_bytes as i64);
+            stored.get_or_create(&labels).set(*stored_bytes as i64);
+            ratio.get_or_create(&labels).set(if *stored_bytes == 0 {
+                0.0
+            } else {
+                *logical_bytes as f64 / *stored_bytes as f64
+            });
+        }
+        registry.register_with_unit(
+            "backup_last_duration",
+            "How long the newest backup of the type took",
+            prometheus_client::registry::Unit::Seconds,
+            duration,
+        );
+        registry.register_with_unit(
+            "backup_last_logical",
+            "Bytes the newest backup of the type read",
+            prometheus_client::registry::Unit::Bytes,
+            logical,
+        );
+        registry.register_with_unit(
+            "backup_last_stored",
+            "Bytes the newest backup of the type added to the repository",
+            prometheus_client::registry::Unit::Bytes,
+            stored,
+        );
+        registry.register(
+            "backup_last_dedup_ratio",
+            "Bytes read per byte stored by the newest backup of the type",
+            ratio,
         );
     }
 

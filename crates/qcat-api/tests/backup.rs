@@ -1,0 +1,175 @@
+//! Backups on the agent's /metrics: after a backup and a restore through the API, the
+//! repository's summary and this process's runs are there under the documented names.
+
+use qcat_api::access::{LoginInput, NewUserInput};
+use qcat_api::backup::{BackupRestoreInput, BackupRunInput};
+use qcat_api::monitor::TargetInput;
+use qcat_api::secrets::SecretText;
+use qcat_api::{Api, ApiConfig, SessionSlot};
+use qcat_core::config::{Config, ConfigSources};
+use qcat_core::paths::DataDir;
+use qcat_core::secret::Secret;
+use qcat_secrets::keys::KeyOptions;
+
+const PASSWORD: &str = "backup test password 1";
+
+async fn open(dir: &std::path::Path) -> Api {
+    std::fs::create_dir_all(dir).unwrap();
+    let key = dir.join("master.key");
+    qcat_secrets::keys::init_key_file(&key).unwrap();
+    Api::open(ApiConfig {
+        keys: KeyOptions {
+            key_file: Some(key),
+            ..KeyOptions::default()
+        },
+        data_dir: DataDir::at(dir),
+        config: Config::load_from(&ConfigSources::environment_only(vec![]))
+            .expect("valid test config"),
+        mode: qcat_api::Mode::Agent,
+    })
+    .await
+    .unwrap()
+}
+
+async fn admin(api: &Api) -> SessionSlot {
+    let slot = SessionSlot::new("test:admin");
+    api.create_first_admin(
+        &slot,
+        NewUserInput {
+            username: "root".into(),
+            display_name: String::new(),
+            password: SecretText(Secret::new(PASSWORD.into())),
+            roles: vec![],
+        },
+    )
+    .await
+    .unwrap();
+    api.login(
+        &slot,
+        LoginInput {
+            username: "root".into(),
+            password: SecretText(Secret::new(PASSWORD.into())),
+        },
+    )
+    .await
+    .ok();
+    slot
+}
+
+/// The value of the first sample whose line starts with `prefix`.
+fn sample(text: &str, prefix: &str) -> f64 {
+    text.lines()
+        .find(|line| line.starts_with(prefix))
+        .and_then(|line| line.rsplit(' ').next())
+        .and_then(|value| value.parse().ok())
+        .unwrap_or_else(|| panic!("no sample {prefix} in:\n{text}"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_backup_and_a_restore_show_on_the_metrics_endpoint() {
+    let source_url = qcat_testkit::test_database_url();
+    let out = std::process::Command::new("psql")
+        .args([
+            &source_url,
+            "-q",
+            "-c",
+            "CREATE TABLE t AS SELECT g FROM generate_series(1, 1000) g",
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let dir = qcat_testkit::temp_data_dir();
+    let api = open(dir.path()).await;
+    let slot = admin(&api).await;
+    api.monitor_target_save(
+        &slot,
+        TargetInput {
+            name: "db".into(),
+            kind: "postgres".into(),
+            url: source_url.clone(),
+            password: None,
+            environment: Some("staging".into()),
+            interval_ms: 5000,
+            timeout_ms: None,
+            queries: Default::default(),
+            seen_version: None,
+        },
+    )
+    .await
+    .unwrap();
+    let before = api.metrics_text();
+    assert!(
+        !before.contains("qcat_backups "),
+        "no repository yet, no summary"
+    );
+    let job = api
+        .backup_run(
+            &slot,
+            BackupRunInput {
+                kind: "full".into(),
+                sources: vec!["db".into()],
+                label: None,
+            },
+        )
+        .await
+        .unwrap();
+    let ended = api.job_wait(&job.id).await.unwrap();
+    assert_eq!(ended.error, None);
+    let copy = format!("{}_copy", source_url);
+    let restore = api
+        .backup_restore(
+            &slot,
+            BackupRestoreInput {
+                id: ended.result.unwrap()["id"].as_str().unwrap().to_owned(),
+                source: "db".into(),
+                destination: copy,
+                confirm: None,
+                jobs: Some(1),
+            },
+        )
+        .await
+        .unwrap();
+    let restored = api.job_wait(&restore.id).await.unwrap();
+    assert_eq!(restored.error, None);
+
+    let text = api.metrics_text();
+    assert_eq!(sample(&text, "qcat_backups "), 1.0);
+    assert_eq!(sample(&text, "qcat_backup_runs_total{outcome=\"ok\"}"), 1.0);
+    assert_eq!(
+        sample(&text, "qcat_restore_runs_total{outcome=\"ok\"}"),
+        1.0
+    );
+    assert!(sample(&text, "qcat_restore_last_duration_seconds") > 0.0);
+    assert!(
+        sample(&text, "qcat_backup_newest_age_seconds{source=\"db\"}") < 120.0,
+        "the backup is minutes old at most"
+    );
+    assert!(sample(&text, "qcat_backup_last_logical_bytes{type=\"full\"}") > 0.0);
+    assert!(
+        sample(&text, "qcat_backup_last_dedup_ratio{type=\"full\"}") > 1.0,
+        "a dump compresses"
+    );
+    assert!(sample(&text, "qcat_backup_repository_size_bytes") > 0.0);
+    // A verify of everything covers the whole repository.
+    assert_eq!(
+        sample(&text, "qcat_backup_verify_coverage_ratio"),
+        0.0,
+        "not verified yet"
+    );
+    let verify = api
+        .backup_verify(
+            &slot,
+            qcat_api::backup::BackupVerifyInput {
+                ids: vec![],
+                rolling_budget_ms: None,
+            },
+        )
+        .await
+        .unwrap();
+    api.job_wait(&verify.id).await.unwrap();
+    assert_eq!(
+        sample(&api.metrics_text(), "qcat_backup_verify_coverage_ratio"),
+        1.0
+    );
+    api.close().await;
+}
