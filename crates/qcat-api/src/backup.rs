@@ -257,6 +257,30 @@ pub(crate) struct BackupSummary {
     pub(crate) newest_by_type: Vec<(String, f64, u64, u64)>,
 }
 
+/// Who a backup runs for: a signed-in user (their proof) or the scheduler.
+enum Actor {
+    User(qcat_access::control::Proof),
+    Scheduler,
+}
+
+impl Actor {
+    fn name(&self) -> &str {
+        match self {
+            Actor::User(proof) => proof.actor(),
+            Actor::Scheduler => "scheduler",
+        }
+    }
+
+    fn event(&self, action: &str, target: &str, outcome: Outcome) -> qcat_audit::AuditEvent {
+        match self {
+            Actor::User(proof) => proof.event(action, target, outcome),
+            Actor::Scheduler => {
+                qcat_audit::AuditEvent::new("scheduler", action, target, "scheduled", outcome)
+            }
+        }
+    }
+}
+
 /// A source ready to back up: its profile and its connection.
 struct ResolvedSource {
     target: Target,
@@ -516,13 +540,33 @@ impl Api {
             .label
             .clone()
             .unwrap_or_else(|| format!("{} by {actor}", kind.as_str()));
+        self.start_backup_job(Actor::User(proof), kind, names, sources, repo, label)
+            .await
+    }
+
+    /// The backup job the command and the schedules run: every source into one recovery
+    /// point, audited by whoever asked, counted for /metrics. A scheduled run then applies
+    /// retention, as pgBackRest expires after each backup.
+    async fn start_backup_job(
+        &self,
+        who: Actor,
+        kind: BackupType,
+        names: Vec<String>,
+        sources: Vec<ResolvedSource>,
+        repo: Arc<Repository>,
+        label: String,
+    ) -> Result<JobStarted, ApiError> {
         let bin_dir = self.pg_bin_dir();
         let level = self.backup_settings().compression_level;
+        let retention = self.retention();
+        let actor = who.name().to_owned();
         self.start_job("backup.run", &actor, "bytes", move |api, job| async move {
             let audit_target = format!("backup:{}", names.join(","));
             let cancel = job.cancel.clone();
+            let scheduled = matches!(who, Actor::Scheduler);
             let result = {
                 let progress = job.progress.clone();
+                let repo = Arc::clone(&repo);
                 blocking(move |handle| {
                     let mut writer = BackupWriter::start(&repo, kind, &label)?.compression(level);
                     for source in &sources {
@@ -571,11 +615,30 @@ impl Api {
                     access
                         .audit()
                         .record(
-                            proof
-                                .event("backup.run", audit_target, Outcome::Ok)
+                            who.event("backup.run", &audit_target, Outcome::Ok)
                                 .detail(detail),
                         )
                         .await?;
+                    if scheduled {
+                        let expired = blocking(move |_| {
+                            Ok(qcat_backup::expire::expire(&repo, retention, false)?)
+                        })
+                        .await;
+                        let (outcome, detail) = match expired {
+                            Ok(report) => (
+                                Outcome::Ok,
+                                format!("after a scheduled backup: expired {:?}", report.expired),
+                            ),
+                            Err(err) => (Outcome::Failed, err.message),
+                        };
+                        access
+                            .audit()
+                            .record(
+                                who.event("backup.expire", "backup:repository", outcome)
+                                    .detail(detail),
+                            )
+                            .await?;
+                    }
                     let mut view =
                         serde_json::to_value(BackupView::from(&manifest)).unwrap_or_default();
                     view["promoted"] = promoted.into();
@@ -590,8 +653,7 @@ impl Api {
                     access
                         .audit()
                         .record(
-                            proof
-                                .event("backup.run", audit_target, Outcome::Failed)
+                            who.event("backup.run", &audit_target, Outcome::Failed)
                                 .detail(err.message.clone()),
                         )
                         .await?;
@@ -604,6 +666,100 @@ impl Api {
                 }
             }
         })
+        .await
+    }
+
+    fn retention(&self) -> Retention {
+        let settings = self.backup_settings();
+        Retention {
+            keep_full: Some(settings.keep_full),
+            max_age: (!settings.keep_age.is_zero()).then_some(settings.keep_age),
+        }
+    }
+
+    /// A scheduled backup of `backup.sources` (the scheduler's `backup-full`, `backup-diff`
+    /// and `backup-incr`), audited as the scheduler's.
+    pub(crate) async fn scheduled_backup(&self, kind: BackupType) -> Result<JobStarted, ApiError> {
+        let names = self.backup_settings().sources.clone();
+        let prepared = async {
+            if names.is_empty() {
+                return Err(invalid("backup.sources", "a backup schedule is set but backup.sources is empty; list the targets to back up"));
+            }
+            let mut sources = Vec::new();
+            for name in &names {
+                sources.push(self.backup_source(name).await?);
+            }
+            Ok((sources, self.repository()?))
+        }
+        .await;
+        let (sources, repo) = match prepared {
+            Ok(prepared) => prepared,
+            Err(err) => {
+                self.access()?
+                    .audit()
+                    .record(
+                        Actor::Scheduler
+                            .event("backup.run", "backup:sources", Outcome::Failed)
+                            .detail(err.message.clone()),
+                    )
+                    .await?;
+                return Err(err);
+            }
+        };
+        let label = format!("scheduled {}", kind.as_str());
+        self.start_backup_job(Actor::Scheduler, kind, names, sources, repo, label)
+            .await
+    }
+
+    /// A scheduled rolling verification within `backup.verify_budget`.
+    pub(crate) async fn scheduled_verify_backups(&self) -> Result<JobStarted, ApiError> {
+        let repo = self.repository()?;
+        let budget = self.backup_settings().verify_budget;
+        self.start_job(
+            "backup.verify",
+            "scheduler",
+            "bytes",
+            move |api, job| async move {
+                let progress = job.progress.clone();
+                let cancel = job.cancel.clone();
+                let rolling = blocking(move |_| {
+                    Ok(qcat_backup::verify::rolling(
+                        &repo, budget, 7, &progress, &cancel,
+                    )?)
+                })
+                .await;
+                let (outcome, detail, value) = match rolling {
+                    Ok(run) => {
+                        let detail = format!(
+                            "rolling: {} packs, {} damaged chunks, {:.1} % verified in 7 days",
+                            run.packs_verified,
+                            run.report.damaged.len(),
+                            run.coverage.share * 100.0
+                        );
+                        let outcome = if run.report.is_clean() {
+                            Outcome::Ok
+                        } else {
+                            Outcome::Failed
+                        };
+                        (
+                            outcome,
+                            detail,
+                            serde_json::to_value(&run).unwrap_or_default(),
+                        )
+                    }
+                    Err(err) => (Outcome::Failed, err.message, serde_json::Value::Null),
+                };
+                api.access()?
+                    .audit()
+                    .record(
+                        Actor::Scheduler
+                            .event("backup.verify", "backup:rolling", outcome)
+                            .detail(detail),
+                    )
+                    .await?;
+                Ok(value)
+            },
+        )
         .await
     }
 
@@ -1048,11 +1204,7 @@ impl Api {
         input: BackupExpireInput,
     ) -> Result<ExpireView, ApiError> {
         let proof = self.guard(slot, "backup_expire").await?;
-        let settings = self.backup_settings();
-        let retention = Retention {
-            keep_full: Some(settings.keep_full),
-            max_age: (!settings.keep_age.is_zero()).then_some(settings.keep_age),
-        };
+        let retention = self.retention();
         let dry_run = input.dry_run;
         let result = match self.repository() {
             Ok(repo) => {

@@ -20,6 +20,11 @@ use crate::{Api, ApiError};
 
 /// The audit trail's retention and chain check.
 pub const AUDIT_MAINTENANCE: &str = "audit-maintenance";
+/// The backup schedules (`backup.schedule_*`), present only when configured.
+pub const BACKUP_FULL: &str = "backup-full";
+pub const BACKUP_DIFF: &str = "backup-diff";
+pub const BACKUP_INCR: &str = "backup-incr";
+pub const BACKUP_VERIFY: &str = "backup-verify";
 
 /// A schedule on the wire.
 #[derive(Debug, Clone, Serialize, TS)]
@@ -83,7 +88,30 @@ impl Api {
             missed,
         )
         .map_err(|err| ApiError::new(qcat_core::ErrorCode::InvalidConfig, err.to_string()))?;
-        Ok(vec![maintenance])
+        let mut schedules = vec![maintenance];
+        let backup = &config.backup;
+        for (name, spec) in [
+            (BACKUP_FULL, &backup.schedule_full),
+            (BACKUP_DIFF, &backup.schedule_diff),
+            (BACKUP_INCR, &backup.schedule_incr),
+            (BACKUP_VERIFY, &backup.schedule_verify),
+        ] {
+            if spec.trim().is_empty() {
+                continue;
+            }
+            // A missed backup runs once when a leader is back: a day without one is the
+            // gap retention and alerts assume never happens.
+            let schedule = Schedule::parse(
+                name,
+                spec,
+                &config.runtime.time_zone,
+                std::time::Duration::ZERO,
+                MissedRun::RunOnce,
+            )
+            .map_err(|err| ApiError::new(qcat_core::ErrorCode::InvalidConfig, err.to_string()))?;
+            schedules.push(schedule);
+        }
+        Ok(schedules)
     }
 
     /// The stored schedules and their runs (`system:view`).
@@ -277,6 +305,10 @@ impl Api {
                 )
                 .await
             }
+            BACKUP_FULL => self.scheduled_backup(qcat_backup::BackupType::Full).await,
+            BACKUP_DIFF => self.scheduled_backup(qcat_backup::BackupType::Diff).await,
+            BACKUP_INCR => self.scheduled_backup(qcat_backup::BackupType::Incr).await,
+            BACKUP_VERIFY => self.scheduled_verify_backups().await,
             other => Err(ApiError::internal(&format!("no job for schedule {other}"))),
         }
     }

@@ -13,7 +13,7 @@ use qcat_secrets::keys::KeyOptions;
 
 const PASSWORD: &str = "backup test password 1";
 
-async fn open(dir: &std::path::Path) -> Api {
+async fn open(dir: &std::path::Path, env: &[(&str, &str)]) -> Api {
     std::fs::create_dir_all(dir).unwrap();
     let key = dir.join("master.key");
     qcat_secrets::keys::init_key_file(&key).unwrap();
@@ -23,8 +23,10 @@ async fn open(dir: &std::path::Path) -> Api {
             ..KeyOptions::default()
         },
         data_dir: DataDir::at(dir),
-        config: Config::load_from(&ConfigSources::environment_only(vec![]))
-            .expect("valid test config"),
+        config: Config::load_from(&ConfigSources::environment_only(
+            env.iter().map(|(key, value)| (key.to_string(), value.to_string())),
+        ))
+        .expect("valid test config"),
         mode: qcat_api::Mode::Agent,
     })
     .await
@@ -79,7 +81,7 @@ async fn a_backup_and_a_restore_show_on_the_metrics_endpoint() {
         .unwrap();
     assert!(out.status.success());
     let dir = qcat_testkit::temp_data_dir();
-    let api = open(dir.path()).await;
+    let api = open(dir.path(), &[]).await;
     let slot = admin(&api).await;
     api.monitor_target_save(
         &slot,
@@ -170,6 +172,87 @@ async fn a_backup_and_a_restore_show_on_the_metrics_endpoint() {
     assert_eq!(
         sample(&api.metrics_text(), "qcat_backup_verify_coverage_ratio"),
         1.0
+    );
+    api.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_scheduler_takes_backups_of_the_configured_sources_and_expires_after_them() {
+    let source_url = qcat_testkit::test_database_url();
+    let dir = qcat_testkit::temp_data_dir();
+    let api = open(
+        dir.path(),
+        &[
+            ("QCAT_BACKUP__SOURCES", "db"),
+            ("QCAT_BACKUP__SCHEDULE_FULL", "@every 3s"),
+            ("QCAT_BACKUP__KEEP_FULL", "1"),
+        ],
+    )
+    .await;
+    let slot = admin(&api).await;
+    api.monitor_target_save(
+        &slot,
+        TargetInput {
+            name: "db".into(),
+            kind: "postgres".into(),
+            url: source_url,
+            password: None,
+            environment: Some("staging".into()),
+            interval_ms: 5000,
+            timeout_ms: None,
+            queries: Default::default(),
+            seen_version: None,
+        },
+    )
+    .await
+    .unwrap();
+    // The agent leads the scheduler: scheduled fulls arrive, and after each one retention
+    // (keep_full = 1) leaves only the newest.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let mut taken = std::collections::BTreeSet::new();
+    while std::time::Instant::now() < deadline && taken.len() < 2 {
+        for backup in api.backup_list(&slot).await.unwrap() {
+            assert_eq!(backup.label, "scheduled full");
+            taken.insert(backup.id);
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    }
+    if taken.len() < 2 {
+        let jobs = api.jobs_recent(&slot).await.unwrap();
+        let schedules = api.schedules_list(&slot).await.unwrap();
+        panic!("two scheduled fulls within a minute: {taken:?}; jobs {jobs:?}; schedules {schedules:?}");
+    }
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let listed = api.backup_list(&slot).await.unwrap();
+        if listed.len() == 1 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "retention after the scheduled backup keeps one full: {}",
+            listed.len()
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    }
+    let entries = api
+        .audit_page(
+            &slot,
+            qcat_api::audit::AuditQuery {
+                filter: qcat_api::audit::AuditFilterInput {
+                    actor: Some("scheduler".into()),
+                    ..Default::default()
+                },
+                before_seq: None,
+                limit: Some(50),
+            },
+        )
+        .await
+        .unwrap();
+    let actions: Vec<&str> = entries.iter().map(|e| e.action.as_str()).collect();
+    assert!(
+        actions.contains(&"backup.run") && actions.contains(&"backup.expire"),
+        "{actions:?}"
     );
     api.close().await;
 }

@@ -273,6 +273,14 @@ pub struct BackupConfig {
     /// Fulls younger than this are kept beyond `keep_full`; 0 turns the age rule off.
     #[serde(deserialize_with = "duration_text")]
     pub keep_age: Duration,
+    /// Cron or `@every` schedules of each backup type; empty: none.
+    pub schedule_full: String,
+    pub schedule_diff: String,
+    pub schedule_incr: String,
+    /// The rolling verification's schedule and how long each run may read.
+    pub schedule_verify: String,
+    #[serde(deserialize_with = "duration_text")]
+    pub verify_budget: Duration,
     pub compression_level: i32,
     pub encryption_enabled: bool,
 }

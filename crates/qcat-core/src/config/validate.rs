@@ -357,6 +357,52 @@ pub(super) fn ranges(
             }
         }
     }
+    for (key, spec) in [
+        ("backup.schedule_full", &config.backup.schedule_full),
+        ("backup.schedule_diff", &config.backup.schedule_diff),
+        ("backup.schedule_incr", &config.backup.schedule_incr),
+        ("backup.schedule_verify", &config.backup.schedule_verify),
+    ] {
+        if spec.trim().is_empty() {
+            continue;
+        }
+        if let Err(err) = qcat_runtime::schedule::Schedule::parse(
+            key,
+            spec,
+            &config.runtime.time_zone,
+            Duration::ZERO,
+            qcat_runtime::schedule::MissedRun::RunOnce,
+        ) {
+            check(
+                false,
+                key,
+                err.to_string(),
+                "write a cron expression such as \"0 2 * * 0\" or \"@every 1d\", or \"\" for none",
+            );
+        }
+    }
+    let scheduled = [
+        &config.backup.schedule_full,
+        &config.backup.schedule_diff,
+        &config.backup.schedule_incr,
+    ]
+    .iter()
+    .any(|spec| !spec.trim().is_empty());
+    check(
+        !scheduled || !config.backup.sources.is_empty(),
+        "backup.sources",
+        "a backup schedule is set but no source is listed".into(),
+        "list the targets to back up, e.g. sources = [\"orders-db\"]",
+    );
+    check(
+        config.backup.verify_budget >= Duration::from_secs(1),
+        "backup.verify_budget",
+        format!(
+            "{:?} is too short to verify anything",
+            config.backup.verify_budget
+        ),
+        "use at least \"1s\", e.g. \"10m\"",
+    );
     check(
         config.monitoring.metrics_path.starts_with('/'),
         "monitoring.metrics_path",
