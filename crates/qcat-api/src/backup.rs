@@ -9,12 +9,13 @@ use std::sync::Arc;
 use qcat_audit::event::Outcome;
 use qcat_backup::expire::{ExpireReport, Retention};
 use qcat_backup::repo::manifest::Manifest;
+use qcat_backup::sources::files;
 use qcat_backup::sources::postgres::{self, Placement, PostgresConnection};
 use qcat_backup::sources::redis::{self as redis_source, RedisConnection};
 use qcat_backup::verify::VerifyReport;
 use qcat_backup::{BackupError, BackupType, BackupWriter, Repository};
 use qcat_core::ErrorCode;
-use qcat_monitor::targets::{Target, TargetKind};
+use qcat_monitor::targets::TargetKind;
 use serde::{Deserialize, Serialize};
 use ts_rs::TS;
 
@@ -216,6 +217,8 @@ impl From<ExpireReport> for ExpireView {
 enum Connection {
     Postgres(PostgresConnection),
     Redis(RedisConnection),
+    /// The folders of the `files` source, or the folder a restore writes into.
+    Files(Vec<PathBuf>),
 }
 
 impl Connection {
@@ -223,9 +226,17 @@ impl Connection {
         match self {
             Connection::Postgres(pg) => pg.display(),
             Connection::Redis(redis) => redis.display(),
+            Connection::Files(folders) => folders
+                .iter()
+                .map(|folder| folder.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", "),
         }
     }
 }
+
+/// The source name that means the console's configuration folder and `backup.folders`.
+pub const FILES_SOURCE: &str = "files";
 
 /// What /metrics says about backups: the repository's summary (recomputed when the set of
 /// backups changes) and this process's runs.
@@ -283,8 +294,11 @@ impl Actor {
 
 /// A source ready to back up: its profile and its connection.
 struct ResolvedSource {
-    target: Target,
+    name: String,
+    environment: String,
     connection: Connection,
+    /// What a files backup leaves out (the repository itself).
+    exclude: Vec<PathBuf>,
 }
 
 impl ResolvedSource {
@@ -298,7 +312,7 @@ impl ResolvedSource {
         progress: &qcat_runtime::progress::Progress,
         cancel: &qcat_runtime::CancellationToken,
     ) -> Result<qcat_backup::repo::manifest::SourceRecord, BackupError> {
-        let environment = self.target.environment.as_str();
+        let environment = self.environment.as_str();
         match &self.connection {
             Connection::Postgres(pg) => postgres::backup(
                 handle,
@@ -313,6 +327,15 @@ impl ResolvedSource {
             Connection::Redis(redis) => {
                 redis_source::backup(writer, name, environment, redis, progress, cancel)
             }
+            Connection::Files(folders) => files::backup(
+                writer,
+                name,
+                environment,
+                folders,
+                &self.exclude,
+                progress,
+                cancel,
+            ),
         }
     }
 }
@@ -446,6 +469,9 @@ impl Api {
     }
 
     async fn backup_source(&self, name: &str) -> Result<ResolvedSource, ApiError> {
+        if name == FILES_SOURCE {
+            return self.files_source();
+        }
         let targets = self
             .all_targets()
             .await
@@ -474,7 +500,39 @@ impl Api {
                 ));
             }
         };
-        Ok(ResolvedSource { target, connection })
+        Ok(ResolvedSource {
+            name: target.name.clone(),
+            environment: target.environment.as_str().to_owned(),
+            connection,
+            exclude: Vec::new(),
+        })
+    }
+
+    /// `files`: the folder of the console's config file (when there is one) and every
+    /// folder in `backup.folders`.
+    fn files_source(&self) -> Result<ResolvedSource, ApiError> {
+        let config = &self.inner.config.config;
+        let mut folders: Vec<PathBuf> = config
+            .sources
+            .user_file
+            .as_ref()
+            .and_then(|file| file.path.parent().map(PathBuf::from))
+            .filter(|folder| folder.is_dir())
+            .into_iter()
+            .collect();
+        folders.extend(config.config.backup.folders.iter().map(PathBuf::from));
+        if folders.is_empty() {
+            return Err(invalid(
+                "sources",
+                "the files source has no folder: there is no config file and backup.folders is empty; list folders in backup.folders",
+            ));
+        }
+        Ok(ResolvedSource {
+            name: FILES_SOURCE.into(),
+            environment: format!("{:?}", config.config.app.environment).to_lowercase(),
+            connection: Connection::Files(folders),
+            exclude: vec![self.backup_repository_path()],
+        })
     }
 
     /// Every published backup, newest first.
@@ -573,7 +631,7 @@ impl Api {
                         let taken = source.back_up(
                             handle,
                             &mut writer,
-                            &source.target.name,
+                            &source.name,
                             bin_dir.as_deref(),
                             &progress,
                             &cancel,
@@ -936,6 +994,45 @@ impl Api {
             )
         })?;
         let destination = input.destination.trim();
+        if record.kind == "files" {
+            let folder = PathBuf::from(destination);
+            if !folder.is_absolute() {
+                return Err(invalid(
+                    "destination",
+                    format!(
+                        "{destination:?}: a files backup restores into a folder; give its absolute path"
+                    ),
+                ));
+            }
+            let empty =
+                std::fs::read_dir(&folder).map_or(true, |mut entries| entries.next().is_none());
+            if !empty {
+                return Err(invalid(
+                    "destination",
+                    format!(
+                        "{} is not empty; restore files into a new or empty folder",
+                        folder.display()
+                    ),
+                ));
+            }
+            return Ok((
+                RestorePlanView {
+                    id: manifest.id.clone(),
+                    source: record.name.clone(),
+                    location: folder.display().to_string(),
+                    database: folder.display().to_string(),
+                    action: "create".into(),
+                    environment: "development".into(),
+                    confirmation: None,
+                    bytes_needed: record.streams.iter().map(|s| s.size).sum(),
+                    tables: record.tables.len() as u64,
+                    rows: record.items,
+                    half_restored: None,
+                },
+                Connection::Files(vec![folder]),
+                manifest,
+            ));
+        }
         let is_url = destination.contains("://");
         let (connection, environment) = if is_url {
             let connection = if record.kind == "redis" {
@@ -960,10 +1057,7 @@ impl Api {
                 .backup_source(destination)
                 .await
                 .map_err(|err| invalid("destination", err.message))?;
-            (
-                source.connection,
-                source.target.environment.as_str().to_owned(),
-            )
+            (source.connection, source.environment)
         };
         let (exists, half_restored, database) = match &connection {
             Connection::Postgres(pg) if record.kind == "postgres" => {
@@ -1121,6 +1215,7 @@ impl Api {
                     let record = match &connection {
                         Connection::Postgres(pg) => postgres::backup(handle, &mut writer, &name, &environment, pg, bin_dir.as_deref(), &progress, &cancel),
                         Connection::Redis(redis) => redis_source::backup(&mut writer, &name, &environment, redis, &progress, &cancel),
+                        Connection::Files(_) => Err(BackupError::Refused("files restore into a new or empty folder, never over one".into())),
                     };
                     match record {
                         Ok(record) => writer.add_source(record),
@@ -1151,6 +1246,12 @@ impl Api {
                             })
                             .collect();
                         (report.passed, report.expected.len(), mismatches, value)
+                    }
+                    Connection::Files(folders) => {
+                        let report = files::restore(&repo, &manifest, &source, &folders[0], &progress, &cancel)?;
+                        let mut value = serde_json::to_value(&report).unwrap_or_default();
+                        value["tables"] = serde_json::json!([{ "schema": report.folder, "name": "files", "expected": report.expected, "found": report.files }]);
+                        (report.passed, 1, u64::from(!report.passed), value)
                     }
                 };
                 Ok((checked, safety))

@@ -24,7 +24,8 @@ async fn open(dir: &std::path::Path, env: &[(&str, &str)]) -> Api {
         },
         data_dir: DataDir::at(dir),
         config: Config::load_from(&ConfigSources::environment_only(
-            env.iter().map(|(key, value)| (key.to_string(), value.to_string())),
+            env.iter()
+                .map(|(key, value)| (key.to_string(), value.to_string())),
         ))
         .expect("valid test config"),
         mode: qcat_api::Mode::Agent,
@@ -220,7 +221,9 @@ async fn the_scheduler_takes_backups_of_the_configured_sources_and_expires_after
     if taken.len() < 2 {
         let jobs = api.jobs_recent(&slot).await.unwrap();
         let schedules = api.schedules_list(&slot).await.unwrap();
-        panic!("two scheduled fulls within a minute: {taken:?}; jobs {jobs:?}; schedules {schedules:?}");
+        panic!(
+            "two scheduled fulls within a minute: {taken:?}; jobs {jobs:?}; schedules {schedules:?}"
+        );
     }
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
     loop {

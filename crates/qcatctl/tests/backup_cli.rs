@@ -527,3 +527,53 @@ fn a_redis_target_is_backed_up_with_postgres_in_one_recovery_point_and_restored_
     assert_exit(&again, 77);
     assert!(String::from_utf8_lossy(&again.stderr).contains("--confirm db2"));
 }
+
+#[test]
+fn the_files_source_takes_the_configured_folders_and_restores_them_into_a_new_folder() {
+    let source_url = qcat_testkit::test_database_url();
+    let dir = operator(&source_url, "staging");
+    let dir = dir.path();
+    let folder = dir.join("desk-rules");
+    std::fs::create_dir_all(folder.join("limits")).unwrap();
+    std::fs::write(folder.join("limits/desk-1.yml"), "max: 5000000\n").unwrap();
+    let mut command = qcatctl(dir);
+    command
+        .env("QCAT_USER", "root")
+        .env("QCAT_PASSWORD", ROOT_PASSWORD)
+        .env("QCAT_BACKUP__FOLDERS", folder.to_str().unwrap())
+        .args(["backup", "run", "--source", "files", "--json"]);
+    let point = json(&run(command, ""));
+    assert_eq!(point["sources"][0]["kind"], "files");
+    let into = dir.join("restored-files");
+    let target = format!("files={}", into.display());
+    let mut restore = qcatctl(dir);
+    restore
+        .env("QCAT_USER", "root")
+        .env("QCAT_PASSWORD", ROOT_PASSWORD)
+        .env("QCAT_BACKUP__FOLDERS", folder.to_str().unwrap())
+        .args([
+            "backup",
+            "restore",
+            point["id"].as_str().unwrap(),
+            "--target",
+            &target,
+        ]);
+    succeeded(&run(restore, ""));
+    assert_eq!(
+        std::fs::read_to_string(into.join("0-desk-rules/limits/desk-1.yml")).unwrap(),
+        "max: 5000000\n"
+    );
+    let relative = as_root(
+        dir,
+        &[
+            "backup",
+            "restore",
+            point["id"].as_str().unwrap(),
+            "--target",
+            "files=relative/path",
+            "--dry-run",
+        ],
+    );
+    assert_exit(&relative, 64);
+    assert!(String::from_utf8_lossy(&relative.stderr).contains("absolute path"));
+}

@@ -264,8 +264,11 @@ pub struct RuntimeConfig {
 #[serde(deny_unknown_fields)]
 pub struct BackupConfig {
     pub repository: String,
-    /// The monitoring targets (PostgreSQL) a recovery point takes when none are named.
+    /// The monitoring targets (PostgreSQL, Redis) and `files` a recovery point takes when
+    /// none are named.
     pub sources: Vec<String>,
+    /// Folders the `files` source takes besides the console's config folder.
+    pub folders: Vec<String>,
     /// Where pg_dump/pg_restore of the server's major version are, when not in the usual
     /// place (`/usr/lib/postgresql/<major>/bin` or PATH).
     pub pg_bin_dir: String,
