@@ -51,8 +51,8 @@ fn folders_come_back_with_modes_mtimes_and_links() {
         &mut writer,
         "config",
         "production",
-        &[config.clone()],
-        &[repo_root.clone()],
+        std::slice::from_ref(&config),
+        std::slice::from_ref(&repo_root),
         &Progress::silent("bytes"),
         &CancellationToken::new(),
     )
