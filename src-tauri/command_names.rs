@@ -45,5 +45,6 @@ pub const COMMAND_NAMES: &[&str] = &[
     "backup_verify",
     "backup_restore_plan",
     "backup_restore",
+    "backup_drill",
     "backup_expire",
 ];

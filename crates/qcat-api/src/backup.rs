@@ -254,6 +254,10 @@ pub(crate) struct RunCounts {
     pub(crate) restores_failed: std::sync::atomic::AtomicU64,
     /// The last restore's duration in milliseconds (0: none yet).
     pub(crate) last_restore_ms: std::sync::atomic::AtomicU64,
+    /// The last drill's duration (ms) and outcome (0: none yet, 1: failed or over the RTO,
+    /// 2: passed within it).
+    pub(crate) last_drill_ms: std::sync::atomic::AtomicU64,
+    pub(crate) last_drill_ok: std::sync::atomic::AtomicU64,
 }
 
 /// The repository at a glance, for /metrics.
@@ -269,7 +273,7 @@ pub(crate) struct BackupSummary {
 }
 
 /// Who a backup runs for: a signed-in user (their proof) or the scheduler.
-enum Actor {
+pub(crate) enum Actor {
     User(qcat_access::control::Proof),
     Scheduler,
 }
@@ -767,6 +771,207 @@ impl Api {
         let label = format!("scheduled {}", kind.as_str());
         self.start_backup_job(Actor::Scheduler, kind, names, sources, repo, label)
             .await
+    }
+
+    /// A restore drill now: the newest recovery point's PostgreSQL sources restored into
+    /// scratch databases, checked, timed against `backup.rto`, dropped.
+    pub async fn backup_drill(&self, slot: &SessionSlot) -> Result<JobStarted, ApiError> {
+        let proof = self.guard(slot, "backup_drill").await?;
+        self.start_drill(Actor::User(proof)).await
+    }
+
+    pub(crate) async fn start_drill(&self, who: Actor) -> Result<JobStarted, ApiError> {
+        let repo = match self.repository() {
+            Ok(repo) => repo,
+            Err(err) => {
+                self.access()?
+                    .audit()
+                    .record(
+                        who.event("backup.drill", "backup:drill", Outcome::Failed)
+                            .detail(err.message.clone()),
+                    )
+                    .await?;
+                return Err(err);
+            }
+        };
+        let settings = self.backup_settings().clone();
+        let bin_dir = self.pg_bin_dir();
+        let scratch = self.inner.config.data_dir.path().join("restore-scratch");
+        let actor = who.name().to_owned();
+        self.start_job(
+            "backup.drill",
+            &actor,
+            "bytes",
+            move |api, job| async move {
+                let outcome = api.drill(&repo, &settings, bin_dir, scratch, &job).await;
+                let access = api.access()?;
+                match outcome {
+                    Ok(report) => {
+                        let passed = report["passed"] == true;
+                        let within = report["withinRto"] == true;
+                        let detail = format!(
+                            "drill of {}: {} ms against an RTO of {} ms, checks {}",
+                            report["backupId"].as_str().unwrap_or("?"),
+                            report["durationMs"],
+                            report["rtoMs"],
+                            if passed { "passed" } else { "FAILED" }
+                        );
+                        let outcome = if passed && within {
+                            Outcome::Ok
+                        } else {
+                            Outcome::Failed
+                        };
+                        access
+                            .audit()
+                            .record(
+                                who.event("backup.drill", "backup:drill", outcome)
+                                    .detail(detail),
+                            )
+                            .await?;
+                        Ok(report)
+                    }
+                    Err(err) => {
+                        access
+                            .audit()
+                            .record(
+                                who.event("backup.drill", "backup:drill", Outcome::Failed)
+                                    .detail(err.message.clone()),
+                            )
+                            .await?;
+                        Err(err)
+                    }
+                }
+            },
+        )
+        .await
+    }
+
+    async fn drill(
+        &self,
+        repo: &Arc<Repository>,
+        settings: &qcat_core::config::BackupConfig,
+        bin_dir: Option<PathBuf>,
+        scratch: PathBuf,
+        job: &crate::jobs::JobContext,
+    ) -> Result<serde_json::Value, ApiError> {
+        let started = std::time::Instant::now();
+        let listed = {
+            let repo = Arc::clone(repo);
+            blocking(move |_| Ok(repo.backups()?)).await?
+        };
+        let Some(newest) = listed.last().cloned() else {
+            return Err(ApiError::new(
+                ErrorCode::NotFound,
+                "no backup to drill yet; take one first",
+            ));
+        };
+        let stamp = qcat_core::time::now_ms();
+        let mut sources = Vec::new();
+        let mut passed = true;
+        for record in newest.sources.iter().filter(|s| s.kind == "postgres") {
+            // Where the scratch copy goes: backup.drill_server, else the source's own server
+            // (with the target's password).
+            let server = if settings.drill_server.trim().is_empty() {
+                match self.backup_source(&record.name).await?.connection {
+                    Connection::Postgres(pg) => pg,
+                    _ => continue,
+                }
+            } else {
+                PostgresConnection::new(settings.drill_server.trim(), None)?
+            };
+            let database = format!(
+                "qcat_drill_{}_{stamp}",
+                record
+                    .name
+                    .replace(|c: char| !c.is_ascii_alphanumeric(), "_")
+            );
+            let target = server.with_database(&database);
+            let one_started = std::time::Instant::now();
+            let restored = {
+                let (repo, manifest, source, target) = (
+                    Arc::clone(repo),
+                    newest.clone(),
+                    record.name.clone(),
+                    target.clone(),
+                );
+                let (bin_dir, scratch, progress, cancel) = (
+                    bin_dir.clone(),
+                    scratch.clone(),
+                    job.progress.clone(),
+                    job.cancel.clone(),
+                );
+                blocking(move |handle| {
+                    Ok(postgres::restore(
+                        handle,
+                        &repo,
+                        &manifest,
+                        &source,
+                        &target,
+                        Placement::New,
+                        2,
+                        bin_dir.as_deref(),
+                        &scratch,
+                        &progress,
+                        &cancel,
+                    )?)
+                })
+                .await
+            };
+            // The scratch copy goes whatever happened.
+            let dropped = postgres::drop_database(&target).await;
+            let elapsed = one_started.elapsed().as_millis() as u64;
+            let (ok, mismatches, error) = match &restored {
+                Ok(report) => (report.passed(), report.mismatches, None),
+                Err(err) => (false, 0, Some(err.message.clone())),
+            };
+            passed &= ok;
+            sources.push(serde_json::json!({
+                "name": record.name,
+                "durationMs": elapsed,
+                "passed": ok,
+                "mismatches": mismatches,
+                "error": error,
+                "scratchDropped": dropped.is_ok(),
+            }));
+        }
+        if sources.is_empty() {
+            return Err(ApiError::new(
+                ErrorCode::NotFound,
+                format!("backup {} holds no PostgreSQL source to drill", newest.id),
+            ));
+        }
+        let duration_ms = started.elapsed().as_millis() as u64;
+        let rto_ms = settings.rto.as_millis() as u64;
+        let within = duration_ms <= rto_ms;
+        // The trend: each drill is a point of the metric store's series, charted like any other.
+        if let Ok(metrics) = self.metrics().await {
+            let at = qcat_core::time::now_ms();
+            let duration = qcat_monitor::tsdb::SeriesKey::new("backup_drill_duration_seconds");
+            let rto = qcat_monitor::tsdb::SeriesKey::new("backup_drill_rto_seconds");
+            let ok = qcat_monitor::tsdb::SeriesKey::new("backup_drill_passed");
+            metrics.append([
+                (&duration, at, duration_ms as f64 / 1000.0),
+                (&rto, at, rto_ms as f64 / 1000.0),
+                (&ok, at, f64::from(u8::from(passed && within))),
+            ]);
+        }
+        self.inner
+            .backup
+            .runs
+            .last_drill_ms
+            .store(duration_ms, std::sync::atomic::Ordering::Relaxed);
+        self.inner.backup.runs.last_drill_ok.store(
+            u64::from(passed && within) + 1,
+            std::sync::atomic::Ordering::Relaxed,
+        );
+        Ok(serde_json::json!({
+            "backupId": newest.id,
+            "durationMs": duration_ms,
+            "rtoMs": rto_ms,
+            "withinRto": within,
+            "passed": passed,
+            "sources": sources,
+        }))
     }
 
     /// A scheduled rolling verification within `backup.verify_budget`.

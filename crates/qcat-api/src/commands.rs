@@ -195,6 +195,9 @@ macro_rules! for_each_ipc_command {
             #[doc = "Restores one source of a backup (checked first; typed confirmation and a safety backup where it overwrites), then compares row counts."]
             backup_restore [Permission("backup:restore"), true, Job] (input: $crate::backup::BackupRestoreInput) -> $crate::jobs::JobStarted
                 => |api, slot| api.backup_restore(slot, input).await;
+            #[doc = "A restore drill now: the newest recovery point's PostgreSQL sources restored into scratch databases, checked, timed against backup.rto, dropped."]
+            backup_drill [Permission("backup:restore"), true, Job] () -> $crate::jobs::JobStarted
+                => |api, slot| api.backup_drill(slot).await;
             #[doc = "Applies retention (keep_full, keep_age; dependents go with their full) and removes unreferenced packs; dry_run only reports."]
             backup_expire [Permission("backup:edit"), true, Change] (input: $crate::backup::BackupExpireInput) -> $crate::backup::ExpireView
                 => |api, slot| api.backup_expire(slot, input).await;

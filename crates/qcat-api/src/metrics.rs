@@ -312,6 +312,21 @@ impl Api {
             prometheus_client::registry::Unit::Seconds,
             last_restore,
         );
+        let drill = Float::default();
+        drill.set(runs.last_drill_ms.load(Relaxed) as f64 / 1000.0);
+        registry.register_with_unit(
+            "backup_drill_last_duration",
+            "How long this process's last restore drill took (0: none yet)",
+            prometheus_client::registry::Unit::Seconds,
+            drill,
+        );
+        let drill_ok = Gauge::<i64>::default();
+        drill_ok.set(runs.last_drill_ok.load(Relaxed) as i64 - 1);
+        registry.register(
+            "backup_drill_last_ok",
+            "Whether the last restore drill passed its checks within the RTO (1), failed (0) or has not run (-1)",
+            drill_ok,
+        );
         let Some(summary) = self.backup_summary() else {
             return;
         };

@@ -25,6 +25,7 @@ pub const BACKUP_FULL: &str = "backup-full";
 pub const BACKUP_DIFF: &str = "backup-diff";
 pub const BACKUP_INCR: &str = "backup-incr";
 pub const BACKUP_VERIFY: &str = "backup-verify";
+pub const BACKUP_DRILL: &str = "backup-drill";
 
 /// A schedule on the wire.
 #[derive(Debug, Clone, Serialize, TS)]
@@ -95,6 +96,7 @@ impl Api {
             (BACKUP_DIFF, &backup.schedule_diff),
             (BACKUP_INCR, &backup.schedule_incr),
             (BACKUP_VERIFY, &backup.schedule_verify),
+            (BACKUP_DRILL, &backup.schedule_drill),
         ] {
             if spec.trim().is_empty() {
                 continue;
@@ -309,6 +311,7 @@ impl Api {
             BACKUP_DIFF => self.scheduled_backup(qcat_backup::BackupType::Diff).await,
             BACKUP_INCR => self.scheduled_backup(qcat_backup::BackupType::Incr).await,
             BACKUP_VERIFY => self.scheduled_verify_backups().await,
+            BACKUP_DRILL => self.start_drill(crate::backup::Actor::Scheduler).await,
             other => Err(ApiError::internal(&format!("no job for schedule {other}"))),
         }
     }

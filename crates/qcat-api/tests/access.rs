@@ -375,6 +375,10 @@ async fn invoke(api: &Api, slot: &SessionSlot, name: &str, n: usize) -> Result<(
             let job = api.backup_restore(slot, restore_input()).await?;
             api.job_wait(&job.id).await.map(drop)
         }
+        "backup_drill" => {
+            let job = api.backup_drill(slot).await?;
+            api.job_wait(&job.id).await.map(drop)
+        }
         "backup_expire" => api
             .backup_expire(slot, qcat_api::backup::BackupExpireInput { dry_run: false })
             .await

@@ -70,6 +70,13 @@ pub enum BackupCommand {
         #[arg(long)]
         json: bool,
     },
+    /// A restore drill: the newest recovery point's PostgreSQL sources restored into scratch
+    /// databases (backup.drill_server, else each source's server), checked, timed against
+    /// backup.rto, dropped. Exits 4 when a check fails or the RTO is missed.
+    Drill {
+        #[arg(long)]
+        json: bool,
+    },
     /// Applies retention (backup.keep_full, backup.keep_age) and removes unreferenced data.
     Expire {
         #[arg(long)]
@@ -350,6 +357,49 @@ pub async fn run(api: &Api, slot: &SessionSlot, command: BackupCommand) -> Resul
                     )
                     .into());
                 }
+            }
+        }
+        BackupCommand::Drill { json } => {
+            let ended =
+                crate::progress::run_job(api, slot, "drill", api.backup_drill(slot)).await?;
+            let report = outcome(ended, "the drill")?;
+            if json {
+                output::json(&report)?;
+            } else {
+                out!(
+                    "drill of {}: {:.1} s against an RTO of {:.0} s: {}",
+                    report["backupId"].as_str().unwrap_or("?"),
+                    report["durationMs"].as_f64().unwrap_or(0.0) / 1000.0,
+                    report["rtoMs"].as_f64().unwrap_or(0.0) / 1000.0,
+                    if report["withinRto"] == true {
+                        "within"
+                    } else {
+                        "OVER"
+                    }
+                );
+                for source in report["sources"].as_array().into_iter().flatten() {
+                    out!(
+                        "  {}: {:.1} s, checks {}{}",
+                        source["name"].as_str().unwrap_or("?"),
+                        source["durationMs"].as_f64().unwrap_or(0.0) / 1000.0,
+                        if source["passed"] == true {
+                            "passed"
+                        } else {
+                            "FAILED"
+                        },
+                        source["error"]
+                            .as_str()
+                            .map(|e| format!(" ({e})"))
+                            .unwrap_or_default()
+                    );
+                }
+            }
+            if report["passed"] != true || report["withinRto"] != true {
+                return Err(ApiError::new(
+                    ErrorCode::Damaged,
+                    "the drill failed its checks or missed the RTO".to_owned(),
+                )
+                .into());
             }
         }
         BackupCommand::Expire { dry_run, json } => {

@@ -209,6 +209,21 @@ async fn an_operator_backs_up_verifies_restores_and_expires_a_production_databas
         .unwrap();
     assert_eq!(sum, expected, "the incremental restores the updated rows");
 
+    // A drill restores the newest point into a scratch database, checks it, drops it.
+    let drill = json(&as_root(dir, &["backup", "drill", "--json"]));
+    assert_eq!(drill["passed"], true, "{drill}");
+    assert_eq!(
+        drill["withinRto"], true,
+        "a small database restores well within 30 minutes"
+    );
+    assert_eq!(drill["sources"][0]["scratchDropped"], true);
+    let (left,): (i64,) =
+        sqlx::query_as("SELECT count(*) FROM pg_database WHERE datname LIKE 'qcat_drill_%'")
+            .fetch_one(&mut conn)
+            .await
+            .unwrap();
+    assert_eq!(left, 0, "no scratch database is left behind");
+
     // One flipped byte: verify exits 4 and names the chunk and both backups needing it.
     let manifest = json(&as_root(
         dir,
@@ -235,6 +250,10 @@ async fn an_operator_backs_up_verifies_restores_and_expires_a_production_databas
     assert_exit(&damaged, 4);
     let printed = String::from_utf8_lossy(&damaged.stdout);
     assert!(printed.contains("DAMAGED chunk"), "{printed}");
+
+    // With a chunk of the newest point damaged, the drill fails (exit 4) and still drops
+    // its scratch copy.
+    assert_exit(&as_root(dir, &["backup", "drill"]), 4);
 
     // Expiry with keep_full = 1 keeps the only full and its incremental.
     let expire = json(&as_root(dir, &["backup", "expire", "--dry-run", "--json"]));

@@ -409,6 +409,21 @@ pub async fn database_exists(connection: &PostgresConnection) -> Result<bool> {
         .map_err(|err| admin.failure("look for the database", &err))
 }
 
+/// Drops the connection's database (a drill's scratch copy), asked of the server's
+/// `postgres` database; sessions still on it are ended first.
+pub async fn drop_database(connection: &PostgresConnection) -> Result<()> {
+    let admin = connection.with_database("postgres");
+    let mut conn = admin.connect().await?;
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+        quote_ident(&connection.database())
+    )))
+    .execute(&mut conn)
+    .await
+    .map_err(|err| admin.failure("drop the scratch database", &err))?;
+    Ok(())
+}
+
 const MARKER_PREFIX: &str = "qcat-backup: restore of ";
 
 /// The database's "restore in progress" marker, left by a restore that did not finish.

@@ -282,6 +282,12 @@ pub struct BackupConfig {
     pub schedule_incr: String,
     /// The rolling verification's schedule and how long each run may read.
     pub schedule_verify: String,
+    /// Restore drills: their schedule, the PostgreSQL server scratch copies go to (empty:
+    /// each source's own server) and the recovery time objective they are measured against.
+    pub schedule_drill: String,
+    pub drill_server: String,
+    #[serde(deserialize_with = "duration_text")]
+    pub rto: Duration,
     #[serde(deserialize_with = "duration_text")]
     pub verify_budget: Duration,
     pub compression_level: i32,

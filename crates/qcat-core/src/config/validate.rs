@@ -362,6 +362,7 @@ pub(super) fn ranges(
         ("backup.schedule_diff", &config.backup.schedule_diff),
         ("backup.schedule_incr", &config.backup.schedule_incr),
         ("backup.schedule_verify", &config.backup.schedule_verify),
+        ("backup.schedule_drill", &config.backup.schedule_drill),
     ] {
         if spec.trim().is_empty() {
             continue;
@@ -393,6 +394,14 @@ pub(super) fn ranges(
         "backup.sources",
         "a backup schedule is set but no source is listed".into(),
         "list the targets to back up, e.g. sources = [\"orders-db\"]",
+    );
+    check(
+        config.backup.drill_server.is_empty()
+            || config.backup.drill_server.starts_with("postgres://")
+            || config.backup.drill_server.starts_with("postgresql://"),
+        "backup.drill_server",
+        "is not a postgres:// URL".into(),
+        "write postgres://USER@HOST:PORT/postgres, or leave it empty to drill on each source's server",
     );
     check(
         config.backup.verify_budget >= Duration::from_secs(1),

@@ -584,6 +584,8 @@ export interface Commands {
   backup_restore_plan: { args: { input: BackupRestoreInput }; returns: RestorePlanView };
   /** Restores one source of a backup (checked first; typed confirmation and a safety backup where it overwrites), then compares row counts. */
   backup_restore: { args: { input: BackupRestoreInput }; returns: JobStarted };
+  /** A restore drill now: the newest recovery point's PostgreSQL sources restored into scratch databases, checked, timed against backup.rto, dropped. */
+  backup_drill: { args: Record<string, never>; returns: JobStarted };
   /** Applies retention (keep_full, keep_age; dependents go with their full) and removes unreferenced packs; dry_run only reports. */
   backup_expire: { args: { input: BackupExpireInput }; returns: ExpireView };
 }
