@@ -169,6 +169,36 @@ impl Manifest {
         self.sources.iter().find(|source| source.name == name)
     }
 
+    /// A source and its stream of `format`, or why a restore of it cannot start: the backup
+    /// has no such source (its sources are named), or the source is another kind (`what`).
+    pub fn restorable(
+        &self,
+        source: &str,
+        format: &str,
+        what: &str,
+    ) -> Result<(&SourceRecord, &Stream), crate::BackupError> {
+        let record = self
+            .source(source)
+            .ok_or_else(|| crate::BackupError::Invalid {
+                field: "source".into(),
+                why: format!(
+                    "backup {} has no source {source:?} (it has {})",
+                    self.id,
+                    self.sources
+                        .iter()
+                        .map(|s| s.name.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            })?;
+        let stream = record
+            .streams
+            .iter()
+            .find(|s| s.format == format)
+            .ok_or_else(|| crate::BackupError::Refused(format!("{source} is not {what}")))?;
+        Ok((record, stream))
+    }
+
     /// Every chunk the backup needs, once each.
     pub fn chunks(&self) -> impl Iterator<Item = &ChunkRef> {
         self.sources

@@ -151,17 +151,7 @@ pub fn restore(
     progress: &Progress,
     cancel: &CancellationToken,
 ) -> Result<FilesRestoreReport> {
-    let record = manifest
-        .source(source)
-        .ok_or_else(|| BackupError::Invalid {
-            field: "source".into(),
-            why: format!("backup {} has no source {source:?}", manifest.id),
-        })?;
-    let stream = record
-        .streams
-        .iter()
-        .find(|s| s.format == TAR_FORMAT)
-        .ok_or_else(|| BackupError::Refused(format!("{source} is not a files backup")))?;
+    let (record, stream) = manifest.restorable(source, TAR_FORMAT, "a files backup")?;
     if into.exists()
         && std::fs::read_dir(into)
             .map_err(BackupError::io(into))?

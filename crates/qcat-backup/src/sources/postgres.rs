@@ -456,26 +456,7 @@ pub fn restore(
     progress: &Progress,
     cancel: &CancellationToken,
 ) -> Result<RestoreReport> {
-    let record = manifest
-        .source(source)
-        .ok_or_else(|| BackupError::Invalid {
-            field: "source".into(),
-            why: format!(
-                "backup {} has no source {source:?} (it has {})",
-                manifest.id,
-                manifest
-                    .sources
-                    .iter()
-                    .map(|s| s.name.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ),
-        })?;
-    let stream = record
-        .streams
-        .iter()
-        .find(|s| s.format == DUMP_FORMAT)
-        .ok_or_else(|| BackupError::Refused(format!("{source} is not a PostgreSQL backup")))?;
+    let (record, stream) = manifest.restorable(source, DUMP_FORMAT, "a PostgreSQL backup")?;
     let database = target.database();
     let admin = target.with_database("postgres");
     let mut admin_conn = handle.block_on(admin.connect())?;

@@ -380,17 +380,7 @@ pub fn restore(
     progress: &Progress,
     cancel: &CancellationToken,
 ) -> Result<RedisRestoreReport> {
-    let record = manifest
-        .source(source)
-        .ok_or_else(|| BackupError::Invalid {
-            field: "source".into(),
-            why: format!("backup {} has no source {source:?}", manifest.id),
-        })?;
-    let stream = record
-        .streams
-        .iter()
-        .find(|s| s.format == RESP_FORMAT)
-        .ok_or_else(|| BackupError::Refused(format!("{source} is not a Redis backup")))?;
+    let (record, stream) = manifest.restorable(source, RESP_FORMAT, "a Redis backup")?;
     progress.phase(format!("{source}: check"));
     progress.set_total(stream.size * 2);
     crate::restore::check_stream(repo, stream, progress, cancel)?;

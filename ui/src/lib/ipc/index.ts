@@ -255,3 +255,22 @@ export function runJob(start: () => Promise<JobStarted>, progress: (job: JobView
   id.catch(() => {});
   return { id, ended };
 }
+
+/** A job's result when it succeeded; otherwise the failure as an IpcError with the code
+ *  the core failed it with (a failed job's result carries `code`). */
+export async function jobResult<T>(
+  start: () => Promise<JobStarted>,
+  progress: (job: JobView | null) => void,
+): Promise<{ result: T } | { failure: IpcError }> {
+  const watched = runJob(start, progress);
+  try {
+    const ended = await watched.ended;
+    progress(null);
+    if (ended.state === 'succeeded') return { result: ended.result as T };
+    const code = (ended.result as { code?: ErrorCode } | null)?.code ?? (ended.state === 'cancelled' ? 'cancelled' : 'internal');
+    return { failure: new IpcError(code, ended.error ?? ended.state) };
+  } catch (err) {
+    progress(null);
+    return { failure: toIpcError(err) };
+  }
+}
