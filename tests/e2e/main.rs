@@ -699,10 +699,11 @@ async fn a_backup_moves_its_progress_bar_and_the_wizard_restores_it_into_a_new_d
             tokio::time::sleep(std::time::Duration::from_millis(20)).await;
             continue;
         }
-        if let Some(done) = app.attribute("job-progress-bar", "data-done").await {
-            if seen.insert(done) && seen.len() == 2 {
-                app.screenshot("backup-progress").await;
-            }
+        if let Some(done) = app.attribute("job-progress-bar", "data-done").await
+            && seen.insert(done)
+            && seen.len() == 2
+        {
+            app.screenshot("backup-progress").await;
         }
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
