@@ -173,6 +173,19 @@ impl App {
 
     /// Saves a PNG of the window as `target/e2e-screenshots/<scenario>-<name>.png`.
     pub async fn screenshot(&self, name: &str) {
+        // The console draws without GPU compositing, where WebKit takes a snapshot only at
+        // the next paint; a still page may not paint for a minute. A few frames of an
+        // invisible change make one happen.
+        self.session
+            .execute(
+                "let n = 0; const body = document.body; \
+                 const tick = () => { body.style.opacity = n % 2 ? '1' : '0.9999'; \
+                 if (++n < 12) requestAnimationFrame(tick); else body.style.opacity = ''; }; \
+                 requestAnimationFrame(tick);",
+                vec![],
+            )
+            .await
+            .expect("start the repaint frames");
         let png = self.session.screenshot().await.expect("screenshot");
         assert!(png.starts_with(b"\x89PNG"), "WebDriver returned a PNG");
         let path = self
