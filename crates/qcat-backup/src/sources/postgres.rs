@@ -511,12 +511,30 @@ pub fn restore(
     handle
         .block_on(async {
             if placement == Placement::New {
+                // Created under a scratch name, marked, then renamed: a kill at any point
+                // leaves the target either absent or marked, never there unmarked.
+                let scratch = format!("qcat_restoring_{}", qcat_core::random::hex_id(6));
                 sqlx::query(sqlx::AssertSqlSafe(format!(
                     "CREATE DATABASE {}",
+                    quote_ident(&scratch)
+                )))
+                .execute(&mut admin_conn)
+                .await?;
+                sqlx::query(sqlx::AssertSqlSafe(format!(
+                    "COMMENT ON DATABASE {} IS {}",
+                    quote_ident(&scratch),
+                    quote_literal(&marker)
+                )))
+                .execute(&mut admin_conn)
+                .await?;
+                sqlx::query(sqlx::AssertSqlSafe(format!(
+                    "ALTER DATABASE {} RENAME TO {}",
+                    quote_ident(&scratch),
                     quote_ident(&database)
                 )))
                 .execute(&mut admin_conn)
                 .await?;
+                return Ok(());
             }
             sqlx::query(sqlx::AssertSqlSafe(format!(
                 "COMMENT ON DATABASE {} IS {}",
@@ -525,6 +543,7 @@ pub fn restore(
             )))
             .execute(&mut admin_conn)
             .await
+            .map(drop)
         })
         .map_err(|err| admin.failure("create the database", &err))?;
 
