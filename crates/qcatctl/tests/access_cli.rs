@@ -4,31 +4,10 @@
 
 mod common;
 
-use std::process::{Command, Output};
 
-use common::{run_with_stdin as run, succeeded};
+use common::{ROOT_PASSWORD, as_root, qcatctl, run_with_stdin as run, succeeded};
 
-const ROOT_PASSWORD: &str = "root password 1";
 const RITA_PASSWORD: &str = "rita password 1";
-
-fn qcatctl(dir: &std::path::Path) -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_qcatctl"));
-    command
-        .env_clear()
-        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-        .env("QCAT_DATA_DIR", dir)
-        .env("QCAT_MASTER_KEY_FILE", dir.join("master.key"));
-    command
-}
-
-fn as_root(dir: &std::path::Path, args: &[&str]) -> Output {
-    let mut command = qcatctl(dir);
-    command
-        .env("QCAT_USER", "root")
-        .env("QCAT_PASSWORD", ROOT_PASSWORD)
-        .args(args);
-    run(command, "")
-}
 
 #[test]
 fn an_operator_sets_up_access_and_audit_verify_catches_tampering() {

@@ -4,31 +4,10 @@
 
 mod common;
 
-use std::process::{Command, Output};
+use std::process::Output;
 
-use common::{assert_exit, run_with_stdin as run, succeeded};
+use common::{ROOT_PASSWORD, as_root, assert_exit, qcatctl, run_with_stdin as run, succeeded};
 use sqlx::Connection;
-
-const ROOT_PASSWORD: &str = "root password 1";
-
-fn qcatctl(dir: &std::path::Path) -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_qcatctl"));
-    command
-        .env_clear()
-        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-        .env("QCAT_DATA_DIR", dir)
-        .env("QCAT_MASTER_KEY_FILE", dir.join("master.key"));
-    command
-}
-
-fn as_root(dir: &std::path::Path, args: &[&str]) -> Output {
-    let mut command = qcatctl(dir);
-    command
-        .env("QCAT_USER", "root")
-        .env("QCAT_PASSWORD", ROOT_PASSWORD)
-        .args(args);
-    run(command, "")
-}
 
 fn json(out: &Output) -> serde_json::Value {
     serde_json::from_str(&succeeded(out)).expect("one JSON document")

@@ -5,31 +5,10 @@
 mod common;
 
 use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{run_with_stdin as run, succeeded};
-
-const ROOT_PASSWORD: &str = "root password 1";
-
-fn qcatctl(dir: &std::path::Path) -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_qcatctl"));
-    command
-        .env_clear()
-        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-        .env("QCAT_DATA_DIR", dir)
-        .env("QCAT_MASTER_KEY_FILE", dir.join("master.key"));
-    command
-}
-
-fn as_root(dir: &std::path::Path, args: &[&str]) -> Output {
-    let mut command = qcatctl(dir);
-    command
-        .env("QCAT_USER", "root")
-        .env("QCAT_PASSWORD", ROOT_PASSWORD)
-        .args(args);
-    run(command, "")
-}
+use common::{ROOT_PASSWORD, as_root, qcatctl, run_with_stdin as run, succeeded};
 
 fn scrape_json(text: &str, extra: &[&str]) -> serde_json::Value {
     let dir = qcat_testkit::temp_data_dir();

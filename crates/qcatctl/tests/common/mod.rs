@@ -41,3 +41,27 @@ pub fn succeeded(out: &Output) -> String {
     );
     String::from_utf8(out.stdout.clone()).unwrap()
 }
+
+/// The administrator's password every CLI test signs in with.
+pub const ROOT_PASSWORD: &str = "root password 1";
+
+/// `qcatctl` with a clean environment, the data dir `dir` and its `master.key`.
+pub fn qcatctl(dir: &std::path::Path) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_qcatctl"));
+    command
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("QCAT_DATA_DIR", dir)
+        .env("QCAT_MASTER_KEY_FILE", dir.join("master.key"));
+    command
+}
+
+/// `qcatctl args…` signed in as `root`, with nothing on standard input.
+pub fn as_root(dir: &std::path::Path, args: &[&str]) -> Output {
+    let mut command = qcatctl(dir);
+    command
+        .env("QCAT_USER", "root")
+        .env("QCAT_PASSWORD", ROOT_PASSWORD)
+        .args(args);
+    run_with_stdin(command, "")
+}
