@@ -4,7 +4,6 @@
 
 mod common;
 
-
 use common::{ROOT_PASSWORD, as_root, qcatctl, run_with_stdin as run, succeeded};
 
 const RITA_PASSWORD: &str = "rita password 1";
