@@ -46,5 +46,8 @@ pub const COMMAND_NAMES: &[&str] = &[
     "backup_restore_plan",
     "backup_restore",
     "backup_drill",
+    "backup_trends",
+    "backup_policy",
+    "backup_policy_save",
     "backup_expire",
 ];

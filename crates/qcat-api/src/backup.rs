@@ -23,6 +23,9 @@ use crate::access::SessionSlot;
 use crate::jobs::JobStarted;
 use crate::{Api, ApiError};
 
+mod policy;
+pub use policy::{BackupPolicyInput, BackupPolicyView, LockedSetting, PolicySchedule};
+
 impl From<BackupError> for ApiError {
     fn from(err: BackupError) -> Self {
         ApiError::new(err.code(), err.to_string())
@@ -68,6 +71,45 @@ pub struct BackupView {
     pub stored_bytes: u64,
     /// Logical bytes per stored byte of this backup (deduplication and compression).
     pub dedup_ratio: f64,
+    /// Only from `backup_show`: the chain, tables, packs and their verification.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
+    pub detail: Option<BackupDetailView>,
+}
+
+/// What one backup needs and how recently that was verified.
+#[derive(Debug, Clone, Serialize, Deserialize, TS)]
+#[serde(rename_all = "camelCase")]
+pub struct BackupDetailView {
+    /// From its full to itself: every backup a restore of it reads.
+    pub chain: Vec<String>,
+    /// Backups that build on it (they expire with it, if it is a full).
+    pub dependents: Vec<String>,
+    pub host: String,
+    pub console_version: String,
+    #[ts(type = "number")]
+    pub chunks: u64,
+    #[ts(type = "number")]
+    pub new_chunks: u64,
+    /// Packs holding its chunks, and how many of them no clean verification has read yet.
+    #[ts(type = "number")]
+    pub packs: u64,
+    #[ts(type = "number")]
+    pub unverified_packs: u64,
+    /// The oldest last clean verification among its packs, when every one has one.
+    #[ts(type = "number | null")]
+    pub verified_ms: Option<i64>,
+    pub tables: Vec<TableView>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, TS)]
+#[serde(rename_all = "camelCase")]
+pub struct TableView {
+    pub source: String,
+    pub schema: String,
+    pub name: String,
+    #[ts(type = "number")]
+    pub rows: u64,
 }
 
 impl From<&Manifest> for BackupView {
@@ -102,6 +144,7 @@ impl From<&Manifest> for BackupView {
             } else {
                 manifest.stats.logical_bytes as f64 / manifest.stats.stored_bytes as f64
             },
+            detail: None,
         }
     }
 }
@@ -116,6 +159,28 @@ pub struct BackupRunInput {
     pub sources: Vec<String>,
     #[serde(default)]
     pub label: Option<String>,
+}
+
+/// The series [`Api::backup_trends`] returns.
+const TREND_SERIES: &[&str] = &[
+    "backup_duration_seconds",
+    "backup_logical_bytes",
+    "backup_stored_bytes",
+    "backup_succeeded",
+    "restore_duration_seconds",
+    "backup_drill_duration_seconds",
+    "backup_drill_rto_seconds",
+    "backup_drill_passed",
+    "backup_verify_coverage_ratio",
+];
+
+#[derive(Debug, Clone, Deserialize, TS)]
+#[serde(rename_all = "camelCase")]
+pub struct BackupTrendsInput {
+    #[ts(type = "number")]
+    pub from_ms: i64,
+    #[ts(type = "number")]
+    pub to_ms: i64,
 }
 
 #[derive(Debug, Clone, Deserialize, TS)]
@@ -244,6 +309,11 @@ pub const FILES_SOURCE: &str = "files";
 pub(crate) struct BackupState {
     summary: std::sync::Mutex<Option<(Vec<String>, BackupSummary)>>,
     pub(crate) runs: RunCounts,
+    /// The backup settings as saved from the window since start-up (sources, retention,
+    /// schedules, budgets); None: as loaded. They apply at once: the scheduler re-plans
+    /// when `policy_generation` moves.
+    pub(crate) policy: std::sync::RwLock<Option<qcat_core::config::BackupConfig>>,
+    pub(crate) policy_generation: std::sync::atomic::AtomicU64,
 }
 
 #[derive(Default)]
@@ -416,13 +486,31 @@ impl Api {
         Some(summary)
     }
 
-    fn backup_settings(&self) -> &qcat_core::config::BackupConfig {
-        &self.inner.config.config.config.backup
+    /// Appends one point per series now: the backup history charts and alerts read them
+    /// from the metric store like any other series. A metric store that cannot open only
+    /// loses the points (the backup itself is in the repository).
+    async fn record_points(&self, points: Vec<(qcat_monitor::tsdb::SeriesKey, f64)>) {
+        if let Ok(metrics) = self.metrics().await {
+            let at = qcat_core::time::now_ms();
+            metrics.append(points.iter().map(|(key, value)| (key, at, *value)));
+        }
+    }
+
+    /// The backup settings in force: as loaded, or as last saved by `backup_policy_save`.
+    pub(crate) fn backup_settings(&self) -> qcat_core::config::BackupConfig {
+        self.inner
+            .backup
+            .policy
+            .read()
+            .expect("never poisoned")
+            .clone()
+            .unwrap_or_else(|| self.inner.config.config.config.backup.clone())
     }
 
     /// The repository folder: `backup.repository`, or `backups/` in the data dir.
     pub fn backup_repository_path(&self) -> PathBuf {
-        let configured = self.backup_settings().repository.trim();
+        let settings = self.backup_settings();
+        let configured = settings.repository.trim();
         if configured.is_empty() {
             self.inner.config.data_dir.path().join("backups")
         } else {
@@ -539,6 +627,30 @@ impl Api {
         })
     }
 
+    /// The backup history as series: each backup's duration, bytes read and stored and
+    /// outcome (by type), restore and drill durations against the RTO, verify coverage.
+    pub async fn backup_trends(
+        &self,
+        slot: &SessionSlot,
+        input: BackupTrendsInput,
+    ) -> Result<Vec<crate::monitor::SeriesView>, ApiError> {
+        self.guard(slot, "backup_trends").await?;
+        let mut all = Vec::new();
+        for name in TREND_SERIES {
+            all.extend(
+                self.query_unguarded(&crate::monitor::QueryInput {
+                    series: (*name).to_owned(),
+                    from_ms: input.from_ms,
+                    to_ms: input.to_ms,
+                    max_points: 1000,
+                    function: None,
+                })
+                .await?,
+            );
+        }
+        Ok(all)
+    }
+
     /// Every published backup, newest first.
     pub async fn backup_list(&self, slot: &SessionSlot) -> Result<Vec<BackupView>, ApiError> {
         self.guard(slot, "backup_list").await?;
@@ -555,8 +667,70 @@ impl Api {
     ) -> Result<BackupView, ApiError> {
         self.guard(slot, "backup_show").await?;
         let repo = self.repository()?;
-        let manifest = blocking(move |_| Ok(repo.manifest(&input.id)?)).await?;
-        Ok(BackupView::from(&manifest))
+        blocking(move |_| {
+            let manifest = repo.manifest(&input.id)?;
+            let all = repo.backups()?;
+            let mut chain = vec![manifest.id.clone()];
+            let mut parent = manifest.parent.clone();
+            while let Some(id) = parent {
+                chain.push(id.clone());
+                parent = all
+                    .iter()
+                    .find(|m| m.id == id)
+                    .and_then(|m| m.parent.clone());
+            }
+            chain.reverse();
+            let dependents = all
+                .iter()
+                .filter(|m| {
+                    m.id != manifest.id
+                        && (m.parent.as_deref() == Some(&manifest.id)
+                            || (manifest.kind == BackupType::Full && m.full == manifest.id))
+                })
+                .map(|m| m.id.clone())
+                .collect();
+            let packs: std::collections::BTreeSet<&str> = manifest
+                .sources
+                .iter()
+                .flat_map(|source| &source.streams)
+                .flat_map(|stream| &stream.chunks)
+                .map(|chunk| chunk.pack.as_str())
+                .collect();
+            let state = qcat_backup::verify::VerifyState::load(&repo);
+            let times: Vec<i64> = packs
+                .iter()
+                .filter_map(|pack| state.packs.get(*pack).copied())
+                .collect();
+            let unverified = (packs.len() - times.len()) as u64;
+            let mut view = BackupView::from(&manifest);
+            view.detail = Some(BackupDetailView {
+                chain,
+                dependents,
+                host: manifest.host.clone(),
+                console_version: manifest.console_version.clone(),
+                chunks: manifest.stats.chunks,
+                new_chunks: manifest.stats.new_chunks,
+                packs: packs.len() as u64,
+                unverified_packs: unverified,
+                verified_ms: (unverified == 0)
+                    .then(|| times.iter().copied().min())
+                    .flatten(),
+                tables: manifest
+                    .sources
+                    .iter()
+                    .flat_map(|source| {
+                        source.tables.iter().map(|table| TableView {
+                            source: source.name.clone(),
+                            schema: table.schema.clone(),
+                            name: table.name.clone(),
+                            rows: table.rows,
+                        })
+                    })
+                    .collect(),
+            });
+            Ok(view)
+        })
+        .await
     }
 
     /// Takes a backup of the chosen (or configured) sources under one label: one recovery
@@ -661,6 +835,26 @@ impl Api {
                         .runs
                         .backups_ok
                         .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    let series = |name: &str| {
+                        qcat_monitor::tsdb::SeriesKey::new(name)
+                            .with("type", manifest.kind.as_str())
+                    };
+                    api.record_points(vec![
+                        (
+                            series("backup_duration_seconds"),
+                            (manifest.finished_ms - manifest.started_ms) as f64 / 1000.0,
+                        ),
+                        (
+                            series("backup_logical_bytes"),
+                            manifest.stats.logical_bytes as f64,
+                        ),
+                        (
+                            series("backup_stored_bytes"),
+                            manifest.stats.stored_bytes as f64,
+                        ),
+                        (series("backup_succeeded"), 1.0),
+                    ])
+                    .await;
                     let mut detail = format!(
                         "{} {}: {} bytes read, {} stored",
                         manifest.kind.as_str(),
@@ -712,6 +906,14 @@ impl Api {
                         .runs
                         .backups_failed
                         .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    if err.code != ErrorCode::Cancelled {
+                        api.record_points(vec![(
+                            qcat_monitor::tsdb::SeriesKey::new("backup_succeeded")
+                                .with("type", kind.as_str()),
+                            0.0,
+                        )])
+                        .await;
+                    }
                     access
                         .audit()
                         .record(
@@ -794,7 +996,7 @@ impl Api {
                 return Err(err);
             }
         };
-        let settings = self.backup_settings().clone();
+        let settings = self.backup_settings();
         let bin_dir = self.pg_bin_dir();
         let scratch = self.inner.config.data_dir.path().join("restore-scratch");
         let actor = who.name().to_owned();
@@ -944,17 +1146,21 @@ impl Api {
         let rto_ms = settings.rto.as_millis() as u64;
         let within = duration_ms <= rto_ms;
         // The trend: each drill is a point of the metric store's series, charted like any other.
-        if let Ok(metrics) = self.metrics().await {
-            let at = qcat_core::time::now_ms();
-            let duration = qcat_monitor::tsdb::SeriesKey::new("backup_drill_duration_seconds");
-            let rto = qcat_monitor::tsdb::SeriesKey::new("backup_drill_rto_seconds");
-            let ok = qcat_monitor::tsdb::SeriesKey::new("backup_drill_passed");
-            metrics.append([
-                (&duration, at, duration_ms as f64 / 1000.0),
-                (&rto, at, rto_ms as f64 / 1000.0),
-                (&ok, at, f64::from(u8::from(passed && within))),
-            ]);
-        }
+        self.record_points(vec![
+            (
+                qcat_monitor::tsdb::SeriesKey::new("backup_drill_duration_seconds"),
+                duration_ms as f64 / 1000.0,
+            ),
+            (
+                qcat_monitor::tsdb::SeriesKey::new("backup_drill_rto_seconds"),
+                rto_ms as f64 / 1000.0,
+            ),
+            (
+                qcat_monitor::tsdb::SeriesKey::new("backup_drill_passed"),
+                f64::from(u8::from(passed && within)),
+            ),
+        ])
+        .await;
         self.inner
             .backup
             .runs
@@ -993,6 +1199,11 @@ impl Api {
                 .await;
                 let (outcome, detail, value) = match rolling {
                     Ok(run) => {
+                        api.record_points(vec![(
+                            qcat_monitor::tsdb::SeriesKey::new("backup_verify_coverage_ratio"),
+                            run.coverage.share,
+                        )])
+                        .await;
                         let detail = format!(
                             "rolling: {} packs, {} damaged chunks, {:.1} % verified in 7 days",
                             run.packs_verified,
@@ -1046,7 +1257,8 @@ impl Api {
     }
 
     fn pg_bin_dir(&self) -> Option<PathBuf> {
-        let dir = self.backup_settings().pg_bin_dir.trim();
+        let settings = self.backup_settings();
+        let dir = settings.pg_bin_dir.trim();
         (!dir.is_empty()).then(|| PathBuf::from(dir))
     }
 
@@ -1469,6 +1681,11 @@ impl Api {
                     counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                     runs.last_restore_ms
                         .store(started.elapsed().as_millis() as u64, std::sync::atomic::Ordering::Relaxed);
+                    api.record_points(vec![(
+                        qcat_monitor::tsdb::SeriesKey::new("restore_duration_seconds").with("source", plan.source.as_str()),
+                        started.elapsed().as_secs_f64(),
+                    )])
+                    .await;
                     let mut detail = format!(
                         "{} of {} into {} ({}): {tables} tables or dbs, {mismatches} mismatched",
                         plan.source, plan.id, plan.location, plan.action

@@ -198,6 +198,15 @@ macro_rules! for_each_ipc_command {
             #[doc = "A restore drill now: the newest recovery point's PostgreSQL sources restored into scratch databases, checked, timed against backup.rto, dropped."]
             backup_drill [Permission("backup:restore"), true, Job] () -> $crate::jobs::JobStarted
                 => |api, slot| api.backup_drill(slot).await;
+            #[doc = "The backup history as series: durations, bytes read and stored, outcomes, restore and drill durations, verify coverage."]
+            backup_trends [Permission("backup:view"), false, Query] (input: $crate::backup::BackupTrendsInput) -> Vec<$crate::monitor::SeriesView>
+                => |api, slot| api.backup_trends(slot, input).await;
+            #[doc = "The backup policy in force: sources, retention, schedules with their runs, verify budget, RTO; keys the environment locks."]
+            backup_policy [Permission("backup:view"), false, Query] () -> $crate::backup::BackupPolicyView
+                => |api, slot| api.backup_policy(slot).await;
+            #[doc = "Saves the backup policy to the config file in one checked, atomic write; in force at once (the scheduler re-plans)."]
+            backup_policy_save [Permission("backup:edit"), true, Change] (input: $crate::backup::BackupPolicyInput) -> $crate::backup::BackupPolicyView
+                => |api, slot| api.backup_policy_save(slot, input).await;
             #[doc = "Applies retention (keep_full, keep_age; dependents go with their full) and removes unreferenced packs; dry_run only reports."]
             backup_expire [Permission("backup:edit"), true, Change] (input: $crate::backup::BackupExpireInput) -> $crate::backup::ExpireView
                 => |api, slot| api.backup_expire(slot, input).await;

@@ -86,21 +86,36 @@ pub fn set_setting(
     key: &str,
     text: &str,
 ) -> Result<SettingChange, crate::ApiError> {
+    let mut changes = set_settings(sources, &[(key, text)])?;
+    Ok(changes.remove(0))
+}
+
+/// Sets several keys in one write: validated together (a change that is only valid with
+/// another, like a schedule and its sources, is one step) and replaced atomically, so the
+/// file never holds half of them.
+pub fn set_settings(
+    sources: &ConfigSources,
+    entries: &[(&str, &str)],
+) -> Result<Vec<SettingChange>, crate::ApiError> {
     use qcat_core::ErrorCode;
     use qcat_core::config::{
         UserFile, display_value, is_secret_key, parse_for_key, platform_config_file,
     };
 
-    if is_secret_key(key) {
-        return Err(crate::ApiError::new(
-            ErrorCode::InvalidInput,
-            format!(
-                "{key} holds a secret: store it as a named secret and set {key} to secret:NAME in the config file, or use `qcatctl secret encrypt --key {key}`"
-            ),
-        ));
+    let mut parsed = Vec::with_capacity(entries.len());
+    for &(key, text) in entries {
+        if is_secret_key(key) {
+            return Err(crate::ApiError::new(
+                ErrorCode::InvalidInput,
+                format!(
+                    "{key} holds a secret: store it as a named secret and set {key} to secret:NAME in the config file, or use `qcatctl secret encrypt --key {key}`"
+                ),
+            ));
+        }
+        let value = parse_for_key(key, text)
+            .map_err(|message| crate::ApiError::new(ErrorCode::InvalidInput, message))?;
+        parsed.push((key, text, value));
     }
-    let value = parse_for_key(key, text)
-        .map_err(|message| crate::ApiError::new(ErrorCode::InvalidInput, message))?;
     let path = match &sources.user_file {
         Some(file) => file.path.clone(),
         None => platform_config_file().ok_or_else(|| {
@@ -131,22 +146,26 @@ pub fn set_setting(
                 ),
             )
         })?;
-    let (section, name) = key.split_once('.').expect("schema keys have a section");
-    if !document.contains_table(section) {
-        document[section] = toml_edit::table();
+    let mut befores = Vec::with_capacity(parsed.len());
+    for (key, _, value) in &parsed {
+        let (section, name) = key.split_once('.').expect("schema keys have a section");
+        if !document.contains_table(section) {
+            document[section] = toml_edit::table();
+        }
+        let before = document[section]
+            .get(name)
+            .and_then(|item| item.as_value())
+            .map(|value| match value.as_str() {
+                Some(text) => text.to_owned(),
+                None => {
+                    let mut bare = value.clone();
+                    bare.decor_mut().clear();
+                    bare.to_string()
+                }
+            });
+        befores.push(before);
+        document[section][name] = toml_edit::value(to_edit_value(value));
     }
-    let before = document[section]
-        .get(name)
-        .and_then(|item| item.as_value())
-        .map(|value| match value.as_str() {
-            Some(text) => text.to_owned(),
-            None => {
-                let mut bare = value.clone();
-                bare.decor_mut().clear();
-                bare.to_string()
-            }
-        });
-    document[section][name] = toml_edit::value(to_edit_value(&value));
     let candidate = document.to_string();
 
     // Validate the configuration as it would load with the new file, every layer included.
@@ -165,10 +184,15 @@ pub fn set_setting(
             .iter()
             .map(|problem| format!("{}: {}; fix: {}", problem.key, problem.problem, problem.fix))
             .collect();
+        let asked: Vec<String> = parsed
+            .iter()
+            .map(|(key, text, _)| format!("{key} = {text:?}"))
+            .collect();
         return Err(crate::ApiError::new(
             ErrorCode::InvalidInput,
             format!(
-                "{key} = {text:?} would make the configuration invalid: {}",
+                "{} would make the configuration invalid: {}",
+                asked.join(", "),
                 problems.join("; ")
             ),
         ));
@@ -182,14 +206,20 @@ pub fn set_setting(
             ),
         )
     })?;
-    tracing::info!(key, file = %path.display(), "setting saved");
-    Ok(SettingChange {
-        key: key.to_owned(),
-        before: before.map(|text| display_value(key, &toml::Value::String(text))),
-        after: display_value(key, &value),
-        file: path.display().to_string(),
-        restart_required: true,
-    })
+    Ok(parsed
+        .into_iter()
+        .zip(befores)
+        .map(|((key, _, value), before)| {
+            tracing::info!(key, file = %path.display(), "setting saved");
+            SettingChange {
+                key: key.to_owned(),
+                before: before.map(|text| display_value(key, &toml::Value::String(text))),
+                after: display_value(key, &value),
+                file: path.display().to_string(),
+                restart_required: true,
+            }
+        })
+        .collect())
 }
 
 fn to_edit_value(value: &toml::Value) -> toml_edit::Value {

@@ -90,7 +90,7 @@ impl Api {
         )
         .map_err(|err| ApiError::new(qcat_core::ErrorCode::InvalidConfig, err.to_string()))?;
         let mut schedules = vec![maintenance];
-        let backup = &config.backup;
+        let backup = &self.backup_settings();
         for (name, spec) in [
             (BACKUP_FULL, &backup.schedule_full),
             (BACKUP_DIFF, &backup.schedule_diff),
@@ -158,76 +158,107 @@ impl Api {
     /// The scheduler duty's loop (the `scheduler` task): waits to lead, then runs what is
     /// due for as long as the term holds.
     pub(crate) async fn run_scheduler(&self, context: &TaskContext) -> Result<(), String> {
-        let definitions = self.schedule_definitions().map_err(|err| err.message)?;
         let store = self.store().map_err(|err| err.message)?.clone();
+        let generation = || {
+            self.inner
+                .backup
+                .policy_generation
+                .load(std::sync::atomic::Ordering::SeqCst)
+        };
         while let Some(term) = self.lead(SCHEDULER_DUTY, context).await {
-            // A new term: this process's configuration becomes the stored one, and missed
-            // runs are made per policy.
-            let mut due: Vec<(Timestamp, Timestamp, &Schedule)> = Vec::new();
-            for schedule in &definitions {
-                let stored = async {
-                    schedules::configure(
-                        &store,
-                        schedule.name(),
-                        schedule.spec(),
-                        schedule.zone_name(),
-                        schedule.jitter().as_millis() as i64,
-                        &schedule.missed().to_string(),
-                    )
-                    .await?;
-                    schedules::get(&store, schedule.name()).await
-                };
-                let row = stored.await.map_err(|err| err.to_string())?;
-                let last = row
-                    .and_then(|row| row.last_regular_ms)
-                    .and_then(|ms| Timestamp::from_millisecond(ms).ok());
-                let plan = schedule.plan(last, Timestamp::now());
-                if let Some(missed) = plan.missed {
-                    tracing::info!(
-                        schedule = schedule.name(),
-                        "a run was missed; running it now"
-                    );
-                    due.push((Timestamp::now(), missed, schedule));
-                } else if let Some(next) = plan.next {
-                    due.push((schedule.with_jitter(next), next, schedule));
-                }
-            }
-            for (fire, _, schedule) in &due {
-                let _ =
-                    schedules::set_next(&store, schedule.name(), Some(fire.as_millisecond())).await;
-            }
-            // Run what falls due while the term holds.
-            loop {
-                match self.current_term(SCHEDULER_DUTY) {
-                    Some(now) if now.token == term.token => {}
-                    _ => break,
-                }
-                due.sort_by_key(|(fire, ..)| *fire);
-                let Some((fire, regular, schedule)) = due.first().copied() else {
-                    if !context.sleep(RECHECK).await {
-                        return Ok(());
+            // A new term makes missed runs per policy; a policy saved in the window during
+            // the term only re-plans (saving a schedule does not start a run).
+            let mut catch_up = true;
+            'plan: loop {
+                let planned_at = generation();
+                let definitions = self.schedule_definitions().map_err(|err| err.message)?;
+                // This process's configuration becomes the stored one.
+                let mut due: Vec<(Timestamp, Timestamp, &Schedule)> = Vec::new();
+                for schedule in &definitions {
+                    let stored = async {
+                        schedules::configure(
+                            &store,
+                            schedule.name(),
+                            schedule.spec(),
+                            schedule.zone_name(),
+                            schedule.jitter().as_millis() as i64,
+                            &schedule.missed().to_string(),
+                        )
+                        .await?;
+                        schedules::get(&store, schedule.name()).await
+                    };
+                    let row = stored.await.map_err(|err| err.to_string())?;
+                    let last = row
+                        .and_then(|row| row.last_regular_ms)
+                        .and_then(|ms| Timestamp::from_millisecond(ms).ok());
+                    let plan = schedule.plan(last, Timestamp::now());
+                    match (plan.missed, plan.next) {
+                        (Some(missed), _) if catch_up => {
+                            tracing::info!(
+                                schedule = schedule.name(),
+                                "a run was missed; running it now"
+                            );
+                            due.push((Timestamp::now(), missed, schedule));
+                        }
+                        (_, Some(next)) => due.push((schedule.with_jitter(next), next, schedule)),
+                        _ => {}
                     }
-                    continue;
-                };
-                let wait = fire
-                    .duration_since(Timestamp::now())
-                    .unsigned_abs()
-                    .min(RECHECK);
-                if fire > Timestamp::now() {
-                    if !context.sleep(wait).await {
-                        return Ok(());
-                    }
-                    continue;
                 }
-                due.remove(0);
-                self.run_scheduled(&store, schedule, regular, term.token)
-                    .await;
-                if let Some(next) = schedule.next_after(regular.max(Timestamp::now())) {
-                    let fire = schedule.with_jitter(next);
+                // Schedules no longer configured have no next run.
+                let configured: Vec<&str> = definitions.iter().map(Schedule::name).collect();
+                if let Ok(rows) = schedules::list(&store).await {
+                    for row in rows
+                        .iter()
+                        .filter(|row| !configured.contains(&row.name.as_str()))
+                    {
+                        let _ = schedules::set_next(&store, &row.name, None).await;
+                    }
+                }
+                for (fire, _, schedule) in &due {
                     let _ =
                         schedules::set_next(&store, schedule.name(), Some(fire.as_millisecond()))
                             .await;
-                    due.push((fire, next, schedule));
+                }
+                catch_up = false;
+                // Run what falls due while the term holds.
+                loop {
+                    match self.current_term(SCHEDULER_DUTY) {
+                        Some(now) if now.token == term.token => {}
+                        _ => break 'plan,
+                    }
+                    if generation() != planned_at {
+                        continue 'plan;
+                    }
+                    due.sort_by_key(|(fire, ..)| *fire);
+                    let Some((fire, regular, schedule)) = due.first().copied() else {
+                        if !context.sleep(RECHECK).await {
+                            return Ok(());
+                        }
+                        continue;
+                    };
+                    let wait = fire
+                        .duration_since(Timestamp::now())
+                        .unsigned_abs()
+                        .min(RECHECK);
+                    if fire > Timestamp::now() {
+                        if !context.sleep(wait).await {
+                            return Ok(());
+                        }
+                        continue;
+                    }
+                    due.remove(0);
+                    self.run_scheduled(&store, schedule, regular, term.token)
+                        .await;
+                    if let Some(next) = schedule.next_after(regular.max(Timestamp::now())) {
+                        let fire = schedule.with_jitter(next);
+                        let _ = schedules::set_next(
+                            &store,
+                            schedule.name(),
+                            Some(fire.as_millisecond()),
+                        )
+                        .await;
+                        due.push((fire, next, schedule));
+                    }
                 }
             }
         }

@@ -383,6 +383,35 @@ async fn invoke(api: &Api, slot: &SessionSlot, name: &str, n: usize) -> Result<(
             .backup_expire(slot, qcat_api::backup::BackupExpireInput { dry_run: false })
             .await
             .map(drop),
+        "backup_policy" => api.backup_policy(slot).await.map(drop),
+        "backup_trends" => api
+            .backup_trends(
+                slot,
+                qcat_api::backup::BackupTrendsInput {
+                    from_ms: 0,
+                    to_ms: 1,
+                },
+            )
+            .await
+            .map(drop),
+        "backup_policy_save" => api
+            .backup_policy_save(
+                slot,
+                qcat_api::backup::BackupPolicyInput {
+                    sources: Vec::new(),
+                    keep_full: 7,
+                    keep_age: "0s".into(),
+                    schedule_full: String::new(),
+                    schedule_diff: String::new(),
+                    schedule_incr: String::new(),
+                    schedule_verify: String::new(),
+                    schedule_drill: String::new(),
+                    verify_budget: "10m".into(),
+                    rto: "30m".into(),
+                },
+            )
+            .await
+            .map(drop),
         "rotate_master_key" => api.rotate_master_key(slot).await.map(drop),
         "audit_export_file" => {
             let job = api

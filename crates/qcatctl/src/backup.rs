@@ -205,6 +205,26 @@ pub async fn run(api: &Api, slot: &SessionSlot, command: BackupCommand) -> Resul
                         source.server_version
                     );
                 }
+                if let Some(detail) = &view.detail {
+                    out!("chain: {}", detail.chain.join(" → "));
+                    if !detail.dependents.is_empty() {
+                        out!("built on by: {}", detail.dependents.join(", "));
+                    }
+                    out!(
+                        "{} chunks ({} new) in {} packs; {}",
+                        detail.chunks,
+                        detail.new_chunks,
+                        detail.packs,
+                        match detail.verified_ms {
+                            Some(ms) => format!(
+                                "every pack verified, the oldest check at {}",
+                                jiff::Timestamp::from_millisecond(ms)
+                                    .map_or_else(|_| ms.to_string(), |t| t.to_string())
+                            ),
+                            None => format!("{} packs not yet verified", detail.unverified_packs),
+                        }
+                    );
+                }
             }
         }
         BackupCommand::Verify {

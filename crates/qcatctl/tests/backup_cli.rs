@@ -209,6 +209,20 @@ async fn an_operator_backs_up_verifies_restores_and_expires_a_production_databas
         &["backup", "show", full["id"].as_str().unwrap(), "--json"],
     ));
     assert_eq!(manifest["id"], full["id"]);
+    assert_eq!(
+        manifest["detail"]["chain"],
+        serde_json::json!([full["id"]]),
+        "a full's chain is itself"
+    );
+    assert_eq!(
+        manifest["detail"]["dependents"],
+        serde_json::json!([incr["id"]]),
+        "the incremental builds on the full"
+    );
+    assert_eq!(
+        manifest["detail"]["unverifiedPacks"], 0,
+        "the full verify above read every pack the full needs: {manifest}"
+    );
     let packs = dir.join("backups").join("packs");
     let shard = std::fs::read_dir(&packs)
         .unwrap()

@@ -384,7 +384,11 @@ kind: string, parent: string | null, full: string, startedMs: number, finishedMs
 /**
  * Logical bytes per stored byte of this backup (deduplication and compression).
  */
-dedupRatio: number, };
+dedupRatio: number, 
+/**
+ * Only from `backup_show`: the chain, tables, packs and their verification.
+ */
+detail?: BackupDetailView, };
 
 export type BackupSourceView = { name: string, kind: string, environment: string, location: string, database: string, serverVersion: string, bytes: number, tables: number, rows: number, };
 
@@ -457,6 +461,60 @@ halfRestored: string | null, };
 export type BackupExpireInput = { dryRun: boolean, };
 
 export type ExpireView = { dryRun: boolean, expired: Array<string>, kept: Array<string>, packsRemoved: number, bytesFreed: number, };
+
+export type BackupPolicyInput = { sources: Array<string>, keepFull: number, keepAge: string, scheduleFull: string, scheduleDiff: string, scheduleIncr: string, scheduleVerify: string, scheduleDrill: string, verifyBudget: string, rto: string, };
+
+export type BackupTrendsInput = { fromMs: number, toMs: number, };
+
+export type BackupDetailView = { 
+/**
+ * From its full to itself: every backup a restore of it reads.
+ */
+chain: Array<string>, 
+/**
+ * Backups that build on it (they expire with it, if it is a full).
+ */
+dependents: Array<string>, host: string, consoleVersion: string, chunks: number, newChunks: number, 
+/**
+ * Packs holding its chunks, and how many of them no clean verification has read yet.
+ */
+packs: number, unverifiedPacks: number, 
+/**
+ * The oldest last clean verification among its packs, when every one has one.
+ */
+verifiedMs: number | null, tables: Array<TableView>, };
+
+export type TableView = { source: string, schema: string, name: string, rows: number, };
+
+export type BackupPolicyView = { sources: Array<string>, keepFull: number, 
+/**
+ * A duration ("30days", "0s": off).
+ */
+keepAge: string, verifyBudget: string, rto: string, schedules: Array<PolicySchedule>, timeZone: string, locked: Array<LockedSetting>, 
+/**
+ * The config file a save writes.
+ */
+file: string | null, };
+
+export type PolicySchedule = { 
+/**
+ * `full`, `diff`, `incr`, `verify` or `drill`.
+ */
+kind: string, 
+/**
+ * Cron in `runtime.time_zone`, `@every <duration>`, or empty: not scheduled.
+ */
+spec: string, nextMs: number | null, lastEndedMs: number | null, 
+/**
+ * `ok`, `failed` or `running`.
+ */
+lastResult: string | null, lastError: string | null, };
+
+export type LockedSetting = { key: string, 
+/**
+ * The variable that sets it, e.g. `QCAT_BACKUP__KEEP_FULL`.
+ */
+variable: string, };
 
 export type MemberView = { id: string, 
 /**
@@ -586,6 +644,12 @@ export interface Commands {
   backup_restore: { args: { input: BackupRestoreInput }; returns: JobStarted };
   /** A restore drill now: the newest recovery point's PostgreSQL sources restored into scratch databases, checked, timed against backup.rto, dropped. */
   backup_drill: { args: Record<string, never>; returns: JobStarted };
+  /** The backup history as series: durations, bytes read and stored, outcomes, restore and drill durations, verify coverage. */
+  backup_trends: { args: { input: BackupTrendsInput }; returns: Array<SeriesView> };
+  /** The backup policy in force: sources, retention, schedules with their runs, verify budget, RTO; keys the environment locks. */
+  backup_policy: { args: Record<string, never>; returns: BackupPolicyView };
+  /** Saves the backup policy to the config file in one checked, atomic write; in force at once (the scheduler re-plans). */
+  backup_policy_save: { args: { input: BackupPolicyInput }; returns: BackupPolicyView };
   /** Applies retention (keep_full, keep_age; dependents go with their full) and removes unreferenced packs; dry_run only reports. */
   backup_expire: { args: { input: BackupExpireInput }; returns: ExpireView };
 }

@@ -3,6 +3,8 @@
 import { invoke } from '@tauri-apps/api/core';
 import { listen } from '@tauri-apps/api/event';
 import type {
+  BackupPolicyInput,
+  BackupPolicyView,
   BackupRestoreInput,
   BackupRunInput,
   BackupView,
@@ -169,6 +171,13 @@ export const api = {
   /** Starts a restore job; its result has the row-count check (`passed`, `tables`). */
   backupRestore: (input: BackupRestoreInput): Promise<JobStarted> => call('backup_restore', { input }),
   backupExpire: (dryRun: boolean): Promise<ExpireView> => call('backup_expire', { input: { dryRun } }),
+  /** Starts a restore drill; its result has `passed`, `withinRto`, `durationMs`, `rtoMs`. */
+  backupDrill: (): Promise<JobStarted> => call('backup_drill'),
+  backupPolicy: (): Promise<BackupPolicyView> => call('backup_policy'),
+  /** Saves the policy (one checked write of the config file); in force at once. */
+  backupPolicySave: (input: BackupPolicyInput): Promise<BackupPolicyView> => call('backup_policy_save', { input }),
+  /** Each backup's duration, bytes and outcome, restore and drill durations, verify coverage. */
+  backupTrends: (fromMs: number, toMs: number): Promise<SeriesView[]> => call('backup_trends', { input: { fromMs, toMs } }),
 };
 
 /** Forwards the UI's uncaught errors and rejections into the console's log (target qcat_ui),
