@@ -11,7 +11,6 @@ use serde::Serialize;
 use crate::error::{BackupError, Result};
 use crate::repo::Repository;
 use crate::repo::manifest::{ChunkRef, Manifest};
-use crate::repo::pack::PackFiles;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -85,12 +84,14 @@ pub fn verify(
         backups: chosen.len() as u64,
         ..VerifyReport::default()
     };
-    let mut packs = PackFiles::default();
-    for (chunk, users) in needed.values() {
-        if cancel.is_cancelled() {
-            return Err(BackupError::Cancelled);
-        }
-        match repo.read_chunk(&mut packs, chunk) {
+    let (chunks, users): (Vec<ChunkRef>, Vec<&BTreeSet<String>>) = needed
+        .values()
+        .map(|(chunk, users)| (chunk.clone(), users))
+        .unzip();
+    let mut next = users.iter();
+    crate::restore::open_each_in_order(repo, &chunks, cancel, |chunk, opened| {
+        let users = next.next().expect("one user set per chunk");
+        match opened {
             Ok(_) => {}
             Err(BackupError::Damaged { chunk, pack, why }) => report.damaged.push(DamagedChunk {
                 chunk,
@@ -103,7 +104,8 @@ pub fn verify(
         report.chunks += 1;
         report.bytes += u64::from(chunk.size);
         progress.advance(u64::from(chunk.size));
-    }
+        Ok(())
+    })?;
     // Every pack read through without damage counts for coverage (a verify of chosen
     // backups may read only part of a pack, so only a verify of everything counts).
     if !only.is_empty() {
@@ -239,7 +241,6 @@ pub fn rolling(
         },
         ..RollingReport::default()
     };
-    let mut packs = PackFiles::default();
     for (_, pack) in order {
         // A budget that is not zero always verifies at least one pack, so a short budget
         // still makes progress; a pack started is finished.
@@ -248,8 +249,14 @@ pub fn rolling(
             break;
         }
         let mut clean = true;
-        for (chunk, needing) in &by_pack[&pack] {
-            match repo.read_chunk(&mut packs, chunk) {
+        let (chunks, needing): (Vec<ChunkRef>, Vec<&BTreeSet<String>>) = by_pack[&pack]
+            .iter()
+            .map(|(chunk, needing)| (chunk.clone(), needing))
+            .unzip();
+        let mut next = needing.iter();
+        crate::restore::open_each_in_order(repo, &chunks, cancel, |chunk, opened| {
+            let needing = next.next().expect("one user set per chunk");
+            match opened {
                 Ok(_) => {}
                 Err(BackupError::Damaged { chunk, pack, why }) => {
                     clean = false;
@@ -265,7 +272,8 @@ pub fn rolling(
             report.report.chunks += 1;
             report.report.bytes += u64::from(chunk.size);
             progress.advance(u64::from(chunk.size));
-        }
+            Ok(())
+        })?;
         report.packs_verified += 1;
         if clean {
             state.packs.insert(pack, qcat_core::time::now_ms());

@@ -127,6 +127,8 @@ export const en = {
   'restore.source': 'Source',
   'restore.destination': 'Restore into',
   'restore.destinationHelp': 'A target’s name restores onto its own database (overwritten, after a safety backup); a postgres:// URL naming a database that does not exist creates it.',
+  'restore.destinationHelpRedis': 'A Redis target’s name restores into its own server (keys in the backup replace keys of the same name, after typed confirmation); a redis:// URL with a db number (redis://host:6379/2) restores every key into that db.',
+  'restore.destinationHelpFiles': 'An absolute path to a new or empty folder: the files are written there with their modes and modification times; nothing existing is overwritten.',
   'restore.preview': 'Preview',
   'restore.action': 'What happens',
   'restore.action.create': 'Database {database} is created and restored into',

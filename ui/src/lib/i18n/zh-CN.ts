@@ -129,6 +129,8 @@ export const zhCN: Record<MessageKey, string> = {
   'restore.source': '数据源',
   'restore.destination': '恢复到',
   'restore.destinationHelp': '填写目标名称会恢复到它自己的数据库（先做安全备份再覆盖）；填写指向不存在数据库的 postgres:// 地址会新建该数据库。',
+  'restore.destinationHelpRedis': '填写 Redis 目标名称则恢复到其自身服务器（备份中的键会替换同名键，需要输入确认）；填写带 db 编号的 redis:// 地址（redis://host:6379/2）则把所有键恢复到该 db。',
+  'restore.destinationHelpFiles': '填写一个新的或空的目录的绝对路径：文件会连同权限和修改时间写入该目录；不会覆盖任何已有内容。',
   'restore.preview': '预览',
   'restore.action': '将执行',
   'restore.action.create': '新建数据库 {database} 并恢复到其中',
