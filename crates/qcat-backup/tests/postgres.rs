@@ -42,6 +42,11 @@ INSERT INTO orders (instrument, side, price, qty, tags, placed, raw, note)
          decode(md5(g::text), 'hex'), CASE WHEN g % 10 = 0 THEN NULL ELSE E'line\nbreak\ttab ' || g END
   FROM generate_series(1, 20000) g;
 INSERT INTO fills SELECT date '2026-11-20' + (g % 20), g, g % 100, timestamptz '2026-11-20 10:00+08' + g * interval '1 minute' FROM generate_series(1, 5000) g;
+-- Larger than the loader's split threshold (16 MiB), so a restore spreads its rows over
+-- every connection; values with backslashes, tabs and newlines, which COPY escapes.
+CREATE TABLE ticks (id bigint PRIMARY KEY, at timestamptz, px numeric, memo text);
+INSERT INTO ticks SELECT g, timestamptz '2026-11-02 09:30+08' + g * interval '1 ms', g / 3.0,
+  repeat('x', 40) || E'\\back\\slash\nnew line\t' || g FROM generate_series(1, 250000) g;
 SELECT setval('order_no', 31337);
 SELECT lo_from_bytea(424242, convert_to(repeat('large object payload ', 5000), 'UTF8'));
 "#;

@@ -21,6 +21,8 @@ use crate::error::{BackupError, Result};
 use crate::repo::Repository;
 use crate::repo::manifest::{Manifest, SourceRecord, TableCount};
 
+mod load;
+
 pub const DUMP_STREAM: &str = "dump";
 pub const DUMP_FORMAT: &str = "pg_dump-custom";
 
@@ -547,54 +549,28 @@ pub fn restore(
         })
         .map_err(|err| admin.failure("create the database", &err))?;
 
-    // 3. pg_restore with parallel jobs.
+    // 3. pg_restore with parallel jobs; into a new database, table data through our own
+    //    COPY streams, a large table spread over every connection.
     progress.phase(format!("{source}: pg_restore"));
-    let mut command = Command::new(&tools.pg_restore);
-    command.args([
-        "--exit-on-error",
-        "--no-password",
-        &format!("--jobs={}", jobs.max(1)),
-    ]);
-    if placement == Placement::Overwrite {
-        command.args(["--clean", "--if-exists"]);
-    }
-    target.apply(&mut command);
-    command.arg(archive.path());
-    let mut child = command
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .map_err(|err| {
-            BackupError::Source(format!("cannot run {}: {err}", tools.pg_restore.display()))
-        })?;
-    let mut stderr = child.stderr.take().expect("piped");
-    let stderr_reader = std::thread::spawn(move || {
-        let mut text = String::new();
-        let _ = stderr.read_to_string(&mut text);
-        text
-    });
-    let status = loop {
-        if let Some(status) = child
-            .try_wait()
-            .map_err(|err| BackupError::Source(format!("pg_restore: {err}")))?
-        {
-            break status;
-        }
-        if cancel.is_cancelled() {
-            let _ = child.kill();
-            let _ = child.wait();
-            return Err(BackupError::Cancelled);
-        }
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    };
-    let errors = stderr_reader.join().unwrap_or_default();
-    if !status.success() {
-        return Err(BackupError::Source(format!(
-            "pg_restore into {} failed ({status}); the database is half restored and marked so: {}",
-            target.display(),
-            last_lines(&errors)
-        )));
+    let jobs_arg = format!("--jobs={}", jobs.max(1));
+    match placement {
+        Placement::New => load::restore_new(
+            handle,
+            &tools,
+            target,
+            archive.path(),
+            jobs,
+            progress,
+            cancel,
+        )?,
+        Placement::Overwrite => load::run(
+            &tools,
+            target,
+            &[&jobs_arg, "--clean", "--if-exists"],
+            None,
+            archive.path(),
+            cancel,
+        )?,
     }
     progress.set_done(stream.size * 2);
 
