@@ -289,6 +289,30 @@ impl App {
         }
     }
 
+    /// Waits until the first element matching `css` has an attribute `name` that `accept`s.
+    pub async fn wait_for_attribute_css(
+        &self,
+        css: &str,
+        name: &str,
+        accept: impl Fn(&str) -> bool,
+    ) {
+        let deadline = Instant::now() + UI_TIMEOUT;
+        loop {
+            let seen = match self.session.find(css).await.expect("find") {
+                Some(element) => self.session.attribute(&element, name).await.ok().flatten(),
+                None => None,
+            };
+            if seen.as_deref().is_some_and(&accept) {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{css} never had an accepted {name}; last seen {seen:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
     /// Scrolls the element with `data-testid` to `top` pixels, as a user dragging its
     /// scrollbar would.
     pub async fn scroll_to(&self, test_id: &str, top: u64) {

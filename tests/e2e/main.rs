@@ -784,5 +784,48 @@ async fn a_backup_moves_its_progress_bar_and_the_wizard_restores_it_into_a_new_d
     let result = app.text("restore-result").await;
     assert!(result.contains("row count matches"), "{result}");
     app.screenshot("restore-checked").await;
+    app.click("restore-finish").await;
+
+    // The recovery point is on its source's timeline; picking it opens its chain.
+    app.element_css("[data-testid^='timeline-orders-db-']")
+        .await;
+    app.click_css("[data-testid^='select-']").await;
+    let chain = app
+        .wait_for_text("backup-chain", |text| !text.is_empty())
+        .await;
+    assert!(
+        chain.starts_with("20"),
+        "a full's chain is its own id: {chain}"
+    );
+
+    // The policy: a schedule saved in the window is planned at once (no restart).
+    app.click("backups-tab-policy").await;
+    app.element("policy-schedule-full").await;
+    app.type_into("policy-schedule-full", "@every 6h").await;
+    app.click("policy-save").await;
+    // A schedule with no source to take is refused, naming the field.
+    let refused = app
+        .wait_for_text("policy-error", |text| !text.is_empty())
+        .await;
+    assert!(refused.contains("backup.sources"), "{refused}");
+    app.click("policy-source-orders-db").await;
+    app.click("policy-save").await;
+    app.element("policy-saved").await;
+    let next = app.text("policy-next-full").await;
+    assert!(
+        !next.contains("not scheduled") && next.chars().any(|c| c.is_ascii_digit()),
+        "the saved schedule shows its next run: {next}"
+    );
+    app.screenshot("backup-policy").await;
+
+    // The history: the backup's duration is a point of the metric store's series.
+    app.click("backups-tab-history").await;
+    app.wait_for_attribute_css(
+        "[data-testid='trend-backup_duration_seconds'] [data-testid='time-chart']",
+        "data-points",
+        |points| points.parse::<u32>().is_ok_and(|n| n >= 1),
+    )
+    .await;
+    app.screenshot("backup-history").await;
     app.close().await;
 }
