@@ -303,21 +303,8 @@ pub fn backup(
         &format!("--snapshot={snapshot}"),
     ]);
     connection.apply(&mut command);
-    let mut child = command
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .map_err(|err| {
-            BackupError::Source(format!("cannot run {}: {err}", tools.pg_dump.display()))
-        })?;
+    let (mut child, stderr_reader) = spawn_tool(&mut command, Stdio::piped())?;
     let stdout = child.stdout.take().expect("piped");
-    let mut stderr = child.stderr.take().expect("piped");
-    let stderr_reader = std::thread::spawn(move || {
-        let mut text = String::new();
-        let _ = stderr.read_to_string(&mut text);
-        text
-    });
 
     // Counts run in the snapshot's transaction while pg_dump streams.
     let (stream, counts) = std::thread::scope(|scope| {
@@ -355,6 +342,32 @@ pub fn backup(
         streams: vec![stream],
         tables,
     })
+}
+
+/// Starts a client tool (no stdin) with its stderr collected on a thread: its last lines
+/// explain a failure.
+fn spawn_tool(
+    command: &mut Command,
+    stdout: Stdio,
+) -> Result<(std::process::Child, std::thread::JoinHandle<String>)> {
+    let mut child = command
+        .stdin(Stdio::null())
+        .stdout(stdout)
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|err| {
+            BackupError::Source(format!(
+                "cannot run {}: {err}",
+                command.get_program().to_string_lossy()
+            ))
+        })?;
+    let mut stderr = child.stderr.take().expect("piped");
+    let reader = std::thread::spawn(move || {
+        let mut text = String::new();
+        let _ = stderr.read_to_string(&mut text);
+        text
+    });
+    Ok((child, reader))
 }
 
 fn last_lines(text: &str) -> String {

@@ -7,7 +7,7 @@
 //! Small tables go whole to the connections in turn. The data comes from
 //! `pg_restore --data-only -f -` of the same archive, so pg_restore still decodes it.
 
-use std::io::{BufRead, BufReader, Read};
+use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Command, Stdio};
 
@@ -15,7 +15,7 @@ use qcat_runtime::CancellationToken;
 use qcat_runtime::progress::Progress;
 use tokio::sync::mpsc;
 
-use super::{PostgresConnection, Tools, last_lines};
+use super::{PostgresConnection, Tools, last_lines, spawn_tool};
 use crate::error::{BackupError, Result};
 
 /// A table's rows go to one connection until this many bytes, then to all of them.
@@ -139,15 +139,7 @@ pub(super) fn run(
     }
     target.apply(&mut command);
     command.arg(archive);
-    let mut child = command
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .map_err(|err| {
-            BackupError::Source(format!("cannot run {}: {err}", tools.pg_restore.display()))
-        })?;
-    let errors = collect_stderr(&mut child);
+    let (mut child, errors) = spawn_tool(&mut command, Stdio::null())?;
     let status = loop {
         if let Some(status) = child
             .try_wait()
@@ -174,15 +166,6 @@ pub(super) fn run(
     Ok(())
 }
 
-fn collect_stderr(child: &mut std::process::Child) -> std::thread::JoinHandle<String> {
-    let mut stderr = child.stderr.take().expect("piped");
-    std::thread::spawn(move || {
-        let mut text = String::new();
-        let _ = stderr.read_to_string(&mut text);
-        text
-    })
-}
-
 /// Reads every table's COPY block from `pg_restore --data-only -f -` and feeds the
 /// connections.
 #[allow(clippy::too_many_arguments)]
@@ -206,18 +189,12 @@ fn load_tables(
         let target = target.clone();
         workers.push(handle.spawn(connection(conn, receive, target)));
     }
-    let mut child = Command::new(&tools.pg_restore)
+    let mut command = Command::new(&tools.pg_restore);
+    command
         .args(["--data-only", "--no-password", "--file=-"])
         .arg(format!("--use-list={}", list.display()))
-        .arg(archive)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .map_err(|err| {
-            BackupError::Source(format!("cannot run {}: {err}", tools.pg_restore.display()))
-        })?;
-    let errors = collect_stderr(&mut child);
+        .arg(archive);
+    let (mut child, errors) = spawn_tool(&mut command, Stdio::piped())?;
     let stdout = child.stdout.take().expect("piped");
     let fed = feed(
         BufReader::with_capacity(1 << 20, stdout),
