@@ -1082,7 +1082,8 @@ impl Api {
                 PostgresConnection::new(settings.drill_server.trim(), None)?
             };
             let database = format!(
-                "qcat_drill_{}_{stamp}",
+                "{}{}_{stamp}",
+                postgres::DRILL_PREFIX,
                 record
                     .name
                     .replace(|c: char| !c.is_ascii_alphanumeric(), "_")

@@ -170,6 +170,25 @@ async fn a_database_of_every_kind_of_object_round_trips_and_the_stock_pg_restore
     assert_eq!(november.rows + december.rows, 5000);
     assert!(!record.location.contains("password"));
 
+    // Scratch databases a killed restore left an hour ago, and one a restore is renaming
+    // right now: the next restore drops the first and leaves the second alone.
+    // Likewise a drill's scratch copy from yesterday, and one of a drill running now.
+    let stale = "qcat_restoring_1000_dead00".to_owned();
+    let in_flight = format!("qcat_restoring_{}_live00", qcat_core::time::now_ms());
+    let stale_drill = "qcat_drill_orders_db_1000".to_owned();
+    let running_drill = format!("qcat_drill_orders_db_{}", qcat_core::time::now_ms());
+    {
+        let mut admin = sqlx::PgConnection::connect(&url_with_database(&source_url, "postgres"))
+            .await
+            .unwrap();
+        for name in [&stale, &in_flight, &stale_drill, &running_drill] {
+            sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+                .execute(&mut admin)
+                .await
+                .unwrap();
+        }
+    }
+
     // Restore into a new database through the console's path.
     let restored_url = url_with_database(&source_url, &format!("{}_restored", source.database()));
     let target = PostgresConnection::new(&restored_url, None).unwrap();
@@ -201,6 +220,40 @@ async fn a_database_of_every_kind_of_object_round_trips_and_the_stock_pg_restore
         .unwrap()
     };
     assert!(report.passed(), "row counts differ: {report:?}");
+    let mut swept = report.swept.clone();
+    swept.sort();
+    assert_eq!(
+        swept,
+        vec![stale_drill.clone(), stale.clone()],
+        "only the stale scratch databases are swept"
+    );
+    {
+        let mut admin = sqlx::PgConnection::connect(&url_with_database(&source_url, "postgres"))
+            .await
+            .unwrap();
+        let mut left: Vec<String> = sqlx::query_scalar(
+            "SELECT datname::text FROM pg_database WHERE datname IN ($1, $2, $3, $4)",
+        )
+        .bind(&stale)
+        .bind(&in_flight)
+        .bind(&stale_drill)
+        .bind(&running_drill)
+        .fetch_all(&mut admin)
+        .await
+        .unwrap();
+        left.sort();
+        assert_eq!(
+            left,
+            vec![running_drill.clone(), in_flight.clone()],
+            "the ones in use stay"
+        );
+        for name in [&in_flight, &running_drill] {
+            sqlx::raw_sql(sqlx::AssertSqlSafe(format!("DROP DATABASE {name}")))
+                .execute(&mut admin)
+                .await
+                .unwrap();
+        }
+    }
     assert_eq!(
         table_hashes(&restored_url).await,
         expected,

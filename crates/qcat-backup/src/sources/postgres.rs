@@ -405,6 +405,9 @@ pub struct RestoreReport {
     pub tables: Vec<TableCheck>,
     /// Tables whose row count differs from the manifest (or that are missing).
     pub mismatches: u64,
+    /// Scratch databases killed restores had left on the server, dropped first.
+    #[serde(default)]
+    pub swept: Vec<String>,
 }
 
 impl RestoreReport {
@@ -440,6 +443,51 @@ pub async fn drop_database(connection: &PostgresConnection) -> Result<()> {
 }
 
 const MARKER_PREFIX: &str = "qcat-backup: restore of ";
+/// A new database is created as `<prefix><ms>_<hex>`, marked, then renamed: it holds the
+/// scratch name only for those three statements.
+const SCRATCH_PREFIX: &str = "qcat_restoring_";
+/// A scratch name older than this belongs to a restore that was killed.
+const SCRATCH_STALE_MS: i64 = 60 * 60 * 1000;
+/// Restore drills restore into `<prefix><source>_<ms>` and drop it when done; one older than
+/// a day was left by a killed drill.
+pub const DRILL_PREFIX: &str = "qcat_drill_";
+const DRILL_STALE_MS: i64 = 24 * 60 * 60 * 1000;
+
+/// Drops the scratch databases killed restores and drills left (their names say when they
+/// were made); returns their names.
+async fn sweep_scratch(conn: &mut PgConnection) -> std::result::Result<Vec<String>, sqlx::Error> {
+    let names: Vec<String> = sqlx::query_scalar(
+        "SELECT datname::text FROM pg_database WHERE starts_with(datname, $1) OR starts_with(datname, $2)",
+    )
+    .bind(SCRATCH_PREFIX)
+    .bind(DRILL_PREFIX)
+    .fetch_all(&mut *conn)
+    .await?;
+    let now = qcat_core::time::now_ms();
+    let mut swept = Vec::new();
+    for name in names {
+        let stale = if let Some(rest) = name.strip_prefix(SCRATCH_PREFIX) {
+            rest.split_once('_')
+                .and_then(|(ms, _)| ms.parse::<i64>().ok())
+                .is_some_and(|ms| now - ms > SCRATCH_STALE_MS)
+        } else {
+            name.rsplit_once('_')
+                .and_then(|(_, ms)| ms.parse::<i64>().ok())
+                .is_some_and(|ms| now - ms > DRILL_STALE_MS)
+        };
+        if stale {
+            sqlx::query(sqlx::AssertSqlSafe(format!(
+                "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+                quote_ident(&name)
+            )))
+            .execute(&mut *conn)
+            .await?;
+            tracing::warn!(database = %name, "dropped a scratch database a killed restore left");
+            swept.push(name);
+        }
+    }
+    Ok(swept)
+}
 
 /// The database's "restore in progress" marker, left by a restore that did not finish.
 pub async fn unfinished_restore(connection: &PostgresConnection) -> Result<Option<String>> {
@@ -518,6 +566,14 @@ pub fn restore(
     }
 
     // 2. Create (new) and mark the target: a kill from here on leaves the mark behind.
+    //    Scratch databases killed restores left on the server go first.
+    let swept = if placement == Placement::New {
+        handle
+            .block_on(sweep_scratch(&mut admin_conn))
+            .map_err(|err| admin.failure("drop stale scratch databases", &err))?
+    } else {
+        Vec::new()
+    };
     let marker = format!(
         "{MARKER_PREFIX}{} started {}",
         manifest.id,
@@ -528,7 +584,13 @@ pub fn restore(
             if placement == Placement::New {
                 // Created under a scratch name, marked, then renamed: a kill at any point
                 // leaves the target either absent or marked, never there unmarked.
-                let scratch = format!("qcat_restoring_{}", qcat_core::random::hex_id(6));
+                // The name carries its creation time, so a later restore can tell a
+                // scratch database a killed restore left from one being renamed now.
+                let scratch = format!(
+                    "{SCRATCH_PREFIX}{}_{}",
+                    qcat_core::time::now_ms(),
+                    qcat_core::random::hex_id(6)
+                );
                 sqlx::query(sqlx::AssertSqlSafe(format!(
                     "CREATE DATABASE {}",
                     quote_ident(&scratch)
@@ -627,6 +689,7 @@ pub fn restore(
         bytes: stream.size,
         tables,
         mismatches,
+        swept,
     })
 }
 
