@@ -37,6 +37,7 @@ pub const COMMAND_NAMES: &[&str] = &[
     "monitor_target_remove",
     "monitor_target_test",
     "monitor_query",
+    "monitor_import",
     "monitor_quick_start",
     "monitor_overview",
     "backup_list",

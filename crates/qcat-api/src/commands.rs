@@ -171,6 +171,9 @@ macro_rules! for_each_ipc_command {
             #[doc = "Series over a range, at most maxPoints each, from the best tier; values, rates or histogram quantiles."]
             monitor_query [Permission("monitor:view"), false, Query] (input: $crate::monitor::QueryInput) -> Vec<$crate::monitor::SeriesView>
                 => |api, slot| api.monitor_query(slot, input).await;
+            #[doc = "Imports history (CSV rows timestamp,value) into one series, before its own samples, so a baseline can learn from it at once."]
+            monitor_import [Permission("monitor:edit"), true, Change] (input: $crate::monitor::ImportInput) -> $crate::monitor::ImportView
+                => |api, slot| api.monitor_import(slot, input).await;
             #[doc = "First-start shortcuts: monitor this machine (host), or start the simulated trading application and monitor it (demo)."]
             monitor_quick_start [Permission("monitor:edit"), true, Change] (input: $crate::monitor::QuickStartInput) -> $crate::monitor::TargetView
                 => |api, slot| api.monitor_quick_start(slot, input).await;

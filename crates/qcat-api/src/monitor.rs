@@ -29,6 +29,9 @@ use crate::access::SessionSlot;
 use crate::runtime::LiveEvent;
 use crate::{Api, ApiError};
 
+mod import;
+pub use import::{ImportInput, ImportView};
+
 /// The singleton duty collectors run under.
 pub const COLLECTION_DUTY: &str = "collection";
 

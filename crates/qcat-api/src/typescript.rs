@@ -123,6 +123,8 @@ pub fn bindings() -> String {
         crate::backup::BackupExpireInput::decl(&cfg),
         crate::backup::ExpireView::decl(&cfg),
         crate::backup::BackupPolicyInput::decl(&cfg),
+        crate::monitor::ImportInput::decl(&cfg),
+        crate::monitor::ImportView::decl(&cfg),
         crate::backup::BackupTrendsInput::decl(&cfg),
         crate::backup::BackupDetailView::decl(&cfg),
         crate::backup::TableView::decl(&cfg),

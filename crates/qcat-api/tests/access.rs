@@ -384,6 +384,18 @@ async fn invoke(api: &Api, slot: &SessionSlot, name: &str, n: usize) -> Result<(
             .await
             .map(drop),
         "backup_policy" => api.backup_policy(slot).await.map(drop),
+        "monitor_import" => api
+            .monitor_import(
+                slot,
+                qcat_api::monitor::ImportInput {
+                    series: "imported_latency_seconds".into(),
+                    format: "csv".into(),
+                    text: "2026-11-02 09:30:00,0.25\n".into(),
+                    source: "test.csv".into(),
+                },
+            )
+            .await
+            .map(drop),
         "backup_trends" => api
             .backup_trends(
                 slot,

@@ -8,10 +8,12 @@
 //! - [`targets`]: connection profiles (kind, URL, password reference, environment,
 //!   interval) and their rows and health in the console's store.
 //! - [`collect`]: a collector per target kind, and the step-by-step connection test.
+//! - [`import`]: history from CSV (`timestamp,value`) for backfilling a series.
 //! - [`simulate`]: a simulated trading application's `/metrics`, with incidents to inject.
 
 pub mod collect;
 pub mod exposition;
+pub mod import;
 pub mod simulate;
 pub mod targets;
 pub mod tsdb;

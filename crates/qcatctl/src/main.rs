@@ -425,6 +425,12 @@ async fn run_as_user(
         }
         Command::Target(command) => monitor::target_command(api, slot, command).await?,
         Command::Backup(command) => backup::run(api, slot, command).await?,
+        Command::Monitor(monitor::MonitorCommand::Import {
+            series,
+            format,
+            file,
+            json,
+        }) => monitor::import(api, slot, series, format, &file, json).await?,
         Command::Monitor(monitor::MonitorCommand::Query {
             series,
             since,

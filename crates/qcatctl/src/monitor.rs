@@ -76,6 +76,20 @@ pub enum MonitorCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Imports history into one series, before its own samples (a baseline then learns
+    /// from it at once): CSV rows `timestamp,value`, timestamps RFC 3339 or
+    /// `YYYY-MM-DD HH:MM:SS` (UTC).
+    Import {
+        /// `name` or `name{label="value",…}`.
+        #[arg(long)]
+        series: String,
+        #[arg(long, default_value = "csv")]
+        format: String,
+        /// The file, or - for standard input.
+        file: String,
+        #[arg(long)]
+        json: bool,
+    },
     /// Reads one scrape (an http(s) URL, a file, or - for standard input) and prints its
     /// families and each histogram's quantiles.
     Scrape {
@@ -271,6 +285,57 @@ pub async fn target_command(
         }
     }
     Ok(())
+}
+
+pub async fn import(
+    api: &Api,
+    slot: &SessionSlot,
+    series: String,
+    format: String,
+    file: &str,
+    json: bool,
+) -> Result<(), CliError> {
+    let text = if file == "-" {
+        let mut text = String::new();
+        std::io::Read::read_to_string(&mut std::io::stdin(), &mut text).map_err(|err| {
+            ApiError::new(ErrorCode::InvalidInput, format!("standard input: {err}"))
+        })?;
+        text
+    } else {
+        std::fs::read_to_string(file).map_err(|err| {
+            ApiError::new(
+                ErrorCode::InvalidInput,
+                format!("{file}: {err}; give a readable CSV file, or - for standard input"),
+            )
+        })?
+    };
+    let view = api
+        .monitor_import(
+            slot,
+            qcat_api::monitor::ImportInput {
+                series,
+                format,
+                text,
+                source: file.to_owned(),
+            },
+        )
+        .await?;
+    if json {
+        output::json(&view)?;
+    } else {
+        out!(
+            "imported {} points into {} ({} .. {})",
+            view.points,
+            view.series,
+            at(view.from_ms),
+            at(view.to_ms)
+        );
+    }
+    Ok(())
+}
+
+fn at(ms: i64) -> String {
+    jiff::Timestamp::from_millisecond(ms).map_or_else(|_| ms.to_string(), |t| t.to_string())
 }
 
 pub async fn query(

@@ -328,3 +328,125 @@ fn an_operator_adds_targets_runs_an_agent_and_queries_what_it_collected() {
         "{audit}"
     );
 }
+
+#[test]
+fn history_imported_from_csv_is_queryable_and_bad_files_name_their_line() {
+    let dir = qcat_testkit::temp_data_dir();
+    succeeded(
+        &qcatctl(dir.path())
+            .args(["key", "init", "--to-file"])
+            .arg(dir.path().join("master.key"))
+            .output()
+            .unwrap(),
+    );
+    let mut add = qcatctl(dir.path());
+    add.args(["user", "add", "--admin", "root"]);
+    succeeded(&run(add, &format!("{ROOT_PASSWORD}\n")));
+
+    // Three days of one-minute history ending an hour ago, half the rows in each form.
+    let now = jiff::Timestamp::now();
+    let start = now.as_second() - 3 * 86_400 - 3600;
+    let mut csv = String::from("timestamp,value\n");
+    for minute in 0..3 * 1440_i64 {
+        let at = jiff::Timestamp::from_second(start + minute * 60).unwrap();
+        let value = 0.2 + (minute % 60) as f64 / 1000.0;
+        if minute % 2 == 0 {
+            csv.push_str(&format!("{at},{value}\n"));
+        } else {
+            csv.push_str(&format!("{},{value}\n", at.strftime("%Y-%m-%d %H:%M:%S")));
+        }
+    }
+    let file = dir.path().join("p99.csv");
+    std::fs::write(&file, &csv).unwrap();
+    let file = file.to_str().unwrap();
+    let imported = succeeded(&as_root(
+        dir.path(),
+        &[
+            "monitor",
+            "import",
+            "--format",
+            "csv",
+            "--series",
+            "app_p99_seconds{endpoint=\"/order/submit\"}",
+            file,
+            "--json",
+        ],
+    ));
+    let imported: serde_json::Value = serde_json::from_str(&imported).unwrap();
+    assert_eq!(
+        imported["points"],
+        3 * 1440,
+        "every row is a point: {imported}"
+    );
+
+    // The store answers for the imported range from its rollups, like live history.
+    let queried = succeeded(&as_root(
+        dir.path(),
+        &[
+            "monitor",
+            "query",
+            "app_p99_seconds{endpoint=\"/order/submit\"}",
+            "--since",
+            "4d",
+            "--json",
+        ],
+    ));
+    let queried: serde_json::Value = serde_json::from_str(&queried).unwrap();
+    let points = queried[0]["t"].as_array().map_or(0, Vec::len);
+    assert!(points > 50, "three days of history come back: {queried}");
+
+    // The same history again overlaps the series' own samples: refused, naming it.
+    let again = as_root(
+        dir.path(),
+        &[
+            "monitor",
+            "import",
+            "--series",
+            "app_p99_seconds{endpoint=\"/order/submit\"}",
+            file,
+        ],
+    );
+    assert!(!again.status.success());
+    let said = String::from_utf8_lossy(&again.stderr);
+    assert!(said.contains("already has samples"), "{said}");
+
+    // A bad row: the file's line and field are named, nothing is written.
+    let bad = dir.path().join("bad.csv");
+    std::fs::write(
+        &bad,
+        "2026-11-02 09:30:00,1\n2026-11-02 09:31:00,1\n2026-11-02 25:00:00,1\n",
+    )
+    .unwrap();
+    let refused = as_root(
+        dir.path(),
+        &[
+            "monitor",
+            "import",
+            "--series",
+            "other_series",
+            bad.to_str().unwrap(),
+        ],
+    );
+    assert!(!refused.status.success());
+    let said = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        said.contains("line 3, timestamp"),
+        "the bad row is named: {said}"
+    );
+
+    // Both attempts and the import are in the audit trail.
+    let audit = succeeded(&as_root(
+        dir.path(),
+        &["audit", "query", "--json", "--limit", "20"],
+    ));
+    let audit: serde_json::Value = serde_json::from_str(&audit).unwrap();
+    let imports: Vec<&str> = audit
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["action"] == "monitor.import")
+        .filter_map(|e| e["outcome"].as_str())
+        .collect();
+    assert_eq!(imports.len(), 3, "{imports:?}");
+    assert_eq!(imports.iter().filter(|o| **o == "ok").count(), 1);
+}

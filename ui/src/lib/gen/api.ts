@@ -464,6 +464,26 @@ export type ExpireView = { dryRun: boolean, expired: Array<string>, kept: Array<
 
 export type BackupPolicyInput = { sources: Array<string>, keepFull: number, keepAge: string, scheduleFull: string, scheduleDiff: string, scheduleIncr: string, scheduleVerify: string, scheduleDrill: string, verifyBudget: string, rto: string, };
 
+export type ImportInput = { 
+/**
+ * `name` or `name{label="value",…}` (labels with `=` only): the series written.
+ */
+series: string, 
+/**
+ * `csv`.
+ */
+format: string, 
+/**
+ * The file's text.
+ */
+text: string, 
+/**
+ * Where it came from (a file name), for the audit trail.
+ */
+source: string, };
+
+export type ImportView = { series: string, points: number, fromMs: number, toMs: number, };
+
 export type BackupTrendsInput = { fromMs: number, toMs: number, };
 
 export type BackupDetailView = { 
@@ -626,6 +646,8 @@ export interface Commands {
   monitor_target_test: { args: { input: TargetInput }; returns: CheckView };
   /** Series over a range, at most maxPoints each, from the best tier; values, rates or histogram quantiles. */
   monitor_query: { args: { input: QueryInput }; returns: Array<SeriesView> };
+  /** Imports history (CSV rows timestamp,value) into one series, before its own samples, so a baseline can learn from it at once. */
+  monitor_import: { args: { input: ImportInput }; returns: ImportView };
   /** First-start shortcuts: monitor this machine (host), or start the simulated trading application and monitor it (demo). */
   monitor_quick_start: { args: { input: QuickStartInput }; returns: TargetView };
   /** Every target's health and the newest headline values (request rate, error ratio, P99, CPU, connections…). */
