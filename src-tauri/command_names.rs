@@ -38,6 +38,7 @@ pub const COMMAND_NAMES: &[&str] = &[
     "monitor_target_test",
     "monitor_query",
     "monitor_import",
+    "monitor_import_prometheus",
     "monitor_quick_start",
     "monitor_overview",
     "backup_list",

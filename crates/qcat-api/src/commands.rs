@@ -174,6 +174,9 @@ macro_rules! for_each_ipc_command {
             #[doc = "Imports history (CSV rows timestamp,value) into one series, before its own samples, so a baseline can learn from it at once."]
             monitor_import [Permission("monitor:edit"), true, Change] (input: $crate::monitor::ImportInput) -> $crate::monitor::ImportView
                 => |api, slot| api.monitor_import(slot, input).await;
+            #[doc = "Imports a Prometheus server's history of one PromQL query (query_range, in windows it accepts) as series under one name."]
+            monitor_import_prometheus [Permission("monitor:edit"), true, Change] (input: $crate::monitor::PrometheusImportInput) -> Vec<$crate::monitor::ImportView>
+                => |api, slot| api.monitor_import_prometheus(slot, input).await;
             #[doc = "First-start shortcuts: monitor this machine (host), or start the simulated trading application and monitor it (demo)."]
             monitor_quick_start [Permission("monitor:edit"), true, Change] (input: $crate::monitor::QuickStartInput) -> $crate::monitor::TargetView
                 => |api, slot| api.monitor_quick_start(slot, input).await;

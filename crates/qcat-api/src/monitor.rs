@@ -30,7 +30,7 @@ use crate::runtime::LiveEvent;
 use crate::{Api, ApiError};
 
 mod import;
-pub use import::{ImportInput, ImportView};
+pub use import::{ImportInput, ImportView, PrometheusImportInput};
 
 /// The singleton duty collectors run under.
 pub const COLLECTION_DUTY: &str = "collection";

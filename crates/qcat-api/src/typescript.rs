@@ -125,6 +125,7 @@ pub fn bindings() -> String {
         crate::backup::BackupPolicyInput::decl(&cfg),
         crate::monitor::ImportInput::decl(&cfg),
         crate::monitor::ImportView::decl(&cfg),
+        crate::monitor::PrometheusImportInput::decl(&cfg),
         crate::backup::BackupTrendsInput::decl(&cfg),
         crate::backup::BackupDetailView::decl(&cfg),
         crate::backup::TableView::decl(&cfg),

@@ -384,6 +384,19 @@ async fn invoke(api: &Api, slot: &SessionSlot, name: &str, n: usize) -> Result<(
             .await
             .map(drop),
         "backup_policy" => api.backup_policy(slot).await.map(drop),
+        "monitor_import_prometheus" => api
+            .monitor_import_prometheus(
+                slot,
+                qcat_api::monitor::PrometheusImportInput {
+                    url: "http://127.0.0.1:9".into(),
+                    query: "up".into(),
+                    series: "imported_up".into(),
+                    since_ms: 60_000,
+                    step_ms: 1000,
+                },
+            )
+            .await
+            .map(drop),
         "monitor_import" => api
             .monitor_import(
                 slot,

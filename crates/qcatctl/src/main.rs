@@ -429,8 +429,34 @@ async fn run_as_user(
             series,
             format,
             file,
+            from_prometheus,
+            query,
+            since,
+            step,
             json,
-        }) => monitor::import(api, slot, series, format, &file, json).await?,
+        }) => match (from_prometheus, file) {
+            (Some(url), _) => {
+                monitor::import_prometheus(
+                    api,
+                    slot,
+                    series,
+                    url,
+                    query.unwrap_or_default(),
+                    &since,
+                    &step,
+                    json,
+                )
+                .await?
+            }
+            (None, Some(file)) => monitor::import(api, slot, series, format, &file, json).await?,
+            (None, None) => {
+                return Err(ApiError::new(
+                    ErrorCode::InvalidInput,
+                    "monitor import: give a FILE (or -), or --from-prometheus URL --query Q",
+                )
+                .into());
+            }
+        },
         Command::Monitor(monitor::MonitorCommand::Query {
             series,
             since,

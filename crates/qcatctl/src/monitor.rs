@@ -80,13 +80,27 @@ pub enum MonitorCommand {
     /// from it at once): CSV rows `timestamp,value`, timestamps RFC 3339 or
     /// `YYYY-MM-DD HH:MM:SS` (UTC).
     Import {
-        /// `name` or `name{label="value",…}`.
+        /// `name` or `name{label="value",…}` (with --from-prometheus: a name; the result
+        /// series keep their labels).
         #[arg(long)]
         series: String,
         #[arg(long, default_value = "csv")]
         format: String,
         /// The file, or - for standard input.
-        file: String,
+        #[arg(required_unless_present = "from_prometheus")]
+        file: Option<String>,
+        /// A Prometheus server to read the history of --query from instead.
+        #[arg(long, requires = "query")]
+        from_prometheus: Option<String>,
+        /// PromQL for --from-prometheus.
+        #[arg(long)]
+        query: Option<String>,
+        /// How far back --from-prometheus reads (e.g. 30d).
+        #[arg(long, default_value = "30d")]
+        since: String,
+        /// The resolution asked of Prometheus.
+        #[arg(long, default_value = "1m")]
+        step: String,
         #[arg(long)]
         json: bool,
     },
@@ -282,6 +296,48 @@ pub async fn target_command(
             api.monitor_target_remove(slot, TargetNameInput { name: name.clone() })
                 .await?;
             note!("removed target {name}");
+        }
+    }
+    Ok(())
+}
+
+/// `monitor import --from-prometheus`.
+#[allow(clippy::too_many_arguments)]
+pub async fn import_prometheus(
+    api: &Api,
+    slot: &SessionSlot,
+    series: String,
+    url: String,
+    query: String,
+    since: &str,
+    step: &str,
+    json: bool,
+) -> Result<(), CliError> {
+    let since = duration("--since", since)?;
+    let step = duration("--step", step)?;
+    let views = api
+        .monitor_import_prometheus(
+            slot,
+            qcat_api::monitor::PrometheusImportInput {
+                url,
+                query,
+                series,
+                since_ms: since.as_millis() as i64,
+                step_ms: step.as_millis() as i64,
+            },
+        )
+        .await?;
+    if json {
+        output::json(&views)?;
+    } else {
+        for view in &views {
+            out!(
+                "imported {} points into {} ({} .. {})",
+                view.points,
+                view.series,
+                at(view.from_ms),
+                at(view.to_ms)
+            );
         }
     }
     Ok(())

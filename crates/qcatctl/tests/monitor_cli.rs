@@ -450,3 +450,133 @@ fn history_imported_from_csv_is_queryable_and_bad_files_name_their_line() {
     assert_eq!(imports.len(), 3, "{imports:?}");
     assert_eq!(imports.iter().filter(|o| **o == "ok").count(), 1);
 }
+
+#[test]
+fn a_prometheus_servers_history_is_imported_with_its_labels() {
+    let dir = qcat_testkit::temp_data_dir();
+    succeeded(
+        &qcatctl(dir.path())
+            .args(["key", "init", "--to-file"])
+            .arg(dir.path().join("master.key"))
+            .output()
+            .unwrap(),
+    );
+    let mut add = qcatctl(dir.path());
+    add.args(["user", "add", "--admin", "root"]);
+    succeeded(&run(add, &format!("{ROOT_PASSWORD}\n")));
+
+    // Two days of one-minute history for two endpoints, ending three hours ago, written
+    // into a real Prometheus TSDB by promtool's backfill, then served by Prometheus.
+    let end = jiff::Timestamp::now().as_second() - 3 * 3600;
+    let minutes = 2 * 1440_i64;
+    let mut openmetrics = String::from("# TYPE p99_latency_seconds gauge\n");
+    for minute in 0..minutes {
+        let at = end - (minutes - 1 - minute) * 60;
+        for (endpoint, base) in [("/order/submit", 0.2), ("/quote", 0.05)] {
+            openmetrics.push_str(&format!(
+                "p99_latency_seconds{{endpoint=\"{endpoint}\"}} {} {at}\n",
+                base + (minute % 30) as f64 / 1000.0
+            ));
+        }
+    }
+    openmetrics.push_str("# EOF\n");
+    let input = dir.path().join("history.om");
+    std::fs::write(&input, openmetrics).unwrap();
+    let tsdb = dir.path().join("tsdb");
+    let backfill = std::process::Command::new("promtool")
+        .args(["tsdb", "create-blocks-from", "openmetrics"])
+        .arg(&input)
+        .arg(&tsdb)
+        .output()
+        .expect("promtool runs (scripts/setup.sh installs prometheus)");
+    assert!(
+        backfill.status.success(),
+        "{}",
+        String::from_utf8_lossy(&backfill.stderr)
+    );
+    let config = dir.path().join("prometheus.yml");
+    std::fs::write(&config, "global: {scrape_interval: 15s}\n").unwrap();
+    let port = free_port();
+    let _prometheus = Killed(
+        std::process::Command::new("prometheus")
+            .arg(format!("--config.file={}", config.display()))
+            .arg(format!("--storage.tsdb.path={}", tsdb.display()))
+            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let ready = Instant::now() + Duration::from_secs(30);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < ready, "prometheus listens within 30 s");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+
+    let url = format!("http://127.0.0.1:{port}");
+    let imported = loop {
+        // Prometheus answers 503 until its TSDB is loaded.
+        let out = as_root(
+            dir.path(),
+            &[
+                "monitor",
+                "import",
+                "--series",
+                "imported_p99_seconds",
+                "--from-prometheus",
+                &url,
+                "--query",
+                "p99_latency_seconds",
+                "--since",
+                "3d",
+                "--step",
+                "1m",
+                "--json",
+            ],
+        );
+        if out.status.success() || Instant::now() > ready {
+            break succeeded(&out);
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    };
+    let imported: serde_json::Value = serde_json::from_str(&imported).unwrap();
+    let series = imported.as_array().unwrap();
+    assert_eq!(series.len(), 2, "one series per endpoint: {imported}");
+    for one in series {
+        let points = one["points"].as_u64().unwrap();
+        // query_range at 1 m over 3 days (read in windows of at most 10,000 steps) has a
+        // value at every minute of the history, and for Prometheus' 5 m look-back after.
+        assert!(
+            (minutes as u64..=minutes as u64 + 6).contains(&points),
+            "{points} points for {minutes} minutes of history: {one}"
+        );
+        assert!(
+            one["series"]
+                .as_str()
+                .unwrap()
+                .starts_with("imported_p99_seconds{endpoint=")
+        );
+    }
+    let queried = succeeded(&as_root(
+        dir.path(),
+        &[
+            "monitor",
+            "query",
+            "imported_p99_seconds{endpoint=\"/quote\"}",
+            "--since",
+            "3d",
+            "--json",
+        ],
+    ));
+    let queried: serde_json::Value = serde_json::from_str(&queried).unwrap();
+    let max = queried[0]["max"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(serde_json::Value::as_f64)
+        .fold(f64::MIN, f64::max);
+    assert!(
+        (max - 0.079).abs() < 1e-9,
+        "the /quote series keeps its own values (0.05 + 29/1000 at most): {max}"
+    );
+}

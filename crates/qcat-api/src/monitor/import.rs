@@ -59,7 +59,115 @@ fn exact_key(text: &str) -> Result<SeriesKey, ApiError> {
     Ok(key)
 }
 
+#[derive(Debug, Clone, Deserialize, TS)]
+#[serde(rename_all = "camelCase")]
+pub struct PrometheusImportInput {
+    /// The server's base URL (`http://host:9090`).
+    pub url: String,
+    /// PromQL; each result series is written under `series` with its labels.
+    pub query: String,
+    /// The name the result series get.
+    pub series: String,
+    /// How far back from now.
+    #[ts(type = "number")]
+    pub since_ms: i64,
+    /// The resolution asked of Prometheus (at least 1 s).
+    #[ts(type = "number")]
+    pub step_ms: i64,
+}
+
 impl Api {
+    /// Imports a Prometheus server's history of one query (`monitor:edit`): every result
+    /// series under `series` with its labels, audited.
+    pub async fn monitor_import_prometheus(
+        &self,
+        slot: &SessionSlot,
+        input: PrometheusImportInput,
+    ) -> Result<Vec<ImportView>, ApiError> {
+        let proof = self.guard(slot, "monitor_import_prometheus").await?;
+        let imported = self.import_prometheus(&input).await;
+        let target = format!("series:{}", qcat_core::text::bounded(&input.series, 120));
+        let (outcome, detail) = match &imported {
+            Ok(views) => (
+                Outcome::Ok,
+                format!(
+                    "{} series, {} points from {} ({})",
+                    views.len(),
+                    views.iter().map(|v| v.points).sum::<u64>(),
+                    qcat_core::redact::url(&input.url),
+                    qcat_core::text::bounded(&input.query, 200)
+                ),
+            ),
+            Err(err) => (Outcome::Failed, err.message.clone()),
+        };
+        self.access()?
+            .audit()
+            .record(
+                proof
+                    .event("monitor.import", target, outcome)
+                    .detail(detail),
+            )
+            .await?;
+        imported
+    }
+
+    async fn import_prometheus(
+        &self,
+        input: &PrometheusImportInput,
+    ) -> Result<Vec<ImportView>, ApiError> {
+        let name = exact_key(&input.series)?;
+        if !name.labels.is_empty() {
+            return Err(invalid(
+                "series",
+                "a name only: the result series bring their own labels",
+            ));
+        }
+        if input.since_ms <= 0 {
+            return Err(invalid("since", "give a duration such as 30d"));
+        }
+        let api = qcat_monitor::collect::PrometheusApi::new(
+            &input.url,
+            None,
+            std::time::Duration::from_secs(30),
+        )
+        .map_err(|err| invalid("url", err))?;
+        let now = qcat_core::time::now_ms();
+        let found = api
+            .history(
+                &name.name,
+                &input.query,
+                now - input.since_ms,
+                now,
+                input.step_ms.max(1000),
+            )
+            .await
+            .map_err(|err| ApiError::new(ErrorCode::SourceUnavailable, err.to_string()))?;
+        let found: Vec<(SeriesKey, Vec<(i64, f64)>)> = found
+            .into_iter()
+            .filter(|(_, points)| !points.is_empty())
+            .collect();
+        if found.is_empty() {
+            return Err(invalid(
+                "query",
+                format!(
+                    "{:?} returned no samples over that range",
+                    qcat_core::text::bounded(&input.query, 120)
+                ),
+            ));
+        }
+        let views = found
+            .iter()
+            .map(|(key, points)| ImportView {
+                series: key.canonical(),
+                points: points.len() as u64,
+                from_ms: points[0].0,
+                to_ms: points[points.len() - 1].0,
+            })
+            .collect();
+        self.write_history(found).await?;
+        Ok(views)
+    }
+
     /// Imports history into one series (`monitor:edit`), audited with its size and source.
     pub async fn monitor_import(
         &self,
@@ -90,6 +198,57 @@ impl Api {
         imported
     }
 
+    /// Checks every series against its own samples, then writes them all and flushes.
+    async fn write_history(
+        &self,
+        series: Vec<(SeriesKey, Vec<(i64, f64)>)>,
+    ) -> Result<(), ApiError> {
+        let now = qcat_core::time::now_ms();
+        let metrics = self.metrics().await?;
+        for (key, points) in &series {
+            let (Some(first), Some(last)) = (points.first(), points.last()) else {
+                continue;
+            };
+            // The store appends in time order: history after the series' own first sample
+            // would be dropped, so it is refused with the time to import before.
+            let mut selector = Selector::name(key.name.clone());
+            for (label, value) in &key.labels {
+                selector = selector.equal(label, value.clone());
+            }
+            let existing = metrics
+                .query(&QueryRequest {
+                    selector,
+                    from_ms: first.0,
+                    to_ms: now.max(last.0) + 86_400_000,
+                    max_points: 2,
+                    function: Function::Value,
+                    now_ms: now,
+                })
+                .await
+                .map_err(metric_error)?;
+            if let Some(found) = existing
+                .iter()
+                .find(|found| found.key == *key && !found.points.is_empty())
+            {
+                return Err(invalid(
+                    "series",
+                    format!(
+                        "{} already has samples from {} on; import history that ends before them, or into another series name",
+                        key.canonical(),
+                        jiff::Timestamp::from_millisecond(found.points[0].t)
+                            .map_or_else(|_| found.points[0].t.to_string(), |t| t.to_string())
+                    ),
+                ));
+            }
+        }
+        for (key, points) in &series {
+            metrics.append(points.iter().map(|(at, value)| (key, *at, *value)));
+        }
+        // Durable before the answer: the import is one step, not a batch window.
+        metrics.flush(now).await.map_err(metric_error)?;
+        Ok(())
+    }
+
     async fn import_history(&self, input: &ImportInput) -> Result<ImportView, ApiError> {
         if input.format != "csv" {
             return Err(invalid(
@@ -98,48 +257,14 @@ impl Api {
             ));
         }
         let key = exact_key(&input.series)?;
-        let points = qcat_monitor::import::parse_csv(&input.text)
+        let points: Vec<(i64, f64)> = qcat_monitor::import::parse_csv(&input.text)
             .map_err(|err| invalid(&input.source, err))?;
         let (Some(first), Some(last)) = (points.first(), points.last()) else {
             return Err(invalid(&input.source, "no rows of timestamp,value"));
         };
         let (first, last) = (first.0, last.0);
-        let now = qcat_core::time::now_ms();
-        let metrics = self.metrics().await?;
-        // The store appends in time order: history after the series' own first sample
-        // would be dropped, so it is refused with the time to import before.
-        let mut selector = Selector::name(key.name.clone());
-        for (label, value) in &key.labels {
-            selector = selector.equal(label, value.clone());
-        }
-        let existing = metrics
-            .query(&QueryRequest {
-                selector,
-                from_ms: first,
-                to_ms: now.max(last) + 86_400_000,
-                max_points: 2,
-                function: Function::Value,
-                now_ms: now,
-            })
-            .await
-            .map_err(metric_error)?;
-        if let Some(series) = existing
-            .iter()
-            .find(|series| series.key == key && !series.points.is_empty())
-        {
-            return Err(invalid(
-                "series",
-                format!(
-                    "{} already has samples from {} on; import history that ends before them, or into another series name",
-                    key.canonical(),
-                    jiff::Timestamp::from_millisecond(series.points[0].t)
-                        .map_or_else(|_| series.points[0].t.to_string(), |t| t.to_string())
-                ),
-            ));
-        }
-        metrics.append(points.iter().map(|(at, value)| (&key, *at, *value)));
-        // Durable before the answer: the import is one step, not a batch window.
-        metrics.flush(now).await.map_err(metric_error)?;
+        self.write_history(vec![(key.clone(), points.clone())])
+            .await?;
         Ok(ImportView {
             series: key.canonical(),
             points: points.len() as u64,

@@ -23,7 +23,7 @@ use crate::tsdb::SeriesKey;
 pub use host::HostCollector;
 pub use postgres::PostgresCollector;
 pub use prometheus::{AppSeries, PrometheusCollector, describe_http, fetch_text, http_client};
-pub use prometheus_server::PrometheusServerCollector;
+pub use prometheus_server::{PrometheusApi, PrometheusServerCollector};
 pub use redis::RedisCollector;
 
 /// What went wrong, as a kind the window can colour and a message that says what to do.

@@ -484,6 +484,28 @@ source: string, };
 
 export type ImportView = { series: string, points: number, fromMs: number, toMs: number, };
 
+export type PrometheusImportInput = { 
+/**
+ * The server's base URL (`http://host:9090`).
+ */
+url: string, 
+/**
+ * PromQL; each result series is written under `series` with its labels.
+ */
+query: string, 
+/**
+ * The name the result series get.
+ */
+series: string, 
+/**
+ * How far back from now.
+ */
+sinceMs: number, 
+/**
+ * The resolution asked of Prometheus (at least 1 s).
+ */
+stepMs: number, };
+
 export type BackupTrendsInput = { fromMs: number, toMs: number, };
 
 export type BackupDetailView = { 
@@ -648,6 +670,8 @@ export interface Commands {
   monitor_query: { args: { input: QueryInput }; returns: Array<SeriesView> };
   /** Imports history (CSV rows timestamp,value) into one series, before its own samples, so a baseline can learn from it at once. */
   monitor_import: { args: { input: ImportInput }; returns: ImportView };
+  /** Imports a Prometheus server's history of one PromQL query (query_range, in windows it accepts) as series under one name. */
+  monitor_import_prometheus: { args: { input: PrometheusImportInput }; returns: Array<ImportView> };
   /** First-start shortcuts: monitor this machine (host), or start the simulated trading application and monitor it (demo). */
   monitor_quick_start: { args: { input: QuickStartInput }; returns: TargetView };
   /** Every target's health and the newest headline values (request rate, error ratio, P99, CPU, connections…). */
