@@ -418,6 +418,25 @@ async fn backups_and_restores_killed_at_random_points_leave_nothing_half_visible
                 "a finished restore created its database"
             ),
             (false, "create") => {} // killed before the database was created: untouched
+            (false, _) if plan["halfRestored"].is_null() => {
+                // Killed after its last step (the mark is cleared only once every table is
+                // loaded, indexed and counted), before the process ended: the database must
+                // then be whole.
+                let url = with_database(&source_url, &format!("{server_db}_k{round}"));
+                let mut restored = sqlx::PgConnection::connect(&url).await.unwrap();
+                let (rows, indexed): (i64, bool) = sqlx::query_as(
+                    "SELECT (SELECT count(*) FROM ticks), \
+                     EXISTS (SELECT 1 FROM pg_indexes WHERE tablename = 'ticks')",
+                )
+                .fetch_one(&mut restored)
+                .await
+                .unwrap();
+                assert_eq!(
+                    (rows, indexed),
+                    (400_000, true),
+                    "round {round}: an unmarked database after a killed restore is a finished one: {plan} (seed {seed})"
+                );
+            }
             (false, _) => {
                 // Created, then killed: the mark says so (pg_restore may even have run on).
                 assert!(
