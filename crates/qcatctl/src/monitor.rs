@@ -331,13 +331,7 @@ pub async fn import_prometheus(
         output::json(&views)?;
     } else {
         for view in &views {
-            out!(
-                "imported {} points into {} ({} .. {})",
-                view.points,
-                view.series,
-                at(view.from_ms),
-                at(view.to_ms)
-            );
+            print_imported(view)?;
         }
     }
     Ok(())
@@ -379,14 +373,19 @@ pub async fn import(
     if json {
         output::json(&view)?;
     } else {
-        out!(
-            "imported {} points into {} ({} .. {})",
-            view.points,
-            view.series,
-            at(view.from_ms),
-            at(view.to_ms)
-        );
+        print_imported(&view)?;
     }
+    Ok(())
+}
+
+fn print_imported(view: &qcat_api::monitor::ImportView) -> Result<(), CliError> {
+    out!(
+        "imported {} points into {} ({} .. {})",
+        view.points,
+        view.series,
+        at(view.from_ms),
+        at(view.to_ms)
+    );
     Ok(())
 }
 

@@ -22,17 +22,7 @@ fn with_database(url: &str, database: &str) -> String {
 /// A data dir with a master key, the administrator `root` and the PostgreSQL target
 /// `orders-db` on `url`.
 fn operator(url: &str, environment: &str) -> tempfile::TempDir {
-    let dir = qcat_testkit::temp_data_dir();
-    succeeded(
-        &qcatctl(dir.path())
-            .args(["key", "init", "--to-file"])
-            .arg(dir.path().join("master.key"))
-            .output()
-            .unwrap(),
-    );
-    let mut add = qcatctl(dir.path());
-    add.args(["user", "add", "--admin", "root"]);
-    succeeded(&run(add, &format!("{ROOT_PASSWORD}\n")));
+    let dir = common::data_dir_with_admin();
     succeeded(&as_root(
         dir.path(),
         &[

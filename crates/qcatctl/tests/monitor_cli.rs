@@ -8,7 +8,7 @@ use std::io::{BufRead, BufReader};
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{ROOT_PASSWORD, as_root, qcatctl, run_with_stdin as run, succeeded};
+use common::{as_root, qcatctl, run_with_stdin as run, succeeded};
 
 fn scrape_json(text: &str, extra: &[&str]) -> serde_json::Value {
     let dir = qcat_testkit::temp_data_dir();
@@ -129,17 +129,7 @@ fn free_port() -> u16 {
 
 #[test]
 fn an_operator_adds_targets_runs_an_agent_and_queries_what_it_collected() {
-    let dir = qcat_testkit::temp_data_dir();
-    succeeded(
-        &qcatctl(dir.path())
-            .args(["key", "init", "--to-file"])
-            .arg(dir.path().join("master.key"))
-            .output()
-            .unwrap(),
-    );
-    let mut add = qcatctl(dir.path());
-    add.args(["user", "add", "--admin", "root"]);
-    succeeded(&run(add, &format!("{ROOT_PASSWORD}\n")));
+    let dir = common::data_dir_with_admin();
 
     // The simulator, on a port it reports.
     let port = free_port();
@@ -331,17 +321,7 @@ fn an_operator_adds_targets_runs_an_agent_and_queries_what_it_collected() {
 
 #[test]
 fn history_imported_from_csv_is_queryable_and_bad_files_name_their_line() {
-    let dir = qcat_testkit::temp_data_dir();
-    succeeded(
-        &qcatctl(dir.path())
-            .args(["key", "init", "--to-file"])
-            .arg(dir.path().join("master.key"))
-            .output()
-            .unwrap(),
-    );
-    let mut add = qcatctl(dir.path());
-    add.args(["user", "add", "--admin", "root"]);
-    succeeded(&run(add, &format!("{ROOT_PASSWORD}\n")));
+    let dir = common::data_dir_with_admin();
 
     // Three days of one-minute history ending an hour ago, half the rows in each form.
     let now = jiff::Timestamp::now();
@@ -453,17 +433,7 @@ fn history_imported_from_csv_is_queryable_and_bad_files_name_their_line() {
 
 #[test]
 fn a_prometheus_servers_history_is_imported_with_its_labels() {
-    let dir = qcat_testkit::temp_data_dir();
-    succeeded(
-        &qcatctl(dir.path())
-            .args(["key", "init", "--to-file"])
-            .arg(dir.path().join("master.key"))
-            .output()
-            .unwrap(),
-    );
-    let mut add = qcatctl(dir.path());
-    add.args(["user", "add", "--admin", "root"]);
-    succeeded(&run(add, &format!("{ROOT_PASSWORD}\n")));
+    let dir = common::data_dir_with_admin();
 
     // Two days of one-minute history for two endpoints, ending three hours ago, written
     // into a real Prometheus TSDB by promtool's backfill, then served by Prometheus.

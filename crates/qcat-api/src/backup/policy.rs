@@ -97,27 +97,36 @@ fn spec_of<'a>(settings: &'a BackupConfig, kind: &str) -> &'a str {
     }
 }
 
+/// The config keys the policy sets, in the order of [`BackupPolicyInput::entries`].
+const KEYS: [&str; 10] = [
+    "backup.sources",
+    "backup.keep_full",
+    "backup.keep_age",
+    "backup.schedule_full",
+    "backup.schedule_diff",
+    "backup.schedule_incr",
+    "backup.schedule_verify",
+    "backup.schedule_drill",
+    "backup.verify_budget",
+    "backup.rto",
+];
+
 impl BackupPolicyInput {
     /// The config keys and texts this input sets.
     fn entries(&self) -> Vec<(&'static str, String)> {
-        vec![
-            ("backup.sources", self.sources.join(",")),
-            ("backup.keep_full", self.keep_full.to_string()),
-            ("backup.keep_age", self.keep_age.trim().to_owned()),
-            ("backup.schedule_full", self.schedule_full.trim().to_owned()),
-            ("backup.schedule_diff", self.schedule_diff.trim().to_owned()),
-            ("backup.schedule_incr", self.schedule_incr.trim().to_owned()),
-            (
-                "backup.schedule_verify",
-                self.schedule_verify.trim().to_owned(),
-            ),
-            (
-                "backup.schedule_drill",
-                self.schedule_drill.trim().to_owned(),
-            ),
-            ("backup.verify_budget", self.verify_budget.trim().to_owned()),
-            ("backup.rto", self.rto.trim().to_owned()),
-        ]
+        let texts = [
+            self.sources.join(","),
+            self.keep_full.to_string(),
+            self.keep_age.trim().to_owned(),
+            self.schedule_full.trim().to_owned(),
+            self.schedule_diff.trim().to_owned(),
+            self.schedule_incr.trim().to_owned(),
+            self.schedule_verify.trim().to_owned(),
+            self.schedule_drill.trim().to_owned(),
+            self.verify_budget.trim().to_owned(),
+            self.rto.trim().to_owned(),
+        ];
+        KEYS.into_iter().zip(texts).collect()
     }
 }
 
@@ -321,30 +330,19 @@ fn locked_settings(sources: &qcat_core::config::ConfigSources) -> Vec<LockedSett
     let Ok(loaded) = Config::load_from(sources) else {
         return Vec::new();
     };
-    BackupPolicyInput {
-        sources: Vec::new(),
-        keep_full: 0,
-        keep_age: String::new(),
-        schedule_full: String::new(),
-        schedule_diff: String::new(),
-        schedule_incr: String::new(),
-        schedule_verify: String::new(),
-        schedule_drill: String::new(),
-        verify_budget: String::new(),
-        rto: String::new(),
-    }
-    .entries()
-    .into_iter()
-    .filter_map(|(key, _)| {
-        let setting = loaded.setting(key)?;
-        matches!(setting.origin.layer, Layer::Environment | Layer::DotEnv).then(|| LockedSetting {
-            key: key.to_owned(),
-            variable: setting
-                .origin
-                .variable
-                .clone()
-                .unwrap_or_else(|| "the environment".into()),
+    KEYS.into_iter()
+        .filter_map(|key| {
+            let setting = loaded.setting(key)?;
+            matches!(setting.origin.layer, Layer::Environment | Layer::DotEnv).then(|| {
+                LockedSetting {
+                    key: key.to_owned(),
+                    variable: setting
+                        .origin
+                        .variable
+                        .clone()
+                        .unwrap_or_else(|| "the environment".into()),
+                }
+            })
         })
-    })
-    .collect()
+        .collect()
 }

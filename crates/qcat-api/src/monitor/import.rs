@@ -100,14 +100,7 @@ impl Api {
             ),
             Err(err) => (Outcome::Failed, err.message.clone()),
         };
-        self.access()?
-            .audit()
-            .record(
-                proof
-                    .event("monitor.import", target, outcome)
-                    .detail(detail),
-            )
-            .await?;
+        self.audit_import(&proof, target, outcome, detail).await?;
         imported
     }
 
@@ -187,6 +180,18 @@ impl Api {
             ),
             Err(err) => (Outcome::Failed, err.message.clone()),
         };
+        self.audit_import(&proof, target, outcome, detail).await?;
+        imported
+    }
+
+    /// One `monitor.import` audit entry, whichever source the history came from.
+    async fn audit_import(
+        &self,
+        proof: &qcat_access::control::Proof,
+        target: String,
+        outcome: Outcome,
+        detail: String,
+    ) -> Result<(), ApiError> {
         self.access()?
             .audit()
             .record(
@@ -195,7 +200,7 @@ impl Api {
                     .detail(detail),
             )
             .await?;
-        imported
+        Ok(())
     }
 
     /// Checks every series against its own samples, then writes them all and flushes.

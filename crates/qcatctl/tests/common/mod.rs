@@ -65,3 +65,19 @@ pub fn as_root(dir: &std::path::Path, args: &[&str]) -> Output {
         .args(args);
     run_with_stdin(command, "")
 }
+
+/// A new data dir with a master key file and the administrator `root` (`ROOT_PASSWORD`).
+pub fn data_dir_with_admin() -> tempfile::TempDir {
+    let dir = qcat_testkit::temp_data_dir();
+    succeeded(
+        &qcatctl(dir.path())
+            .args(["key", "init", "--to-file"])
+            .arg(dir.path().join("master.key"))
+            .output()
+            .unwrap(),
+    );
+    let mut add = qcatctl(dir.path());
+    add.args(["user", "add", "--admin", "root"]);
+    succeeded(&run_with_stdin(add, &format!("{ROOT_PASSWORD}\n")));
+    dir
+}
