@@ -314,6 +314,9 @@ pub(crate) struct BackupState {
     /// when `policy_generation` moves.
     pub(crate) policy: std::sync::RwLock<Option<qcat_core::config::BackupConfig>>,
     pub(crate) policy_generation: std::sync::atomic::AtomicU64,
+    /// One policy save at a time: each compares against what the one before it saved, so
+    /// two windows saving at once change only the keys each changed.
+    pub(crate) policy_save: tokio::sync::Mutex<()>,
 }
 
 #[derive(Default)]

@@ -199,6 +199,7 @@ impl Api {
         input: BackupPolicyInput,
     ) -> Result<BackupPolicyView, ApiError> {
         let proof = self.guard(slot, "backup_policy_save").await?;
+        let _one_at_a_time = self.inner.backup.policy_save.lock().await;
         let before = self.backup_settings();
         let saved = self.save_policy(&before, &input).await;
         let (outcome, detail) = match &saved {
