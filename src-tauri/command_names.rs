@@ -37,6 +37,7 @@ pub const COMMAND_NAMES: &[&str] = &[
     "monitor_target_remove",
     "monitor_target_test",
     "monitor_query",
+    "baseline_deviations",
     "monitor_import",
     "monitor_import_prometheus",
     "monitor_quick_start",

@@ -171,6 +171,9 @@ macro_rules! for_each_ipc_command {
             #[doc = "Series over a range, at most maxPoints each, from the best tier; values, rates or histogram quantiles."]
             monitor_query [Permission("monitor:view"), false, Query] (input: $crate::monitor::QueryInput) -> Vec<$crate::monitor::SeriesView>
                 => |api, slot| api.monitor_query(slot, input).await;
+            #[doc = "The deviations one series' stored history raises, replayed causally against its learned baseline."]
+            baseline_deviations [Permission("monitor:view"), false, Query] (input: $crate::monitor::DeviationsInput) -> $crate::monitor::DeviationsView
+                => |api, slot| api.baseline_deviations(slot, input).await;
             #[doc = "Imports history (CSV rows timestamp,value) into one series, before its own samples, so a baseline can learn from it at once."]
             monitor_import [Permission("monitor:edit"), true, Change] (input: $crate::monitor::ImportInput) -> $crate::monitor::ImportView
                 => |api, slot| api.monitor_import(slot, input).await;

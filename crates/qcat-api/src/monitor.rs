@@ -29,7 +29,9 @@ use crate::access::SessionSlot;
 use crate::runtime::LiveEvent;
 use crate::{Api, ApiError};
 
+mod baseline;
 mod import;
+pub use baseline::{DeviationView, DeviationsInput, DeviationsView};
 pub use import::{ImportInput, ImportView, PrometheusImportInput};
 
 /// The singleton duty collectors run under.

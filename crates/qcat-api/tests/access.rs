@@ -397,6 +397,19 @@ async fn invoke(api: &Api, slot: &SessionSlot, name: &str, n: usize) -> Result<(
             )
             .await
             .map(drop),
+        "baseline_deviations" => api
+            .baseline_deviations(
+                slot,
+                qcat_api::monitor::DeviationsInput {
+                    series: "app_request_rate".into(),
+                    since_ms: 0,
+                    until_ms: 60_000,
+                    for_ms: None,
+                    threshold: None,
+                },
+            )
+            .await
+            .map(drop),
         "monitor_import" => api
             .monitor_import(
                 slot,

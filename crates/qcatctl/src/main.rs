@@ -5,6 +5,7 @@
 mod access;
 mod agent;
 mod backup;
+mod baseline;
 mod monitor;
 mod output;
 mod progress;
@@ -73,6 +74,9 @@ enum Command {
     /// Jobs of every console and agent on the store.
     #[command(subcommand)]
     Jobs(JobsCommand),
+    /// Learned baselines: the deviations a series' history raises.
+    #[command(subcommand)]
+    Baseline(baseline::BaselineCommand),
     /// Monitoring targets (connection profiles): add, list, test, remove.
     #[command(subcommand)]
     Target(monitor::TargetCommand),
@@ -424,6 +428,7 @@ async fn run_as_user(
             }
         }
         Command::Target(command) => monitor::target_command(api, slot, command).await?,
+        Command::Baseline(command) => baseline::command(api, slot, command).await?,
         Command::Backup(command) => backup::run(api, slot, command).await?,
         Command::Monitor(monitor::MonitorCommand::Import {
             series,

@@ -550,3 +550,111 @@ fn a_prometheus_servers_history_is_imported_with_its_labels() {
         "the /quote series keeps its own values (0.05 + 29/1000 at most): {max}"
     );
 }
+
+#[test]
+fn deviations_of_imported_history_are_the_ones_the_live_system_would_have_raised() {
+    let dir = common::data_dir_with_admin();
+    // Four weeks of one-minute history ending an hour ago: a daily wave with 3 % noise,
+    // and from day 24 at noon, two hours at 1.6 times the level.
+    let now = jiff::Timestamp::now().as_second() / 60 * 60;
+    let start = now - 28 * 86_400 - 3600;
+    let step_start = start + 24 * 86_400 + 12 * 3600;
+    let step_end = step_start + 2 * 3600;
+    let mut noise_state: u64 = 0x2545_F491_4F6C_DD1D;
+    let mut noise = move || {
+        noise_state ^= noise_state << 13;
+        noise_state ^= noise_state >> 7;
+        noise_state ^= noise_state << 17;
+        (noise_state % 10_000) as f64 / 10_000.0 - 0.5
+    };
+    let mut csv = String::new();
+    for minute in 0..28 * 1440_i64 {
+        let at = start + minute * 60;
+        let phase = (at % 86_400) as f64 / 86_400.0;
+        let mut value = 100.0 * (1.0 + 0.4 * (phase * std::f64::consts::TAU).sin());
+        if (step_start..step_end).contains(&at) {
+            value *= 1.6;
+        }
+        value *= 1.0 + 0.06 * noise();
+        let t = jiff::Timestamp::from_second(at).unwrap();
+        csv.push_str(&format!("{t},{value:.4}\n"));
+    }
+    let file = dir.path().join("rate.csv");
+    std::fs::write(&file, &csv).unwrap();
+    succeeded(&as_root(
+        dir.path(),
+        &[
+            "monitor",
+            "import",
+            "--series",
+            "orders_rate",
+            file.to_str().unwrap(),
+        ],
+    ));
+    let rfc = |s: i64| jiff::Timestamp::from_second(s).unwrap().to_string();
+    let deviations = |until: i64| -> serde_json::Value {
+        let out = succeeded(&as_root(
+            dir.path(),
+            &[
+                "baseline",
+                "deviations",
+                "orders_rate",
+                "--since",
+                &rfc(start + 14 * 86_400),
+                "--until",
+                &rfc(until),
+                "--json",
+            ],
+        ));
+        serde_json::from_str(&out).expect("one JSON array")
+    };
+
+    let all = deviations(now);
+    let events = all.as_array().expect("an array");
+    // The step is the only thing out of the ordinary in the last two weeks.
+    assert_eq!(events.len(), 1, "{all}");
+    let event = &events[0];
+    assert_eq!(event["direction"], "above");
+    let start_ms = event["start_ms"].as_i64().unwrap();
+    assert!(
+        (step_start * 1000..step_start * 1000 + 5 * 60_000).contains(&start_ms),
+        "it starts with the step: {event}"
+    );
+    assert_eq!(
+        event["end_ms"].as_i64(),
+        Some(step_end * 1000),
+        "it ends at the first minute back in the band"
+    );
+    assert!(event["peak_score"].as_f64().unwrap() > 4.0, "{event}");
+
+    // Causal: three minutes into the step it has not lasted its 5 minutes yet, so a replay
+    // ending there raises nothing, as the live system would not have; ten minutes in, it
+    // is raised and still open.
+    assert_eq!(deviations(step_start + 180), serde_json::json!([]));
+    let early = deviations(step_start + 600);
+    assert_eq!(early.as_array().unwrap().len(), 1, "{early}");
+    assert_eq!(
+        early[0]["start_ms"], event["start_ms"],
+        "the same event, seen early"
+    );
+    assert_eq!(
+        early[0]["end_ms"],
+        serde_json::Value::Null,
+        "still open then"
+    );
+
+    // Bad input names the flag and the fix.
+    let refused = as_root(
+        dir.path(),
+        &[
+            "baseline",
+            "deviations",
+            "orders_rate",
+            "--since",
+            "yesterday",
+        ],
+    );
+    assert!(!refused.status.success());
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(stderr.contains("--since \"yesterday\""), "{stderr}");
+}

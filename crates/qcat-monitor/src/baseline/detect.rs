@@ -279,6 +279,11 @@ impl Detector {
         &self.model
     }
 
+    /// For ending the half hour being filled at a later time ([`Model::advance`]).
+    pub fn model_mut(&mut self) -> &mut Model {
+        &mut self.model
+    }
+
     pub fn settings(&self) -> &Settings {
         &self.settings
     }

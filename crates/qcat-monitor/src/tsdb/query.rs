@@ -259,6 +259,49 @@ fn rate_points(rows: &[(i64, Vec<f64>)], step: i64) -> Vec<Point> {
         .collect()
 }
 
+impl MetricStore {
+    /// One series' mean per minute in `[from_ms, to_ms)`, each minute at its start: the
+    /// 1-minute rollups, then raw samples for the minutes not rolled up yet. Only whole
+    /// minutes before `to_ms` (a minute still filling would score a partial mean).
+    pub async fn minute_means(
+        &self,
+        series: &SeriesInfo,
+        from_ms: i64,
+        to_ms: i64,
+    ) -> Result<Vec<(i64, f64)>, MetricError> {
+        const MINUTE: i64 = 60_000;
+        let first = from_ms.div_euclid(MINUTE) * MINUTE;
+        let end = to_ms.div_euclid(MINUTE) * MINUTE;
+        let mut out: Vec<(i64, f64)> = self
+            .rows(series, Tier::Minute, first, end - 1)
+            .await?
+            .into_iter()
+            .filter_map(|(t, fields)| {
+                let aggregate = Aggregate::from_fields(&fields);
+                (aggregate.count > 0.0).then(|| (t, aggregate.avg()))
+            })
+            .collect();
+        let rolled_to = out.last().map_or(first, |(t, _)| t + MINUTE);
+        let mut minute: Option<(i64, f64, f64)> = None;
+        for (t, fields) in self.rows(series, Tier::Raw, rolled_to, end - 1).await? {
+            let start = t.div_euclid(MINUTE) * MINUTE;
+            let value = fields[0];
+            match &mut minute {
+                Some((at, sum, count)) if *at == start => {
+                    *sum += value;
+                    *count += 1.0;
+                }
+                _ => {
+                    out.extend(minute.map(|(at, sum, count)| (at, sum / count)));
+                    minute = Some((start, value, 1.0));
+                }
+            }
+        }
+        out.extend(minute.map(|(at, sum, count)| (at, sum / count)));
+        Ok(out)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

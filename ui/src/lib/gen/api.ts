@@ -464,6 +464,44 @@ export type ExpireView = { dryRun: boolean, expired: Array<string>, kept: Array<
 
 export type BackupPolicyInput = { sources: Array<string>, keepFull: number, keepAge: string, scheduleFull: string, scheduleDiff: string, scheduleIncr: string, scheduleVerify: string, scheduleDrill: string, verifyBudget: string, rto: string, };
 
+export type DeviationsInput = { 
+/**
+ * `name` or `name{label="value",…}`: one series.
+ */
+series: string, sinceMs: number, untilMs: number, 
+/**
+ * How long a deviation lasts before it is an event (default 5 minutes).
+ */
+forMs: number | null, 
+/**
+ * Robust units (≈ σ) past the expected value (default 4).
+ */
+threshold: number | null, };
+
+export type DeviationView = { startMs: number, 
+/**
+ * `null` while it lasts.
+ */
+endMs: number | null, 
+/**
+ * When it became an event (start + `for`).
+ */
+raisedMs: number, peakScore: number, 
+/**
+ * `above` or `below`.
+ */
+direction: string, };
+
+export type DeviationsView = { series: string, deviations: Array<DeviationView>, 
+/**
+ * Minutes read (learning included) and minutes scored in the range.
+ */
+minutesRead: number, minutesScored: number, 
+/**
+ * Share of the minimum history learned by the end of the range, 0..1.
+ */
+learning: number, };
+
 export type ImportInput = { 
 /**
  * `name` or `name{label="value",…}` (labels with `=` only): the series written.
@@ -668,6 +706,8 @@ export interface Commands {
   monitor_target_test: { args: { input: TargetInput }; returns: CheckView };
   /** Series over a range, at most maxPoints each, from the best tier; values, rates or histogram quantiles. */
   monitor_query: { args: { input: QueryInput }; returns: Array<SeriesView> };
+  /** The deviations one series' stored history raises, replayed causally against its learned baseline. */
+  baseline_deviations: { args: { input: DeviationsInput }; returns: DeviationsView };
   /** Imports history (CSV rows timestamp,value) into one series, before its own samples, so a baseline can learn from it at once. */
   monitor_import: { args: { input: ImportInput }; returns: ImportView };
   /** Imports a Prometheus server's history of one PromQL query (query_range, in windows it accepts) as series under one name. */
