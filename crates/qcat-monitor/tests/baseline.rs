@@ -288,10 +288,13 @@ fn it_finds_more_anomalies_with_fewer_false_alarms_than_a_rolling_z_score() {
         "{:<12} {:>22} {:>22}",
         "pattern", "baseline found/false", "z-score 1w found/false"
     );
-    for (shape, ours, theirs) in &rows {
+    let labelled = rows
+        .iter()
+        .map(|(shape, ours, theirs)| (format!("{shape:?}"), *ours, *theirs))
+        .chain([("all".to_owned(), ours, theirs)]);
+    for (label, ours, theirs) in labelled {
         println!(
-            "{:<12} {:>15}/{:<2} {:>3} {:>15}/{:<2} {:>3}",
-            format!("{shape:?}"),
+            "{label:<12} {:>15}/{:<2} {:>3} {:>15}/{:<2} {:>3}",
             ours.found,
             ours.anomalies,
             ours.false_alarms,
@@ -300,16 +303,6 @@ fn it_finds_more_anomalies_with_fewer_false_alarms_than_a_rolling_z_score() {
             theirs.false_alarms
         );
     }
-    println!(
-        "{:<12} {:>15}/{:<2} {:>3} {:>15}/{:<2} {:>3}",
-        "all",
-        ours.found,
-        ours.anomalies,
-        ours.false_alarms,
-        theirs.found,
-        theirs.anomalies,
-        theirs.false_alarms
-    );
     // The bar: more anomalies found and fewer false alarms than the z-score.
     assert!(ours.found > theirs.found, "{ours:?} vs {theirs:?}");
     assert!(
