@@ -8,6 +8,7 @@ use qcat_monitor::tsdb::{MatchOp, Selector};
 use serde::{Deserialize, Serialize};
 use ts_rs::TS;
 
+use super::import::invalid;
 use super::metric_error;
 use crate::access::SessionSlot;
 use crate::{Api, ApiError};
@@ -56,10 +57,6 @@ pub struct DeviationsView {
     pub minutes_scored: u64,
     /// Share of the minimum history learned by the end of the range, 0..1.
     pub learning: f64,
-}
-
-fn invalid(field: &str, why: impl std::fmt::Display) -> ApiError {
-    ApiError::new(ErrorCode::InvalidInput, format!("{field}: {why}"))
 }
 
 impl Api {

@@ -37,7 +37,7 @@ pub struct ImportView {
     pub to_ms: i64,
 }
 
-fn invalid(field: &str, why: impl std::fmt::Display) -> ApiError {
+pub(super) fn invalid(field: &str, why: impl std::fmt::Display) -> ApiError {
     ApiError::new(ErrorCode::InvalidInput, format!("{field}: {why}"))
 }
 
