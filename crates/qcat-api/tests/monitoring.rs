@@ -162,6 +162,7 @@ async fn rates_and_quantiles_agree_with_a_real_prometheus_scraping_the_same_simu
             seed: 42,
             time_scale: 1.0,
             peak_rate: 4000.0,
+            latency_factor: 1.0,
         },
         bound_tx,
         async {

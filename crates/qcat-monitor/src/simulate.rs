@@ -3,7 +3,10 @@
 //! peaks at the opening of each session), lognormal latencies in a histogram, a small share
 //! of errors, orders and trades, an in-flight gauge. Time can run faster (`time_scale`: a
 //! day in 24 h / scale). Incidents can be injected: a latency step, an error burst, an
-//! outage (the endpoint answers 503).
+//! outage (the endpoint answers 503); and a release can make requests slower for good
+//! ([`Simulator::set_release`]: a regression to find against a named baseline). [`history`]
+//! gives the series the collector would have stored over a past period (the demo's
+//! backfill, tests).
 //!
 //! Deterministic for a seed: the same seed and the same scrape times give the same text.
 
@@ -76,6 +79,12 @@ pub struct Simulator {
     pub incidents: Vec<Incident>,
     /// Base request rate at the busiest time of day (per second).
     pub peak_rate: f64,
+    /// Per endpoint, its latencies are multiplied by this (1.0: as released; 1.2: a
+    /// release 20 % slower there).
+    latency_factors: [f64; ENDPOINTS.len()],
+    /// At most this many requests are drawn per advance; the rest are counted with the
+    /// drawn ones' outcomes (a long pause, or a history made quickly).
+    pub max_draws: f64,
 }
 
 /// Codes a request ends with, in the `requests` arrays' order.
@@ -104,7 +113,34 @@ impl Simulator {
             in_flight: 0.0,
             incidents: Vec::new(),
             peak_rate: 200.0,
+            latency_factors: [1.0; ENDPOINTS.len()],
+            max_draws: 20_000.0,
         }
+    }
+
+    /// A release from now on: every latency of `endpoint` (a path such as `/order/submit`;
+    /// `None`: every endpoint) × `factor`.
+    pub fn set_release(&mut self, endpoint: Option<&str>, factor: f64) -> Result<(), String> {
+        if !(factor.is_finite() && (0.1..=100.0).contains(&factor)) {
+            return Err("the latency factor is a number from 0.1 to 100 (1.2: 20 % slower)".into());
+        }
+        match endpoint {
+            None => self.latency_factors = [factor; ENDPOINTS.len()],
+            Some(path) => {
+                let index = ENDPOINTS
+                    .iter()
+                    .position(|(p, ..)| *p == path)
+                    .ok_or_else(|| {
+                        let known: Vec<&str> = ENDPOINTS.iter().map(|(p, ..)| *p).collect();
+                        format!(
+                            "no endpoint {path:?}; the simulator serves {}",
+                            known.join(", ")
+                        )
+                    })?;
+                self.latency_factors[index] = factor;
+            }
+        }
+        Ok(())
     }
 
     /// Starts an incident lasting `duration_ms` of real time.
@@ -193,8 +229,8 @@ impl Simulator {
             0.002
         };
         let wanted = rate * elapsed + self.carry;
-        // At most 20 000 draws per scrape: a long pause between scrapes is summarised.
-        let count = wanted.floor().min(20_000.0);
+        // At most `max_draws` per scrape: a long pause between scrapes is summarised.
+        let count = wanted.floor().min(self.max_draws.max(1.0));
         self.carry = wanted - wanted.floor();
         let weight = (wanted.floor() / count.max(1.0)).max(1.0);
         for _ in 0..count as usize {
@@ -208,7 +244,10 @@ impl Simulator {
                     break;
                 }
             }
-            let median = ENDPOINTS[endpoint].3 * slow * (1.0 + 0.5 * (1.0 - shape));
+            let median = ENDPOINTS[endpoint].3
+                * slow
+                * self.latency_factors[endpoint]
+                * (1.0 + 0.5 * (1.0 - shape));
             let latency = median * (0.6 * self.normal()).exp();
             let outcome = self.random();
             let code = if outcome < error_share {
@@ -331,6 +370,44 @@ fn write_histogram(
     };
     let _ = writeln!(out, "{name}_sum{braces} {sum}");
     let _ = writeln!(out, "{name}_count{braces} {count}");
+}
+
+/// The application's derived series (`app_*`, labelled `target=TARGET`) as the collector
+/// would have stored them, one reading every `step_ms` over `[from_ms, until_ms)` (the
+/// first reading only starts the counters). `before_step` runs before each reading, to
+/// change the simulator mid-way (a release). Only derived series: the raw counters of a
+/// made-up past would be a counter reset next to a live target's.
+pub fn history(
+    simulator: &mut Simulator,
+    target: &str,
+    from_ms: i64,
+    until_ms: i64,
+    step_ms: i64,
+    mut before_step: impl FnMut(&mut Simulator, i64),
+) -> Vec<(crate::tsdb::SeriesKey, Vec<(i64, f64)>)> {
+    let mut scrapes = crate::collect::Scrapes::default();
+    let mut series: std::collections::BTreeMap<String, (crate::tsdb::SeriesKey, Vec<(i64, f64)>)> =
+        std::collections::BTreeMap::new();
+    let mut at = from_ms - step_ms;
+    while at < until_ms {
+        before_step(simulator, at);
+        if let Some(text) = simulator.render(at)
+            && let Ok(mut reading) = scrapes.read(&text, at)
+        {
+            crate::collect::label_with_target(&mut reading, target);
+            for (key, t, value) in reading.samples {
+                if t >= from_ms && key.name.starts_with("app_") {
+                    series
+                        .entry(key.canonical())
+                        .or_insert_with(|| (key, Vec::new()))
+                        .1
+                        .push((t, value));
+                }
+            }
+        }
+        at += step_ms;
+    }
+    series.into_values().collect()
 }
 
 #[cfg(test)]

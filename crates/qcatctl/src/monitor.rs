@@ -129,6 +129,9 @@ pub struct SimulateArgs {
     pub peak_rate: f64,
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
+    /// Every latency × this (1.2: a release 20 % slower).
+    #[arg(long, default_value_t = 1.0)]
+    pub latency_factor: f64,
     #[command(subcommand)]
     pub action: Option<SimulateAction>,
 }
@@ -141,6 +144,18 @@ pub enum SimulateAction {
         kind: String,
         #[arg(long = "for", default_value = "2m")]
         duration: String,
+        /// The running simulator.
+        #[arg(long, default_value = "http://127.0.0.1:9464")]
+        url: String,
+    },
+    /// Simulates a release: every request slower (or faster) by a factor from now on.
+    Release {
+        /// 1.2: every latency 20 % higher; 1.0: as before.
+        #[arg(long)]
+        latency_factor: f64,
+        /// Only this endpoint (e.g. /order/submit).
+        #[arg(long)]
+        endpoint: Option<String>,
         /// The running simulator.
         #[arg(long, default_value = "http://127.0.0.1:9464")]
         url: String,
@@ -490,17 +505,30 @@ pub async fn scrape(source: &str, json: bool, quantiles: Vec<f64>) -> Result<(),
 }
 
 pub async fn simulate(args: SimulateArgs) -> Result<(), CliError> {
-    if let Some(SimulateAction::Incident {
-        kind,
-        duration: length,
-        url,
-    }) = args.action
-    {
-        duration("--for", &length)?;
-        let message = qcat_api::simulate::start_incident(&url, &kind, &length).await?;
-        note!("{message}");
-        return Ok(());
+    match args.action {
+        Some(SimulateAction::Incident {
+            kind,
+            duration: length,
+            url,
+        }) => {
+            duration("--for", &length)?;
+            let message = qcat_api::simulate::start_incident(&url, &kind, &length).await?;
+            note!("{message}");
+            return Ok(());
+        }
+        Some(SimulateAction::Release {
+            latency_factor,
+            endpoint,
+            url,
+        }) => {
+            let message =
+                qcat_api::simulate::set_release(&url, latency_factor, endpoint.as_deref()).await?;
+            note!("{message}");
+            return Ok(());
+        }
+        None => {}
     }
+
     let (bound_tx, bound_rx) = tokio::sync::oneshot::channel();
     let shutdown = async {
         let _ = tokio::signal::ctrl_c().await;
@@ -511,6 +539,7 @@ pub async fn simulate(args: SimulateArgs) -> Result<(), CliError> {
             seed: args.seed,
             time_scale: args.time_scale,
             peak_rate: args.peak_rate,
+            latency_factor: args.latency_factor,
         },
         bound_tx,
         shutdown,

@@ -22,7 +22,9 @@ use crate::tsdb::SeriesKey;
 
 pub use host::HostCollector;
 pub use postgres::PostgresCollector;
-pub use prometheus::{AppSeries, PrometheusCollector, describe_http, fetch_text, http_client};
+pub use prometheus::{
+    AppSeries, PrometheusCollector, Scrapes, describe_http, fetch_text, http_client,
+};
 pub use prometheus_server::{PrometheusApi, PrometheusServerCollector};
 pub use redis::RedisCollector;
 

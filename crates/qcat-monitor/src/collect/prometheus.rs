@@ -2,7 +2,9 @@
 //! sample is kept under its own name, and from two consecutive scrapes the application's
 //! headline series are derived — request rate, error ratio and rate, in-flight,
 //! throughput, and P50/P95/P99 latency from the histogram's bucket increases (Prometheus'
-//! `histogram_quantile` over the rate between the scrapes; counter resets handled).
+//! `histogram_quantile` over the rate between the scrapes; counter resets handled) — for
+//! the whole application and per endpoint (`app_endpoint_*{endpoint}`), so a regression
+//! can be pinned on `/order/submit`.
 
 use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
@@ -28,12 +30,35 @@ impl AppSeries {
     pub const LATENCY: &'static str = "app_latency_seconds";
     pub const IN_FLIGHT: &'static str = "app_in_flight";
     pub const THROUGHPUT: &'static str = "app_throughput";
+    /// Per endpoint (label `endpoint`, from the application's `endpoint`, `path`, `route`,
+    /// `handler` or `uri` label).
+    pub const ENDPOINT_REQUEST_RATE: &'static str = "app_endpoint_request_rate";
+    pub const ENDPOINT_ERROR_RATIO: &'static str = "app_endpoint_error_ratio";
+    pub const ENDPOINT_LATENCY: &'static str = "app_endpoint_latency_seconds";
+}
+
+/// The labels an application names its endpoints with, most specific first.
+const ENDPOINT_LABELS: [&str; 5] = ["endpoint", "path", "route", "handler", "uri"];
+
+fn endpoint_of(labels: &BTreeMap<String, String>) -> Option<&str> {
+    ENDPOINT_LABELS
+        .iter()
+        .find_map(|label| labels.get(*label))
+        .map(String::as_str)
 }
 
 pub struct PrometheusCollector {
     client: reqwest::Client,
     url: String,
     user: Option<(String, Option<Secret<String>>)>,
+    scrapes: Scrapes,
+}
+
+/// Consecutive scrapes of one endpoint turned into readings: every sample, and the derived
+/// `app_*` series from the growth since the previous scrape. The collector feeds it what
+/// it fetches; the simulator's history feeds it what it renders.
+#[derive(Default)]
+pub struct Scrapes {
     previous: Option<Previous>,
 }
 
@@ -154,7 +179,7 @@ impl PrometheusCollector {
             client: http_client(target.timeout)?,
             url: plain.to_string(),
             user,
-            previous: None,
+            scrapes: Scrapes::default(),
         })
     }
 
@@ -164,12 +189,20 @@ impl PrometheusCollector {
         _timeout: Duration,
     ) -> Result<Reading, CollectError> {
         let text = fetch_text(&self.client, &self.url, self.user.as_ref()).await?;
-        let families = exposition::parse(&text).map_err(|err| {
+        self.scrapes.read(&text, at_ms).map_err(|err| {
             CollectError::new(
                 FailureKind::Protocol,
                 format!("{} is not in the Prometheus text format: {err}", self.url),
             )
-        })?;
+        })
+    }
+}
+
+impl Scrapes {
+    /// One scrape's text at `at_ms`: its samples and, from the second scrape on, the
+    /// derived series. A text that does not parse is refused and forgotten.
+    pub fn read(&mut self, text: &str, at_ms: i64) -> Result<Reading, exposition::ParseError> {
+        let families = exposition::parse(text)?;
         let mut reading = Reading::new();
         let mut values = HashMap::new();
         for family in &families {
@@ -266,12 +299,35 @@ fn derive(
     };
     if let Some(requests) = requests_family(families) {
         let (mut all, mut errors) = (0.0, 0.0);
+        let mut per_endpoint: BTreeMap<&str, (f64, f64)> = BTreeMap::new();
         for sample in &requests.samples {
             if let Some(increase) = grown(&key_of(&sample.name, &sample.labels)) {
+                let error = if is_error(&sample.labels) {
+                    increase
+                } else {
+                    0.0
+                };
                 all += increase;
-                if is_error(&sample.labels) {
-                    errors += increase;
+                errors += error;
+                if let Some(endpoint) = endpoint_of(&sample.labels) {
+                    let entry = per_endpoint.entry(endpoint).or_default();
+                    entry.0 += increase;
+                    entry.1 += error;
                 }
+            }
+        }
+        for (endpoint, (all, errors)) in per_endpoint {
+            reading.push(
+                SeriesKey::new(AppSeries::ENDPOINT_REQUEST_RATE).with("endpoint", endpoint),
+                at_ms,
+                all / seconds,
+            );
+            if all > 0.0 {
+                reading.push(
+                    SeriesKey::new(AppSeries::ENDPOINT_ERROR_RATIO).with("endpoint", endpoint),
+                    at_ms,
+                    errors / all,
+                );
             }
         }
         reading.push(
@@ -301,8 +357,11 @@ fn derive(
         );
     }
     if let Some(latency) = latency_family(families) {
-        // sum by (le) (increase(bucket)) over every label set, then histogram_quantile.
-        let mut by_bound: BTreeMap<String, (f64, f64)> = BTreeMap::new();
+        // sum by (le) (increase(bucket)) over every label set, then histogram_quantile;
+        // and the same per endpoint.
+        type Buckets = BTreeMap<String, (f64, f64)>;
+        let mut by_bound: Buckets = BTreeMap::new();
+        let mut per_endpoint: BTreeMap<&str, Buckets> = BTreeMap::new();
         let bucket_name = format!("{}_bucket", latency.name);
         for sample in latency.samples.iter().filter(|s| s.name == bucket_name) {
             let Some(le) = sample.labels.get("le") else {
@@ -313,18 +372,31 @@ fn derive(
             };
             if let Some(increase) = grown(&key_of(&sample.name, &sample.labels)) {
                 by_bound.entry(le.clone()).or_insert((bound, 0.0)).1 += increase;
+                if let Some(endpoint) = endpoint_of(&sample.labels) {
+                    per_endpoint
+                        .entry(endpoint)
+                        .or_default()
+                        .entry(le.clone())
+                        .or_insert((bound, 0.0))
+                        .1 += increase;
+                }
             }
         }
-        let buckets: Vec<(f64, f64)> = by_bound.into_values().collect();
-        for (q, label) in LATENCY_QUANTILES {
-            let value = bucket_quantile(q, buckets.clone());
-            if value.is_finite() {
-                reading.push(
-                    SeriesKey::new(AppSeries::LATENCY).with("quantile", label),
-                    at_ms,
-                    value,
-                );
+        let mut push_quantiles = |key: SeriesKey, buckets: Buckets| {
+            let buckets: Vec<(f64, f64)> = buckets.into_values().collect();
+            for (q, label) in LATENCY_QUANTILES {
+                let value = bucket_quantile(q, buckets.clone());
+                if value.is_finite() {
+                    reading.push(key.clone().with("quantile", label), at_ms, value);
+                }
             }
+        };
+        push_quantiles(SeriesKey::new(AppSeries::LATENCY), by_bound);
+        for (endpoint, buckets) in per_endpoint {
+            push_quantiles(
+                SeriesKey::new(AppSeries::ENDPOINT_LATENCY).with("endpoint", endpoint),
+                buckets,
+            );
         }
     }
 }
