@@ -174,6 +174,42 @@ macro_rules! for_each_ipc_command {
             #[doc = "The deviations one series' stored history raises, replayed causally against its learned baseline."]
             baseline_deviations [Permission("monitor:view"), false, Query] (input: $crate::monitor::DeviationsInput) -> $crate::monitor::DeviationsView
                 => |api, slot| api.baseline_deviations(slot, input).await;
+            #[doc = "One series with its expected band (the learned baseline replayed causally), deviations and marked periods, for charts."]
+            baseline_band [Permission("monitor:view"), false, Query] (input: $crate::monitor::BandInput) -> $crate::monitor::BandView
+                => |api, slot| api.baseline_band(slot, input).await;
+            #[doc = "Every learned series: learning share, expected value and band, score, the deviation in progress."]
+            baseline_status [Permission("monitor:view"), false, Query] () -> $crate::monitor::BaselineStatusView
+                => |api, slot| api.baseline_status(slot).await;
+            #[doc = "Deviation events the live baselines raised in a range, newest first."]
+            baseline_events [Permission("monitor:view"), false, Query] (input: $crate::monitor::DeviationEventsInput) -> Vec<$crate::monitor::DeviationEventView>
+                => |api, slot| api.baseline_events(slot, input).await;
+            #[doc = "Periods marked as incidents or maintenance that overlap a range."]
+            baseline_marks [Permission("monitor:view"), false, Query] (input: $crate::monitor::RangeInput) -> Vec<$crate::monitor::MarkView>
+                => |api, slot| api.baseline_marks(slot, input).await;
+            #[doc = "Marks a period as an incident or maintenance: baselines learn nothing from it and raise nothing in it."]
+            baseline_mark [Permission("monitor:edit"), true, Change] (input: $crate::monitor::MarkInput) -> $crate::monitor::MarkView
+                => |api, slot| api.baseline_mark(slot, input).await;
+            #[doc = "Removes a marked period."]
+            baseline_unmark [Permission("monitor:edit"), true, Change] (id: String) -> ()
+                => |api, slot| api.baseline_unmark(slot, id).await;
+            #[doc = "Every named baseline, newest first (period, selectors, number of series)."]
+            baseline_list [Permission("monitor:view"), false, Query] () -> Vec<$crate::monitor::NamedBaselineView>
+                => |api, slot| api.baseline_list(slot).await;
+            #[doc = "One named baseline with each series' summary (mean, P50/P95/P99 of its minutes, hourly profile)."]
+            baseline_show [Permission("monitor:view"), false, Query] (name: String) -> $crate::monitor::NamedBaselineView
+                => |api, slot| api.baseline_show(slot, name).await;
+            #[doc = "Captures a period of chosen series (default: the application's latency, errors, rate, throughput, in-flight) as a named baseline."]
+            baseline_capture [Permission("monitor:edit"), true, Change] (input: $crate::monitor::CaptureInput) -> $crate::monitor::NamedBaselineView
+                => |api, slot| api.baseline_capture(slot, input).await;
+            #[doc = "Removes a named baseline."]
+            baseline_remove [Permission("monitor:edit"), true, Change] (name: String) -> ()
+                => |api, slot| api.baseline_remove(slot, name).await;
+            #[doc = "Compares a period (or another named baseline) with a named baseline, per series, with a family-wise bootstrap interval on each change."]
+            baseline_compare [Permission("monitor:view"), false, Query] (input: $crate::monitor::CompareInput) -> $crate::monitor::ComparisonView
+                => |api, slot| api.baseline_compare(slot, input).await;
+            #[doc = "Writes a comparison report (table, hourly profiles and learned bands drawn by plotters) as one HTML file in the data dir's exports folder."]
+            baseline_report [Permission("monitor:view"), true, Change] (input: $crate::monitor::ReportInput) -> $crate::monitor::ReportFile
+                => |api, slot| api.baseline_report(slot, input).await;
             #[doc = "Imports history (CSV rows timestamp,value) into one series, before its own samples, so a baseline can learn from it at once."]
             monitor_import [Permission("monitor:edit"), true, Change] (input: $crate::monitor::ImportInput) -> $crate::monitor::ImportView
                 => |api, slot| api.monitor_import(slot, input).await;
@@ -245,6 +281,14 @@ macro_rules! define_commands {
                 summary: "Writes matching audit entries as CSV or JSON.",
                 access: Permission("audit:export"),
                 audited: true,
+                kind: Kind::Query,
+                ipc: false,
+            },
+            CommandSpec {
+                name: "baseline_report_html",
+                summary: "A baseline comparison report as one self-contained HTML page (qcatctl writes it where asked).",
+                access: Permission("monitor:view"),
+                audited: false,
                 kind: Kind::Query,
                 ipc: false,
             },

@@ -38,6 +38,20 @@ pub use access::SessionSlot;
 pub use error::ApiError;
 pub use qcat_core::ErrorCode;
 pub use qcat_core::text;
+
+/// Writes a file the user named (a report): whole or not at all (a synced temporary file
+/// renamed over it), readable by its owner only; the error names the path.
+pub fn write_user_file(path: &std::path::Path, bytes: &[u8]) -> Result<(), ApiError> {
+    qcat_core::atomic_file::write(path, bytes, Some(0o600)).map_err(|err| {
+        ApiError::new(
+            ErrorCode::InvalidInput,
+            format!(
+                "--out {}: cannot write it ({err}); choose a folder that exists and that you may write to",
+                path.display()
+            ),
+        )
+    })
+}
 pub use qcat_runtime::Mode;
 pub use qcat_runtime::events::Delivery;
 pub use qcat_runtime::progress::{Progress, ProgressReport};

@@ -31,7 +31,13 @@ use crate::{Api, ApiError};
 
 mod baseline;
 mod import;
-pub use baseline::{DeviationView, DeviationsInput, DeviationsView};
+pub use baseline::live::BASELINE_DUTY;
+pub use baseline::{
+    BandInput, BandView, BaselineSeriesView, BaselineStatusView, CaptureInput, CompareInput,
+    ComparisonRowView, ComparisonView, DeviationEventView, DeviationEventsInput, DeviationView,
+    DeviationsInput, DeviationsView, MarkInput, MarkView, NamedBaselineView, NamedSeriesView,
+    RangeInput, ReportFile, ReportInput,
+};
 pub use import::{ImportInput, ImportView, PrometheusImportInput};
 
 /// The singleton duty collectors run under.
@@ -848,6 +854,7 @@ impl Api {
             },
             "demo" => {
                 let port = self.start_demo(None).await?;
+                self.backfill_demo().await;
                 TargetInput {
                     name: DEMO_TARGET.into(),
                     kind: "prometheus".into(),
@@ -872,6 +879,54 @@ impl Api {
         };
         // Saved (and audited) as any target is; its permission is the same monitor:edit.
         self.monitor_target_save(slot, target).await
+    }
+
+    /// Gives a new demo the week of history its baselines need to speak at once: eight
+    /// days of the application's derived series at one reading a minute, from the same
+    /// simulator (fewer requests drawn per reading, each counted for many). Skipped when
+    /// the demo already has samples.
+    async fn backfill_demo(&self) {
+        const DAYS: i64 = 8;
+        let Ok(metrics) = self.metrics().await else {
+            return;
+        };
+        let probe = Selector::name(qcat_monitor::collect::AppSeries::REQUEST_RATE)
+            .equal("target", DEMO_TARGET);
+        if metrics
+            .series(&probe)
+            .await
+            .is_ok_and(|found| !found.is_empty())
+        {
+            return;
+        }
+        let until = qcat_core::time::now_ms().div_euclid(60_000) * 60_000;
+        let from = until - DAYS * 86_400_000;
+        let started = Instant::now();
+        let history = tokio::task::spawn_blocking(move || {
+            let mut simulator = qcat_monitor::simulate::Simulator::new(1, 1.0, from - 60_000);
+            simulator.max_draws = 300.0;
+            qcat_monitor::simulate::history(
+                &mut simulator,
+                DEMO_TARGET,
+                from,
+                until,
+                60_000,
+                |_, _| {},
+            )
+        })
+        .await;
+        let Ok(history) = history else { return };
+        let points: usize = history.iter().map(|(_, p)| p.len()).sum();
+        match self.write_history(history).await {
+            Ok(()) => tracing::info!(
+                points,
+                seconds = started.elapsed().as_secs_f64(),
+                "the demo's history was backfilled ({DAYS} days)"
+            ),
+            Err(err) => {
+                tracing::warn!(error = %err.message, "the demo's history was not backfilled")
+            }
+        }
     }
 
     /// Runs the simulated trading application inside this process as the task
@@ -920,6 +975,7 @@ impl Api {
                         seed: 1,
                         time_scale: 1.0,
                         peak_rate: 200.0,
+                        latency_factor: 1.0,
                     },
                     bound,
                     async move { stop.cancelled().await },
@@ -977,6 +1033,10 @@ impl Api {
         });
         self.spawn_with_api("metrics-flush", Stage::Work, |api, context| async move {
             api.run_flush(&context).await
+        });
+        self.hold_duty(BASELINE_DUTY);
+        self.spawn_with_api("baselines", Stage::Work, |api, context| async move {
+            api.run_baselines(&context).await
         });
     }
 

@@ -122,6 +122,13 @@ pub enum LiveEvent {
         #[ts(type = "number")]
         version: i64,
     },
+    /// A named baseline or marked period changed, or a deviation event was raised or ended
+    /// (here or in the process leading the baselines).
+    #[serde(rename = "baseline://changed")]
+    BaselineChanged {
+        #[ts(type = "number")]
+        version: i64,
+    },
     /// This process stored a reading of a target: panels showing it fetch the new points.
     #[serde(rename = "monitor://samples")]
     MonitorSamples {
@@ -143,12 +150,13 @@ impl LiveEvent {
             LiveEvent::DutiesChanged { .. } => "duties://changed",
             LiveEvent::TasksHealth { .. } => "tasks://health",
             LiveEvent::MonitorChanged { .. } => "monitor://changed",
+            LiveEvent::BaselineChanged { .. } => "baseline://changed",
             LiveEvent::MonitorSamples { .. } => "monitor://samples",
         }
     }
 
     /// Every topic, for the window's listeners and the shell's bridge.
-    pub const TOPICS: [&'static str; 8] = [
+    pub const TOPICS: [&'static str; 9] = [
         "access://changed",
         "audit://appended",
         "jobs://progress",
@@ -156,6 +164,7 @@ impl LiveEvent {
         "duties://changed",
         "tasks://health",
         "monitor://changed",
+        "baseline://changed",
         "monitor://samples",
     ];
 }
@@ -304,6 +313,7 @@ impl Api {
                                 sink("audit://appended", vec![LiveEvent::AuditAppended { version: -1 }]);
                                 sink("jobs://changed", vec![LiveEvent::JobsChanged { version: -1 }]);
                                 sink("monitor://changed", vec![LiveEvent::MonitorChanged { version: -1 }]);
+                                sink("baseline://changed", vec![LiveEvent::BaselineChanged { version: -1 }]);
                             }
                         }
                     }
@@ -778,12 +788,13 @@ async fn forward_changes(
     bus: EventBus<LiveEvent>,
     context: TaskContext,
 ) -> Result<(), String> {
-    const TOPICS: [&str; 5] = [
+    const TOPICS: [&str; 6] = [
         qcat_access::control::TOPIC,
         qcat_audit::chain::AUDIT_TOPIC,
         JOBS_TOPIC,
         DUTIES_TOPIC,
         qcat_monitor::targets::store::TOPIC,
+        qcat_monitor::baseline::store::TOPIC,
     ];
     let (mut versions, follower) = store.follow(&TOPICS).await.map_err(|err| err.to_string())?;
     let forward = async {
@@ -800,7 +811,8 @@ async fn forward_changes(
                     1 => LiveEvent::AuditAppended { version },
                     2 => LiveEvent::JobsChanged { version },
                     3 => LiveEvent::DutiesChanged { version },
-                    _ => LiveEvent::MonitorChanged { version },
+                    4 => LiveEvent::MonitorChanged { version },
+                    _ => LiveEvent::BaselineChanged { version },
                 });
             }
             last = now;

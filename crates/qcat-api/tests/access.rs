@@ -410,6 +410,92 @@ async fn invoke(api: &Api, slot: &SessionSlot, name: &str, n: usize) -> Result<(
             )
             .await
             .map(drop),
+        "baseline_band" => api
+            .baseline_band(
+                slot,
+                qcat_api::monitor::BandInput {
+                    series: "app_request_rate".into(),
+                    since_ms: 0,
+                    until_ms: 60_000,
+                    max_points: None,
+                },
+            )
+            .await
+            .map(drop),
+        "baseline_status" => api.baseline_status(slot).await.map(drop),
+        "baseline_events" => api
+            .baseline_events(
+                slot,
+                qcat_api::monitor::DeviationEventsInput {
+                    since_ms: 0,
+                    until_ms: 60_000,
+                    series: None,
+                    limit: None,
+                },
+            )
+            .await
+            .map(drop),
+        "baseline_marks" => api
+            .baseline_marks(
+                slot,
+                qcat_api::monitor::RangeInput {
+                    since_ms: 0,
+                    until_ms: 60_000,
+                },
+            )
+            .await
+            .map(drop),
+        "baseline_mark" => api
+            .baseline_mark(
+                slot,
+                qcat_api::monitor::MarkInput {
+                    kind: "maintenance".into(),
+                    from_ms: 0,
+                    until_ms: 60_000,
+                    series: None,
+                    note: Some(format!("guard test {n}")),
+                },
+            )
+            .await
+            .map(drop),
+        "baseline_unmark" => api.baseline_unmark(slot, "no-such-mark".into()).await,
+        "baseline_list" => api.baseline_list(slot).await.map(drop),
+        "baseline_show" => api.baseline_show(slot, "none".into()).await.map(drop),
+        "baseline_capture" => api
+            .baseline_capture(
+                slot,
+                qcat_api::monitor::CaptureInput {
+                    name: format!("guard {n}"),
+                    description: None,
+                    from_ms: 0,
+                    until_ms: 3_600_000,
+                    series: vec![],
+                },
+            )
+            .await
+            .map(drop),
+        "baseline_remove" => api.baseline_remove(slot, "none".into()).await,
+        "baseline_compare" => api.baseline_compare(slot, compare_input()).await.map(drop),
+        "baseline_report" => api
+            .baseline_report(
+                slot,
+                qcat_api::monitor::ReportInput {
+                    compare: compare_input(),
+                    language: None,
+                },
+            )
+            .await
+            .map(drop),
+        "baseline_report_html" => api
+            .baseline_report_html(
+                slot,
+                qcat_api::monitor::ReportInput {
+                    compare: compare_input(),
+                    language: Some("zh-CN".into()),
+                },
+            )
+            .await
+            .map(drop),
         "monitor_import" => api
             .monitor_import(
                 slot,
@@ -474,6 +560,15 @@ async fn invoke(api: &Api, slot: &SessionSlot, name: &str, n: usize) -> Result<(
             Ok(())
         }
         other => panic!("no invocation for command {other}: add one to this table"),
+    }
+}
+
+fn compare_input() -> qcat_api::monitor::CompareInput {
+    qcat_api::monitor::CompareInput {
+        name: "none".into(),
+        since_ms: None,
+        until_ms: None,
+        against: None,
     }
 }
 

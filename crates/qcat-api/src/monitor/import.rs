@@ -204,7 +204,7 @@ impl Api {
     }
 
     /// Checks every series against its own samples, then writes them all and flushes.
-    async fn write_history(
+    pub(crate) async fn write_history(
         &self,
         series: Vec<(SeriesKey, Vec<(i64, f64)>)>,
     ) -> Result<(), ApiError> {

@@ -18,6 +18,7 @@ pub struct Config {
     pub auth: AuthConfig,
     pub logging: LoggingConfig,
     pub monitoring: MonitoringConfig,
+    pub baseline: BaselineConfig,
     pub alerting: AlertingConfig,
     pub audit: AuditConfig,
     pub backup: BackupConfig,
@@ -184,6 +185,24 @@ pub struct MonitoringConfig {
     /// `qcatctl target add` define the others, in the store.
     #[serde(default)]
     pub targets: std::collections::BTreeMap<String, TargetSetting>,
+}
+
+/// The learned baselines: which series, and when a deviation becomes an event.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BaselineConfig {
+    /// Selectors of the series learned automatically.
+    pub series: Vec<String>,
+    /// Robust units (≈ σ) a value must stray.
+    pub threshold: f64,
+    /// How long it must stray before it is an event.
+    #[serde(deserialize_with = "duration_text")]
+    pub deviation_for: Duration,
+    /// History learned before a baseline speaks.
+    #[serde(deserialize_with = "duration_text")]
+    pub min_history: Duration,
+    /// Occurrences of each half hour of the week remembered.
+    pub weeks: u32,
 }
 
 /// A monitoring target as the config file defines it (checked in `validate`; the

@@ -412,6 +412,40 @@ pub(super) fn ranges(
         ),
         "use at least \"1s\", e.g. \"10m\"",
     );
+    let baseline = &config.baseline;
+    for (index, selector) in baseline.series.iter().enumerate() {
+        check(
+            looks_like_selector(selector),
+            &format!("baseline.series[{index}]"),
+            format!("{selector:?} is not a series selector"),
+            "write a metric name, optionally with labels: app_latency_seconds{quantile=\"0.99\"}",
+        );
+    }
+    check(
+        baseline.threshold.is_finite() && (1.0..=50.0).contains(&baseline.threshold),
+        "baseline.threshold",
+        format!("{} is out of range", baseline.threshold),
+        "use 1 to 50 robust units (4 is about four standard deviations)",
+    );
+    check(
+        (Duration::from_secs(60)..=Duration::from_secs(86_400)).contains(&baseline.deviation_for),
+        "baseline.deviation_for",
+        format!("{:?} is out of range", baseline.deviation_for),
+        "use 1m to 1d: values are scored per minute",
+    );
+    check(
+        (Duration::from_secs(1800)..=Duration::from_secs(90 * 86_400))
+            .contains(&baseline.min_history),
+        "baseline.min_history",
+        format!("{:?} is out of range", baseline.min_history),
+        "use 30m to 90d (a week learns each weekday once)",
+    );
+    check(
+        (1..=12).contains(&baseline.weeks),
+        "baseline.weeks",
+        format!("{} is out of range", baseline.weeks),
+        "use 1 to 12 weeks",
+    );
     check(
         config.monitoring.metrics_path.starts_with('/'),
         "monitoring.metrics_path",
@@ -583,4 +617,19 @@ pub(super) fn ranges(
         format!("{} is out of range", config.backup.compression_level),
         "use a zstd level from 1 to 19",
     );
+}
+
+/// A metric name, optionally followed by `{…}` (the monitoring crate parses the matchers
+/// when it uses them and logs a selector it cannot read).
+fn looks_like_selector(text: &str) -> bool {
+    let name_end = text.find('{').unwrap_or(text.len());
+    let (name, rest) = text.split_at(name_end);
+    let name_ok = name
+        .chars()
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_' || c == ':')
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == ':');
+    name_ok && (rest.is_empty() || (rest.starts_with('{') && rest.ends_with('}')))
 }

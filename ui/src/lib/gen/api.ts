@@ -470,11 +470,11 @@ export type DeviationsInput = {
  */
 series: string, sinceMs: number, untilMs: number, 
 /**
- * How long a deviation lasts before it is an event (default 5 minutes).
+ * How long a deviation lasts before it is an event (default `baseline.deviation_for`).
  */
 forMs: number | null, 
 /**
- * Robust units (≈ σ) past the expected value (default 4).
+ * Robust units (≈ σ) past the expected value (default `baseline.threshold`).
  */
 threshold: number | null, };
 
@@ -630,7 +630,7 @@ auditQueue: number,
  */
 error: ApiError | null, };
 
-export type LiveEvent = { "topic": "access://changed", version: number, } | { "topic": "audit://appended", version: number, } | { "topic": "jobs://progress", job: JobView, } | { "topic": "jobs://changed", version: number, } | { "topic": "duties://changed", version: number, } | { "topic": "tasks://health", tasks: Array<TaskView>, } | { "topic": "monitor://changed", version: number, } | { "topic": "monitor://samples", target: string, atMs: number, };
+export type LiveEvent = { "topic": "access://changed", version: number, } | { "topic": "audit://appended", version: number, } | { "topic": "jobs://progress", job: JobView, } | { "topic": "jobs://changed", version: number, } | { "topic": "duties://changed", version: number, } | { "topic": "tasks://health", tasks: Array<TaskView>, } | { "topic": "monitor://changed", version: number, } | { "topic": "baseline://changed", version: number, } | { "topic": "monitor://samples", target: string, atMs: number, };
 
 /** Every IPC command, its arguments and what it resolves to. */
 export interface Commands {
@@ -708,6 +708,30 @@ export interface Commands {
   monitor_query: { args: { input: QueryInput }; returns: Array<SeriesView> };
   /** The deviations one series' stored history raises, replayed causally against its learned baseline. */
   baseline_deviations: { args: { input: DeviationsInput }; returns: DeviationsView };
+  /** One series with its expected band (the learned baseline replayed causally), deviations and marked periods, for charts. */
+  baseline_band: { args: { input: BandInput }; returns: BandView };
+  /** Every learned series: learning share, expected value and band, score, the deviation in progress. */
+  baseline_status: { args: Record<string, never>; returns: BaselineStatusView };
+  /** Deviation events the live baselines raised in a range, newest first. */
+  baseline_events: { args: { input: DeviationEventsInput }; returns: Array<DeviationEventView> };
+  /** Periods marked as incidents or maintenance that overlap a range. */
+  baseline_marks: { args: { input: RangeInput }; returns: Array<MarkView> };
+  /** Marks a period as an incident or maintenance: baselines learn nothing from it and raise nothing in it. */
+  baseline_mark: { args: { input: MarkInput }; returns: MarkView };
+  /** Removes a marked period. */
+  baseline_unmark: { args: { id: string }; returns: null };
+  /** Every named baseline, newest first (period, selectors, number of series). */
+  baseline_list: { args: Record<string, never>; returns: Array<NamedBaselineView> };
+  /** One named baseline with each series' summary (mean, P50/P95/P99 of its minutes, hourly profile). */
+  baseline_show: { args: { name: string }; returns: NamedBaselineView };
+  /** Captures a period of chosen series (default: the application's latency, errors, rate, throughput, in-flight) as a named baseline. */
+  baseline_capture: { args: { input: CaptureInput }; returns: NamedBaselineView };
+  /** Removes a named baseline. */
+  baseline_remove: { args: { name: string }; returns: null };
+  /** Compares a period (or another named baseline) with a named baseline, per series, with a family-wise bootstrap interval on each change. */
+  baseline_compare: { args: { input: CompareInput }; returns: ComparisonView };
+  /** Writes a comparison report (table, hourly profiles and learned bands drawn by plotters) as one HTML file in the data dir's exports folder. */
+  baseline_report: { args: { input: ReportInput }; returns: ReportFile };
   /** Imports history (CSV rows timestamp,value) into one series, before its own samples, so a baseline can learn from it at once. */
   monitor_import: { args: { input: ImportInput }; returns: ImportView };
   /** Imports a Prometheus server's history of one PromQL query (query_range, in windows it accepts) as series under one name. */
