@@ -4,7 +4,10 @@
 //! throughput, and P50/P95/P99 latency from the histogram's bucket increases (Prometheus'
 //! `histogram_quantile` over the rate between the scrapes; counter resets handled) — for
 //! the whole application and per endpoint (`app_endpoint_*{endpoint}`), so a regression
-//! can be pinned on `/order/submit`.
+//! can be pinned on `/order/submit`. Rates are per scrape interval; latency quantiles are
+//! over the last [`QUANTILE_WINDOW_MS`] of requests (Prometheus' `rate(…[1m])`), so a P99
+//! is a P99 of enough requests whatever the scrape interval, and the same statistic
+//! whether scraped every second or backfilled once a minute.
 
 use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
@@ -16,6 +19,9 @@ use crate::exposition::quantile::{bucket_quantile, increase};
 use crate::exposition::{self, Family, FamilyKind, parse_float};
 use crate::targets::Target;
 use crate::tsdb::SeriesKey;
+
+/// Latency quantiles are computed over at least this much of the latest requests.
+pub const QUANTILE_WINDOW_MS: i64 = 60_000;
 
 /// The quantiles stored for the application's latency.
 pub const LATENCY_QUANTILES: [(f64, &str); 3] = [(0.5, "0.5"), (0.95, "0.95"), (0.99, "0.99")];
@@ -59,7 +65,9 @@ pub struct PrometheusCollector {
 /// it fetches; the simulator's history feeds it what it renders.
 #[derive(Default)]
 pub struct Scrapes {
-    previous: Option<Previous>,
+    /// The scrapes of the last [`QUANTILE_WINDOW_MS`] (and the newest one before them),
+    /// oldest first: rates use the newest, quantiles the oldest.
+    history: std::collections::VecDeque<Previous>,
 }
 
 struct Previous {
@@ -219,8 +227,15 @@ impl Scrapes {
                 values.insert(key, sample.value);
             }
         }
-        if let Some(previous) = &self.previous {
-            derive(&families, previous, &values, at_ms, &mut reading);
+        // The window's start: the newest scrape at least a window old, else the oldest.
+        let window = self
+            .history
+            .iter()
+            .rev()
+            .find(|p| p.at_ms <= at_ms - QUANTILE_WINDOW_MS)
+            .or(self.history.front());
+        if let (Some(previous), Some(window)) = (self.history.back(), window) {
+            derive(&families, previous, window, &values, at_ms, &mut reading);
         }
         if let Some(gauge) = families.iter().find(|f| is_in_flight(f)) {
             let total: f64 = gauge
@@ -231,7 +246,14 @@ impl Scrapes {
                 .sum();
             reading.push(SeriesKey::new(AppSeries::IN_FLIGHT), at_ms, total);
         }
-        self.previous = Some(Previous { at_ms, values });
+        self.history.push_back(Previous { at_ms, values });
+        while self
+            .history
+            .get(1)
+            .is_some_and(|second| second.at_ms <= at_ms - QUANTILE_WINDOW_MS)
+        {
+            self.history.pop_front();
+        }
         Ok(reading)
     }
 }
@@ -277,9 +299,12 @@ fn is_error(labels: &BTreeMap<String, String>) -> bool {
         })
 }
 
+/// The derived series from `values` (this scrape) against `previous` (rates) and `window`
+/// (the start of the quantiles' window).
 fn derive(
     families: &[Family],
     previous: &Previous,
+    window: &Previous,
     values: &HashMap<SeriesKey, f64>,
     at_ms: i64,
     reading: &mut Reading,
@@ -291,6 +316,11 @@ fn derive(
     let grown = |key: &SeriesKey| -> Option<f64> {
         let now = *values.get(key)?;
         let before = *previous.values.get(key)?;
+        Some(increase(before, now))
+    };
+    let grown_in_window = |key: &SeriesKey| -> Option<f64> {
+        let now = *values.get(key)?;
+        let before = *window.values.get(key)?;
         Some(increase(before, now))
     };
     let key_of = |name: &str, labels: &BTreeMap<String, String>| SeriesKey {
@@ -370,7 +400,7 @@ fn derive(
             let Some(bound) = parse_float(le) else {
                 continue;
             };
-            if let Some(increase) = grown(&key_of(&sample.name, &sample.labels)) {
+            if let Some(increase) = grown_in_window(&key_of(&sample.name, &sample.labels)) {
                 by_bound.entry(le.clone()).or_insert((bound, 0.0)).1 += increase;
                 if let Some(endpoint) = endpoint_of(&sample.labels) {
                     per_endpoint
@@ -398,5 +428,71 @@ fn derive(
                 buckets,
             );
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A histogram's text with `fast` requests in (0, 0.1] and `slow` in (0.1, 1].
+    fn text(fast: u64, slow: u64) -> String {
+        format!(
+            "# TYPE x_request_duration_seconds histogram\n\
+             x_request_duration_seconds_bucket{{le=\"0.1\"}} {fast}\n\
+             x_request_duration_seconds_bucket{{le=\"1\"}} {}\n\
+             x_request_duration_seconds_bucket{{le=\"+Inf\"}} {}\n\
+             x_request_duration_seconds_sum 0\n\
+             x_request_duration_seconds_count {}\n",
+            fast + slow,
+            fast + slow,
+            fast + slow
+        )
+    }
+
+    fn p99(reading: &Reading) -> Option<f64> {
+        reading
+            .samples
+            .iter()
+            .find(|(key, _, _)| {
+                key.name == AppSeries::LATENCY
+                    && key.labels.get("quantile").map(String::as_str) == Some("0.99")
+            })
+            .map(|(_, _, value)| *value)
+    }
+
+    #[test]
+    fn latency_quantiles_cover_the_last_minute_of_requests_not_the_last_scrape() {
+        // One fast request every 2 s scrape, and ten slow ones at 30 s: a P99 of the last
+        // scrape alone would say 0.1 s at 60 s; over the last minute the slow ten are 1 in 4
+        // requests, so the P99 is in their bucket. Once they are more than a minute old,
+        // the P99 is fast again.
+        let mut scrapes = Scrapes::default();
+        let (mut fast, mut slow) = (0, 0);
+        let mut at_60 = None;
+        let mut at_92 = None;
+        for second in (0..=92).step_by(2) {
+            if second > 0 {
+                fast += 1;
+            }
+            if second == 30 {
+                slow += 10;
+            }
+            let reading = scrapes.read(&text(fast, slow), second * 1000).unwrap();
+            match second {
+                60 => at_60 = p99(&reading),
+                92 => at_92 = p99(&reading),
+                _ => {}
+            }
+        }
+        let at_60 = at_60.expect("a P99 at 60 s");
+        assert!(
+            at_60 > 0.9,
+            "the slow requests are in the last minute: {at_60}"
+        );
+        let at_92 = at_92.expect("a P99 at 92 s");
+        assert!(at_92 <= 0.1, "a minute later they are not: {at_92}");
+        // The window keeps a minute of scrapes, not everything.
+        assert!(scrapes.history.len() <= 32, "{}", scrapes.history.len());
     }
 }
