@@ -2,6 +2,7 @@
 import type { Component } from 'svelte';
 import type { MessageKey } from './i18n/en';
 import DashboardPage from '../routes/dashboard/DashboardPage.svelte';
+import PerformancePage from '../routes/performance/PerformancePage.svelte';
 import AlertsPage from '../routes/alerts/AlertsPage.svelte';
 import BackupsPage from '../routes/backups/BackupsPage.svelte';
 import AccessPage from '../routes/access/AccessPage.svelte';
@@ -21,6 +22,7 @@ export interface Route {
 
 export const ROUTES: readonly Route[] = [
   { id: 'dashboard', label: 'nav.dashboard', icon: '▦', page: DashboardPage, permission: 'monitor:view' },
+  { id: 'performance', label: 'nav.performance', icon: '∿', page: PerformancePage, permission: 'monitor:view' },
   { id: 'alerts', label: 'nav.alerts', icon: '⚠', page: AlertsPage, permission: 'alerts:view' },
   { id: 'backups', label: 'nav.backups', icon: '⛁', page: BackupsPage, permission: 'backup:view' },
   { id: 'access', label: 'nav.access', icon: '⚿', page: AccessPage, permission: 'rbac:view' },

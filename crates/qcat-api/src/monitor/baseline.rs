@@ -283,6 +283,21 @@ impl Masks {
     }
 }
 
+/// The band around an expected value: ± `threshold` robust units, the low edge no lower
+/// than `floor` (0 for a series that is never negative: a latency's band does not reach
+/// below zero).
+pub(crate) fn band_edges(
+    expected: &qcat_monitor::baseline::Expected,
+    threshold: f64,
+    floor: Option<f64>,
+) -> (f64, f64) {
+    let low = expected.median - threshold * expected.scale;
+    (
+        floor.map_or(low, |floor| low.max(floor)),
+        expected.median + threshold * expected.scale,
+    )
+}
+
 /// A replay of one series over `[since, until)`, with the weeks before as its history.
 pub(crate) struct Replay {
     pub series: SeriesInfo,
@@ -292,6 +307,16 @@ pub(crate) struct Replay {
     pub marks: Vec<Mark>,
     pub minutes_read: u64,
     pub learning: f64,
+}
+
+impl Replay {
+    /// 0 when no value of the range is negative, so the band stays at or above it.
+    pub(crate) fn floor(&self) -> Option<f64> {
+        self.evaluations
+            .iter()
+            .all(|e| e.value >= 0.0)
+            .then_some(0.0)
+    }
 }
 
 impl Api {
@@ -392,6 +417,7 @@ impl Api {
         // score of largest size (so a one-minute spike survives the averaging).
         let mut i = 0;
         let evaluations = &replay.evaluations;
+        let floor = replay.floor();
         while i < evaluations.len() {
             let start = evaluations[i].t_ms.div_euclid(step) * step;
             let mut j = i;
@@ -401,9 +427,10 @@ impl Api {
                 let evaluation = &evaluations[j];
                 value += evaluation.value;
                 if let Some(e) = evaluation.expected {
+                    let (l, h) = band_edges(&e, settings.threshold, floor);
                     expected += e.median;
-                    low += e.median - settings.threshold * e.scale;
-                    high += e.median + settings.threshold * e.scale;
+                    low += l;
+                    high += h;
                     scored += 1;
                     let s = e.score(evaluation.value);
                     if score.is_none_or(|best| s.abs() > best.abs()) {
@@ -540,11 +567,21 @@ impl Api {
                     .iter()
                     .find(|d| d.series == state.series && d.deviation.end_ms.is_none())
                     .map(|d| DeviationView::from(&d.deviation));
-                let band =
-                    |sign: f64| Some(state.expected? + sign * settings.threshold * state.scale?);
+                let edges = state.expected.zip(state.scale).map(|(median, scale)| {
+                    let floor = state.value.filter(|v| *v >= 0.0).map(|_| 0.0);
+                    band_edges(
+                        &qcat_monitor::baseline::Expected {
+                            median,
+                            scale,
+                            level: qcat_monitor::baseline::Level::Flat,
+                        },
+                        settings.threshold,
+                        floor,
+                    )
+                });
                 BaselineSeriesView {
-                    low: band(-1.0),
-                    high: band(1.0),
+                    low: edges.map(|(low, _)| low),
+                    high: edges.map(|(_, high)| high),
                     series: state.series,
                     learning: state.learning,
                     level: state.level,

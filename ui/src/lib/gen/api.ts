@@ -502,6 +502,171 @@ minutesRead: number, minutesScored: number,
  */
 learning: number, };
 
+export type BandInput = { 
+/**
+ * One series, every label given with `=`.
+ */
+series: string, sinceMs: number, untilMs: number, 
+/**
+ * At most this many points (minutes are averaged into wider steps); default 600.
+ */
+maxPoints: number | null, };
+
+export type BandView = { series: string, t: number[], value: Array<number>, expected: Array<number | null>, low: Array<number | null>, high: Array<number | null>, 
+/**
+ * The largest score (by size) in each step.
+ */
+score: Array<number | null>, deviations: Array<DeviationView>, marks: Array<MarkView>, 
+/**
+ * Share of the minimum history learned by the end of the range, 0..1.
+ */
+learning: number, threshold: number, stepMs: number, };
+
+export type BaselineSeriesView = { series: string, 
+/**
+ * Share of the minimum history learned, 0..1 ("learning: 40 %").
+ */
+learning: number, 
+/**
+ * How the expected value was found: `weekly`, `dayType`, `daily`, `flat`; null while
+ * learning.
+ */
+level: string | null, lastMs: number | null, value: number | null, expected: number | null, low: number | null, high: number | null, score: number | null, 
+/**
+ * The deviation event in progress, if any.
+ */
+deviation: DeviationView | null, updatedMs: number, };
+
+export type BaselineStatusView = { 
+/**
+ * The configured selectors (`baseline.series`).
+ */
+selectors: Array<string>, threshold: number, forMs: number, minHistoryMs: number, series: Array<BaselineSeriesView>, };
+
+export type DeviationEventsInput = { sinceMs: number, untilMs: number, 
+/**
+ * One series (its canonical key), or every series.
+ */
+series: string | null, 
+/**
+ * At most this many, newest first (default 500).
+ */
+limit: number | null, };
+
+export type DeviationEventView = { series: string, startMs: number, 
+/**
+ * `null` while it lasts.
+ */
+endMs: number | null, 
+/**
+ * When it became an event (start + `for`).
+ */
+raisedMs: number, peakScore: number, 
+/**
+ * `above` or `below`.
+ */
+direction: string, };
+
+export type RangeInput = { sinceMs: number, untilMs: number, };
+
+export type MarkInput = { 
+/**
+ * `incident` or `maintenance`.
+ */
+kind: string, fromMs: number, untilMs: number, 
+/**
+ * A selector the mark applies to; empty or null: every series.
+ */
+series: string | null, note: string | null, };
+
+export type MarkView = { id: string, kind: string, fromMs: number, untilMs: number, 
+/**
+ * Empty: every series.
+ */
+series: string, note: string, createdBy: string, createdMs: number, };
+
+export type CaptureInput = { 
+/**
+ * "before release 1.4": at most 80 characters.
+ */
+name: string, description: string | null, fromMs: number, untilMs: number, 
+/**
+ * Selectors; every stored series each matches is captured. Empty: the application's
+ * headline series (latency percentiles, error ratio, rate, throughput, in-flight).
+ */
+series: Array<string>, };
+
+export type NamedBaselineView = { name: string, description: string, fromMs: number, untilMs: number, selectors: Array<string>, timeZone: string, 
+/**
+ * Empty in lists; every series in `baseline_show` and after a capture.
+ */
+series: Array<NamedSeriesView>, seriesCount: number, createdBy: string, createdMs: number, };
+
+export type NamedSeriesView = { series: string, minutes: number, mean: number, p50: number, p95: number, p99: number, 
+/**
+ * Median per hour of day (0–23, the desk's zone).
+ */
+hourly: Array<number | null>, };
+
+export type CompareInput = { 
+/**
+ * The named baseline compared against.
+ */
+name: string, 
+/**
+ * The compared period; default: the last 24 h (or the baseline's length, if shorter)
+ * up to now.
+ */
+sinceMs: number | null, untilMs: number | null, 
+/**
+ * Another named baseline to compare instead of a period ("1.5 against 1.4").
+ */
+against: string | null, };
+
+export type ComparisonView = { baseline: string, baselineFromMs: number, baselineUntilMs: number, 
+/**
+ * The compared period (or the other baseline's).
+ */
+fromMs: number, untilMs: number, against: string | null, confidence: number, rows: Array<ComparisonRowView>, significantCount: number, };
+
+export type ComparisonRowView = { series: string, before: number | null, now: number | null, difference: number | null, differenceLow: number | null, differenceHigh: number | null, 
+/**
+ * `now / before − 1`; null when the baseline's level is 0.
+ */
+change: number | null, changeLow: number | null, changeHigh: number | null, 
+/**
+ * The interval excludes "no change" (family-wise `confidence` over every row).
+ */
+significant: boolean, 
+/**
+ * `higher`, `lower` or `unchanged` (not significant).
+ */
+verdict: string, 
+/**
+ * Hours of day compared (both periods cover them).
+ */
+hours: number, 
+/**
+ * Why the row has no numbers: `noData` (the compared period has none), `noCommonHours`.
+ */
+problem: string | null, 
+/**
+ * Median per hour of day of each side (for the profile chart).
+ */
+beforeHourly: Array<number | null>, nowHourly: Array<number | null>, };
+
+export type ReportInput = { 
+/**
+ * What is compared, as for `baseline_compare`.
+ */
+compare: CompareInput, 
+/**
+ * `en` or `zh-CN` (default `en`).
+ */
+language: string | null, };
+
+export type ReportFile = { path: string, bytes: number, charts: number, };
+
 export type ImportInput = { 
 /**
  * `name` or `name{label="value",…}` (labels with `=` only): the series written.

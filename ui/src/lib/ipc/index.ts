@@ -3,6 +3,16 @@
 import { invoke } from '@tauri-apps/api/core';
 import { listen } from '@tauri-apps/api/event';
 import type {
+  BandView,
+  BaselineStatusView,
+  CaptureInput,
+  CompareInput,
+  ComparisonView,
+  DeviationEventView,
+  MarkInput,
+  MarkView,
+  NamedBaselineView,
+  ReportFile,
   BackupPolicyInput,
   BackupPolicyView,
   BackupRestoreInput,
@@ -178,6 +188,22 @@ export const api = {
   backupPolicySave: (input: BackupPolicyInput): Promise<BackupPolicyView> => call('backup_policy_save', { input }),
   /** Each backup's duration, bytes and outcome, restore and drill durations, verify coverage. */
   backupTrends: (fromMs: number, toMs: number): Promise<SeriesView[]> => call('backup_trends', { input: { fromMs, toMs } }),
+  /** One series with the band its learned baseline held it to, its deviations and marks. */
+  baselineBand: (series: string, sinceMs: number, untilMs: number, maxPoints = 600): Promise<BandView> =>
+    call('baseline_band', { input: { series, sinceMs, untilMs, maxPoints } }),
+  baselineStatus: (): Promise<BaselineStatusView> => call('baseline_status'),
+  baselineEvents: (sinceMs: number, untilMs: number, series: string | null = null): Promise<DeviationEventView[]> =>
+    call('baseline_events', { input: { sinceMs, untilMs, series, limit: null } }),
+  baselineMarks: (sinceMs: number, untilMs: number): Promise<MarkView[]> => call('baseline_marks', { input: { sinceMs, untilMs } }),
+  baselineMark: (input: MarkInput): Promise<MarkView> => call('baseline_mark', { input }),
+  baselineUnmark: (id: string): Promise<null> => call('baseline_unmark', { id }),
+  baselineList: (): Promise<NamedBaselineView[]> => call('baseline_list'),
+  baselineCapture: (input: CaptureInput): Promise<NamedBaselineView> => call('baseline_capture', { input }),
+  baselineRemove: (name: string): Promise<null> => call('baseline_remove', { name }),
+  baselineCompare: (input: CompareInput): Promise<ComparisonView> => call('baseline_compare', { input }),
+  /** Writes the comparison report (HTML with its charts) to the data dir's exports folder. */
+  baselineReport: (compare: CompareInput, language: string): Promise<ReportFile> =>
+    call('baseline_report', { input: { compare, language } }),
 };
 
 /** Forwards the UI's uncaught errors and rejections into the console's log (target qcat_ui),

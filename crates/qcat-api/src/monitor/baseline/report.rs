@@ -118,24 +118,27 @@ impl Api {
                 )
                 .await
                 .ok()
-                .map(|replay| BandData {
-                    t: replay.evaluations.iter().map(|e| e.t_ms).collect(),
-                    value: replay.evaluations.iter().map(|e| e.value).collect(),
-                    low: replay
+                .map(|replay| {
+                    let floor = replay.floor();
+                    let edges: Vec<Option<(f64, f64)>> = replay
                         .evaluations
                         .iter()
-                        .map(|e| e.expected.map(|x| x.median - settings.threshold * x.scale))
-                        .collect(),
-                    high: replay
-                        .evaluations
-                        .iter()
-                        .map(|e| e.expected.map(|x| x.median + settings.threshold * x.scale))
-                        .collect(),
-                    deviations: replay
-                        .deviations
-                        .iter()
-                        .map(|d| (d.start_ms, d.end_ms.unwrap_or(comparison.until_ms)))
-                        .collect(),
+                        .map(|e| {
+                            e.expected
+                                .map(|x| super::band_edges(&x, settings.threshold, floor))
+                        })
+                        .collect();
+                    BandData {
+                        t: replay.evaluations.iter().map(|e| e.t_ms).collect(),
+                        value: replay.evaluations.iter().map(|e| e.value).collect(),
+                        low: edges.iter().map(|e| e.map(|(low, _)| low)).collect(),
+                        high: edges.iter().map(|e| e.map(|(_, high)| high)).collect(),
+                        deviations: replay
+                            .deviations
+                            .iter()
+                            .map(|d| (d.start_ms, d.end_ms.unwrap_or(comparison.until_ms)))
+                            .collect(),
+                    }
                 })
             } else {
                 None
