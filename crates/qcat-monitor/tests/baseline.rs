@@ -3,8 +3,8 @@
 //! gaps and marked incidents behave, and it finds more anomalies with fewer false alarms
 //! than the rolling z-score a user would write in PromQL.
 
-use qcat_monitor::baseline::detect::{Deviation, Direction, Settings, replay};
-use qcat_monitor::baseline::synthetic::{Anomaly, AnomalyKind, Series, Shape};
+use qcat_monitor::baseline::detect::{Direction, Settings, replay};
+use qcat_monitor::baseline::synthetic::{Anomaly, AnomalyKind, Quality, Series, Shape, injected};
 use qcat_monitor::baseline::zscore::{self, WEEK_MS};
 
 const MINUTE: i64 = 60_000;
@@ -207,59 +207,6 @@ fn a_marked_incident_teaches_nothing_and_raises_nothing() {
     );
 }
 
-/// Anomalies of every kind at pseudo-random times in weeks 2–4 of a series.
-fn injected(seed: u64) -> Vec<Anomaly> {
-    let mut state = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    let mut next = move |range: i64| {
-        state ^= state << 13;
-        state ^= state >> 7;
-        state ^= state << 17;
-        (state % range as u64) as i64
-    };
-    let kinds = [
-        (AnomalyKind::Step, 2 * HOUR, 1.3),
-        (AnomalyKind::Step, 2 * HOUR, 0.7),
-        (AnomalyKind::Spike, 15 * MINUTE, 2.0),
-        (AnomalyKind::Spike, 20 * MINUTE, 1.5),
-        (AnomalyKind::Drift, 8 * HOUR, 1.6),
-        (AnomalyKind::Step, HOUR, 1.25),
-    ];
-    kinds
-        .iter()
-        .enumerate()
-        .map(|(i, (kind, duration, factor))| {
-            // One per 3.5-day stretch from day 7, so two never overlap.
-            let stretch = 7 * DAY + i as i64 * (3 * DAY + 12 * HOUR);
-            let start = MONDAY + stretch + next(3 * DAY - *duration) / MINUTE * MINUTE;
-            anomaly(*kind, start, *duration, *factor)
-        })
-        .collect()
-}
-
-#[derive(Default, Debug, Clone, Copy)]
-struct Quality {
-    anomalies: usize,
-    found: usize,
-    false_alarms: usize,
-}
-
-fn score(quality: &mut Quality, anomalies: &[Anomaly], deviations: &[Deviation], for_ms: i64) {
-    let overlaps = |d: &Deviation, a: &Anomaly| {
-        let end = d.end_ms.unwrap_or(i64::MAX);
-        d.start_ms < a.end_ms() + for_ms && end > a.start_ms
-    };
-    quality.anomalies += anomalies.len();
-    quality.found += anomalies
-        .iter()
-        .filter(|a| deviations.iter().any(|d| overlaps(d, a)))
-        .count();
-    quality.false_alarms += deviations
-        .iter()
-        .filter(|d| d.start_ms >= MONDAY + 7 * DAY)
-        .filter(|d| !anomalies.iter().any(|a| overlaps(d, a)))
-        .count();
-}
-
 #[test]
 fn it_finds_more_anomalies_with_fewer_false_alarms_than_a_rolling_z_score() {
     let settings = shanghai();
@@ -268,7 +215,7 @@ fn it_finds_more_anomalies_with_fewer_false_alarms_than_a_rolling_z_score() {
     for shape in [Shape::TradingDay, Shape::DailyWave, Shape::Steady] {
         let (mut ours_shape, mut theirs_shape) = (Quality::default(), Quality::default());
         for seed in 11..=14 {
-            let anomalies = injected(seed);
+            let anomalies = injected(seed, MONDAY);
             let values = series(shape, seed, anomalies.clone()).generate(MONDAY, 28);
             let (_, deviations) = replay(&settings, &values, |_| false);
             let z = zscore::replay(WEEK_MS, 3.0, settings.for_ms, &values);
@@ -278,7 +225,7 @@ fn it_finds_more_anomalies_with_fewer_false_alarms_than_a_rolling_z_score() {
                 (&mut theirs, &z),
                 (&mut theirs_shape, &z),
             ] {
-                score(quality, &anomalies, found, settings.for_ms);
+                quality.score(&anomalies, found, settings.for_ms, MONDAY + 7 * DAY);
             }
         }
         rows.push((shape, ours_shape, theirs_shape));

@@ -91,6 +91,10 @@ pub struct Model {
     /// Half hours learned (each completed occurrence once).
     learned: usize,
     last_minute: Option<i64>,
+    /// The last answer of [`Model::expect`] and the half hour and learning it was for: the
+    /// expected value changes only when a half hour is learned, so the 29 other minutes of
+    /// a half hour reuse it.
+    cached: std::cell::Cell<Option<(i64, usize, Expected)>>,
 }
 
 impl Model {
@@ -105,6 +109,7 @@ impl Model {
             current: None,
             learned: 0,
             last_minute: None,
+            cached: std::cell::Cell::new(None),
         }
     }
 
@@ -173,12 +178,25 @@ impl Model {
         if !self.is_ready() {
             return None;
         }
-        let slot = slot_of_week(self.local_slot(t_ms));
+        let local = self.local_slot(t_ms);
+        if let Some((slot, learned, expected)) = self.cached.get()
+            && slot == local
+            && learned == self.learned
+        {
+            return Some(expected);
+        }
+        let expected = self.expect_uncached(local);
+        self.cached.set(Some((local, self.learned, expected)));
+        Some(expected)
+    }
+
+    fn expect_uncached(&self, local_slot: i64) -> Expected {
+        let slot = slot_of_week(local_slot);
         let day = slot / SLOTS_PER_DAY;
         let half_hour = slot % SLOTS_PER_DAY;
         let own = &self.slots[slot];
         if own.len() >= 3 {
-            return Some(summarise(own.iter(), Level::Weekly));
+            return summarise(own.iter(), Level::Weekly);
         }
         let same_type: Vec<Occurrence> = (0..7)
             .filter(|other| is_weekend(*other) == is_weekend(day))
@@ -189,7 +207,7 @@ impl Model {
             })
             .collect();
         if !same_type.is_empty() {
-            return Some(summarise(same_type.iter(), Level::DayType));
+            return summarise(same_type.iter(), Level::DayType);
         }
         let any_day: Vec<Occurrence> = (0..7)
             .flat_map(|other| {
@@ -199,9 +217,9 @@ impl Model {
             })
             .collect();
         if !any_day.is_empty() {
-            return Some(summarise(any_day.iter(), Level::Daily));
+            return summarise(any_day.iter(), Level::Daily);
         }
-        Some(summarise(self.slots.iter().flatten(), Level::Flat))
+        summarise(self.slots.iter().flatten(), Level::Flat)
     }
 
     /// The half hour `t_ms` falls in, counted since the epoch on the zone's clock.

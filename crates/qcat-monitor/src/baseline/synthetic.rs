@@ -119,6 +119,78 @@ impl Series {
     }
 }
 
+/// Six anomalies of every kind at pseudo-random times in weeks 2–4 after `start_ms`, one
+/// per 3.5-day stretch so two never overlap: steps up and down, two spikes, a drift, a
+/// small step. The detection-quality test and benchmark score both detectors on these.
+pub fn injected(seed: u64, start_ms: i64) -> Vec<Anomaly> {
+    let mut state = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    let mut next = move |range: i64| {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        (state % range as u64) as i64
+    };
+    let kinds = [
+        (AnomalyKind::Step, 2 * HOUR_MS, 1.3),
+        (AnomalyKind::Step, 2 * HOUR_MS, 0.7),
+        (AnomalyKind::Spike, 15 * MINUTE_MS, 2.0),
+        (AnomalyKind::Spike, 20 * MINUTE_MS, 1.5),
+        (AnomalyKind::Drift, 8 * HOUR_MS, 1.6),
+        (AnomalyKind::Step, HOUR_MS, 1.25),
+    ];
+    kinds
+        .iter()
+        .enumerate()
+        .map(|(i, (kind, duration_ms, factor))| {
+            let stretch = 7 * DAY_MS + i as i64 * (3 * DAY_MS + 12 * HOUR_MS);
+            let start =
+                start_ms + stretch + next(3 * DAY_MS - *duration_ms) / MINUTE_MS * MINUTE_MS;
+            Anomaly {
+                kind: *kind,
+                start_ms: start,
+                duration_ms: *duration_ms,
+                factor: *factor,
+            }
+        })
+        .collect()
+}
+
+/// How a detector did on series with known anomalies.
+#[derive(Default, Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Quality {
+    pub anomalies: usize,
+    /// Anomalies overlapped by an event (within `for` after their end).
+    pub found: usize,
+    /// Events from `scored_from_ms` on that overlap no anomaly.
+    pub false_alarms: usize,
+}
+
+impl Quality {
+    /// Adds one series' result.
+    pub fn score(
+        &mut self,
+        anomalies: &[Anomaly],
+        deviations: &[super::detect::Deviation],
+        for_ms: i64,
+        scored_from_ms: i64,
+    ) {
+        let overlaps = |d: &super::detect::Deviation, a: &Anomaly| {
+            let end = d.end_ms.unwrap_or(i64::MAX);
+            d.start_ms < a.end_ms() + for_ms && end > a.start_ms
+        };
+        self.anomalies += anomalies.len();
+        self.found += anomalies
+            .iter()
+            .filter(|a| deviations.iter().any(|d| overlaps(d, a)))
+            .count();
+        self.false_alarms += deviations
+            .iter()
+            .filter(|d| d.start_ms >= scored_from_ms)
+            .filter(|d| !anomalies.iter().any(|a| overlaps(d, a)))
+            .count();
+    }
+}
+
 /// xorshift64* with Box–Muller normals: small, fast and the same everywhere.
 struct Rng(u64);
 
