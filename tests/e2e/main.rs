@@ -881,6 +881,15 @@ async fn the_performance_page_shows_the_band_a_deviation_a_comparison_and_a_repo
         .unwrap()
         .to_owned();
 
+    // Any dashboard chart of a baselined series shows its band on request.
+    app.click("panel-band-demo-trading-app-latency").await;
+    app.wait_for_attribute_css(
+        "[data-testid='panel-demo-trading-app-latency'] [data-testid='band-chart']",
+        "data-banded",
+        |n| n.parse::<u32>().is_ok_and(|n| n > 0),
+    )
+    .await;
+
     // The application's P99 against its band: learned from the backfilled week.
     app.click("nav-performance").await;
     app.element("page-performance").await;

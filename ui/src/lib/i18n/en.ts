@@ -595,6 +595,8 @@ export const en = {
   'performance.last24h': 'The last 24 hours against the learned band',
   'performance.valueHeader': 'Value',
   'performance.statePending': 'outside its band, not yet an event',
+  'panel.band': 'Band',
+  'panel.bandHelp': 'Show the headline series against the band its learned baseline expects',
 } as const;
 
 export type MessageKey = keyof typeof en;

@@ -597,4 +597,6 @@ export const zhCN: Record<MessageKey, string> = {
   'performance.last24h': '最近 24 小时与学习到的基线范围',
   'performance.valueHeader': '数值',
   'performance.statePending': '超出范围，尚未成为事件',
+  'panel.band': '基线带',
+  'panel.bandHelp': '显示主序列与其学习到的基线预期范围',
 };

@@ -167,6 +167,9 @@ export interface PanelData {
   current: number | null;
   trend: number | null;
   level: Level;
+  /** The headline series' key when it is a stored value (not a rate or quantile computed
+   *  at query time): the one whose learned band the panel can draw. */
+  bandKey: string | null;
 }
 
 function average(values: number[]): number | null {
@@ -202,6 +205,7 @@ export async function loadPanel(def: PanelDef, target: string, range: Range, poi
     previous,
     trend: trendPercent(current, previous),
     level: levelOf(value, def.thresholds),
+    bandKey: def.fn === 'value' && headline ? headline.key : null,
   };
 }
 
