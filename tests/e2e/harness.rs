@@ -231,12 +231,16 @@ impl App {
         self.session.text(&element).await.expect("text")
     }
 
+    /// The attribute of the element with `data-testid` (waiting for the element); `None`
+    /// when it has none, or when the element was replaced or removed between finding it
+    /// and reading it (a job's bar ends, a list re-renders): callers poll again.
     pub async fn attribute(&self, test_id: &str, name: &str) -> Option<String> {
         let element = self.element(test_id).await;
-        self.session
-            .attribute(&element, name)
-            .await
-            .expect("attribute")
+        match self.session.attribute(&element, name).await {
+            Ok(value) => value,
+            Err(err) if err.0.contains("stale element reference") => None,
+            Err(err) => panic!("attribute {name} of {test_id}: {err:?}"),
+        }
     }
 
     /// Waits until `test_id`'s text satisfies `accept`, returning it; fails with the last
