@@ -18,7 +18,8 @@ run_apt_packages=(build-essential pkg-config curl file libssl-dev libwebkit2gtk-
   libxdo-dev libayatana-appindicator3-dev librsvg2-dev libdbus-1-dev fonts-noto-cjk tzdata)
 test_apt_packages=(xvfb xauth webkit2gtk-driver postgresql redis-server dbus dbus-daemon
   gnome-keyring keyutils imagemagick python3 procps prometheus prometheus-node-exporter
-  prometheus-postgres-exporter prometheus-redis-exporter python3-cryptography python3-zstandard restic)
+  prometheus-postgres-exporter prometheus-redis-exporter prometheus-alertmanager
+  python3-cryptography python3-zstandard restic)
 tauri_driver_version="2.1.0"
 min_node_major=20
 min_node_minor=19

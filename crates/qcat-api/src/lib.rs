@@ -3,6 +3,7 @@
 //! [`dto`] or an [`ApiError`] (`{code, message}` from the one code table in `qcat-core`).
 
 pub mod access;
+pub mod alert;
 pub mod audit;
 pub mod backup;
 pub mod commands;

@@ -4,6 +4,7 @@
 
 mod access;
 mod agent;
+mod alert;
 mod backup;
 mod baseline;
 mod monitor;
@@ -74,6 +75,10 @@ enum Command {
     /// Jobs of every console and agent on the store.
     #[command(subcommand)]
     Jobs(JobsCommand),
+    /// Alert routing with Alertmanager's semantics: test an alertmanager.yml with labels,
+    /// simulate alerts through routing and inhibition.
+    #[command(subcommand)]
+    Alert(alert::AlertCommand),
     /// Learned baselines: the deviations a series' history raises.
     #[command(subcommand)]
     Baseline(baseline::BaselineCommand),
@@ -278,6 +283,7 @@ async fn run(cli: Cli) -> Result<ExitCode, CliError> {
             .await
             .map(|()| ExitCode::SUCCESS),
         Command::Simulate(args) => monitor::simulate(args).await.map(|()| ExitCode::SUCCESS),
+        Command::Alert(command) => alert::command(command).map(|()| ExitCode::SUCCESS),
         command => as_console_user(cli.user.as_deref(), command).await,
     }
 }

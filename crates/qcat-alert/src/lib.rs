@@ -1,0 +1,17 @@
+//! Alerting with Prometheus Alertmanager's semantics, so a team's `alertmanager.yml` routes
+//! the same here as there:
+//!
+//! - [`matcher`]: label matchers (`=`, `!=`, `=~`, `!~`, regexes anchored), parsed as
+//!   Alertmanager parses them; a missing label is the empty string.
+//! - [`config`]: `alertmanager.yml` read as it is — `route`, `receivers`, `inhibit_rules`,
+//!   `time_intervals` — and checked the way Alertmanager checks it, each problem named.
+//! - [`route`]: the routing tree with inheritance, depth-first matching and `continue`.
+//! - [`inhibit`]: inhibition rules over a set of firing alerts.
+
+pub mod config;
+pub mod inhibit;
+pub mod matcher;
+pub mod route;
+
+/// An alert's labels: name → value.
+pub type Labels = std::collections::BTreeMap<String, String>;
