@@ -7,10 +7,15 @@
 //!   `time_intervals` — and checked the way Alertmanager checks it, each problem named.
 //! - [`route`]: the routing tree with inheritance, depth-first matching and `continue`.
 //! - [`inhibit`]: inhibition rules over a set of firing alerts.
+//! - [`notify`]: the notification a receiver gets (a group of alerts) and its webhook JSON.
+//! - [`channels`]: templates and the senders — DingTalk, WeCom, Feishu, Slack, Aliyun SMS,
+//!   Alertmanager-style webhooks — each signed and answered the way the service documents.
 
+pub mod channels;
 pub mod config;
 pub mod inhibit;
 pub mod matcher;
+pub mod notify;
 pub mod route;
 
 /// An alert's labels: name → value.
