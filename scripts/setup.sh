@@ -19,7 +19,7 @@ run_apt_packages=(build-essential pkg-config curl file libssl-dev libwebkit2gtk-
 test_apt_packages=(xvfb xauth webkit2gtk-driver postgresql redis-server dbus dbus-daemon
   gnome-keyring keyutils imagemagick python3 procps prometheus prometheus-node-exporter
   prometheus-postgres-exporter prometheus-redis-exporter prometheus-alertmanager
-  python3-cryptography python3-zstandard restic)
+  python3-aiosmtpd openssl python3-cryptography python3-zstandard restic)
 tauri_driver_version="2.1.0"
 min_node_major=20
 min_node_minor=19

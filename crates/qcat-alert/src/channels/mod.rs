@@ -9,6 +9,7 @@
 use std::time::Duration;
 
 pub mod dingtalk;
+pub mod email;
 pub mod feishu;
 pub mod slack;
 pub mod sms;
