@@ -8,11 +8,14 @@
 //! - [`route`]: the routing tree with inheritance, depth-first matching and `continue`.
 //! - [`inhibit`]: inhibition rules over a set of firing alerts.
 //! - [`notify`]: the notification a receiver gets (a group of alerts) and its webhook JSON.
+//! - [`delivery`]: the outbox's policy — retry times with backoff and jitter, sending
+//!   budgets that fold the excess into a digest.
 //! - [`channels`]: templates and the senders — DingTalk, WeCom, Feishu, Slack, Aliyun SMS,
 //!   Alertmanager-style webhooks — each signed and answered the way the service documents.
 
 pub mod channels;
 pub mod config;
+pub mod delivery;
 pub mod inhibit;
 pub mod matcher;
 pub mod notify;
