@@ -209,7 +209,7 @@ impl App {
     pub async fn element_css(&self, css: &str) -> Element {
         let deadline = Instant::now() + UI_TIMEOUT;
         loop {
-            if let Some(element) = self.session.find(css).await.expect("find") {
+            if let Some(element) = self.find(css).await {
                 return element;
             }
             assert!(
@@ -249,7 +249,7 @@ impl App {
         let css = format!("[data-testid='{test_id}']");
         let deadline = Instant::now() + UI_TIMEOUT;
         loop {
-            let text = match self.session.find(&css).await.expect("find") {
+            let text = match self.find(&css).await {
                 Some(element) => self.session.text(&element).await.unwrap_or_default(),
                 None => String::new(),
             };
@@ -302,7 +302,7 @@ impl App {
     ) {
         let deadline = Instant::now() + UI_TIMEOUT;
         loop {
-            let seen = match self.session.find(css).await.expect("find") {
+            let seen = match self.find(css).await {
                 Some(element) => self.session.attribute(&element, name).await.ok().flatten(),
                 None => None,
             };
@@ -333,11 +333,20 @@ impl App {
 
     /// Whether an element with `data-testid` is on the page now (no waiting).
     pub async fn exists(&self, test_id: &str) -> bool {
-        self.session
-            .find(&format!("[data-testid='{test_id}']"))
+        self.find(&format!("[data-testid='{test_id}']"))
             .await
-            .expect("find")
             .is_some()
+    }
+
+    /// The first element matching `css` now, if any. WebKitWebDriver reports an element
+    /// removed while it was being found (a job's bar ending, a list re-rendering) as
+    /// "stale": that is "not there (now)", and callers poll again.
+    pub async fn find(&self, css: &str) -> Option<Element> {
+        match self.session.find(css).await {
+            Ok(found) => found,
+            Err(err) if err.0.contains("stale element") => None,
+            Err(err) => panic!("find {css}: {err:?}"),
+        }
     }
 
     /// Fills the first-administrator form shown on an empty store and waits for the shell.
