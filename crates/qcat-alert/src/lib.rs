@@ -7,6 +7,8 @@
 //!   `time_intervals` — and checked the way Alertmanager checks it, each problem named.
 //! - [`route`]: the routing tree with inheritance, depth-first matching and `continue`.
 //! - [`inhibit`]: inhibition rules over a set of firing alerts.
+//! - [`rules`]: alert rules (threshold, absence, baseline deviation) with `for`, pending →
+//!   firing → resolved per label set, flap damping, cooldown, and the history preview.
 //! - [`notify`]: the notification a receiver gets (a group of alerts) and its webhook JSON.
 //! - [`delivery`]: the outbox's policy — retry times with backoff and jitter, sending
 //!   budgets that fold the excess into a digest.
@@ -20,6 +22,7 @@ pub mod inhibit;
 pub mod matcher;
 pub mod notify;
 pub mod route;
+pub mod rules;
 
 /// An alert's labels: name → value.
 pub type Labels = std::collections::BTreeMap<String, String>;
