@@ -9,6 +9,8 @@
 //! - [`inhibit`]: inhibition rules over a set of firing alerts.
 //! - [`rules`]: alert rules (threshold, absence, baseline deviation) with `for`, pending →
 //!   firing → resolved per label set, flap damping, cooldown, and the history preview.
+//! - [`dispatch`]: grouping by route and `group_by`, `group_wait` / `group_interval` /
+//!   `repeat_interval` timing, silences.
 //! - [`notify`]: the notification a receiver gets (a group of alerts) and its webhook JSON.
 //! - [`delivery`]: the outbox's policy — retry times with backoff and jitter, sending
 //!   budgets that fold the excess into a digest.
@@ -18,6 +20,7 @@
 pub mod channels;
 pub mod config;
 pub mod delivery;
+pub mod dispatch;
 pub mod inhibit;
 pub mod matcher;
 pub mod notify;
