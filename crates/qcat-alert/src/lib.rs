@@ -14,6 +14,8 @@
 //! - [`notify`]: the notification a receiver gets (a group of alerts) and its webhook JSON.
 //! - [`delivery`]: the outbox's policy — retry times with backoff and jitter, sending
 //!   budgets that fold the excess into a digest.
+//! - [`outbox`]: the durable outbox in the console's store (enqueue once by key, fenced
+//!   claims that expire, retries, dead letters).
 //! - [`channels`]: templates and the senders — DingTalk, WeCom, Feishu, Slack, Aliyun SMS,
 //!   Alertmanager-style webhooks — each signed and answered the way the service documents.
 
@@ -24,6 +26,7 @@ pub mod dispatch;
 pub mod inhibit;
 pub mod matcher;
 pub mod notify;
+pub mod outbox;
 pub mod route;
 pub mod rules;
 

@@ -1,0 +1,257 @@
+//! The durable outbox in the console's store: every notification a receiver's integration
+//! must get is a row, enqueued once by its key (the same key enqueued again changes
+//! nothing — deduplication), claimed for an attempt by the process that leads delivery
+//! (fenced by its lease, and for at most the claim's time: a sender killed mid-attempt
+//! leaves the row to be claimed again), then marked sent, rescheduled with the attempt's
+//! error, or made a dead letter once its retries are spent. Dead letters are listed and can
+//! be queued again. Nothing is deleted while unsent.
+
+use qcat_store::Store;
+use sqlx::Row;
+
+/// The change counter windows follow for the delivery log.
+pub const TOPIC: &str = "alerts";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OutboxState {
+    Queued,
+    Sent,
+    Dead,
+}
+
+impl OutboxState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Queued => "queued",
+            Self::Sent => "sent",
+            Self::Dead => "dead",
+        }
+    }
+
+    fn parse(text: &str) -> Self {
+        match text {
+            "sent" => Self::Sent,
+            "dead" => Self::Dead,
+            _ => Self::Queued,
+        }
+    }
+}
+
+/// One notification for one integration of a receiver.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OutboxRow {
+    /// The notification key: receiver, integration, group, status and the group's
+    /// notification sequence — what makes two enqueues the same notification.
+    pub key: String,
+    pub receiver: String,
+    /// Which of the receiver's integrations (`dingtalk_configs[0]`).
+    pub integration: String,
+    /// The notification as JSON.
+    pub payload: String,
+    pub state: OutboxState,
+    pub attempts: i64,
+    pub due_ms: i64,
+    pub created_ms: i64,
+    pub sent_ms: Option<i64>,
+    pub last_error: Option<String>,
+}
+
+const COLUMNS: &str = "key, receiver, integration, payload, state, attempts, due_ms, created_ms, \
+                       sent_ms, last_error";
+
+fn from_row(row: &sqlx::any::AnyRow) -> Result<OutboxRow, sqlx::Error> {
+    let state: String = row.try_get(4)?;
+    Ok(OutboxRow {
+        key: row.try_get(0)?,
+        receiver: row.try_get(1)?,
+        integration: row.try_get(2)?,
+        payload: row.try_get(3)?,
+        state: OutboxState::parse(&state),
+        attempts: row.try_get(5)?,
+        due_ms: row.try_get(6)?,
+        created_ms: row.try_get(7)?,
+        sent_ms: row.try_get(8)?,
+        last_error: row.try_get(9)?,
+    })
+}
+
+/// The lease a delivery write is made under.
+#[derive(Debug, Clone)]
+pub struct Fence {
+    pub duty: &'static str,
+    pub holder: String,
+    pub token: i64,
+}
+
+async fn fenced(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    store: &Store,
+    fence: &Fence,
+) -> Result<bool, sqlx::Error> {
+    qcat_store::runtime::leases::fence(tx, store.backend(), fence.duty, &fence.holder, fence.token)
+        .await
+}
+
+/// Enqueues notifications (each due now); a key already in the outbox is left as it is.
+/// Returns how many were new.
+pub async fn enqueue(store: &Store, rows: &[OutboxRow]) -> Result<u64, sqlx::Error> {
+    let mut tx = store.pool().begin().await?;
+    let mut added = 0;
+    for row in rows {
+        added += sqlx::query(
+            "INSERT INTO alert_outbox (key, receiver, integration, payload, state, attempts, \
+             due_ms, created_ms) VALUES ($1, $2, $3, $4, 'queued', 0, $5, $6) \
+             ON CONFLICT (key) DO NOTHING",
+        )
+        .bind(&row.key)
+        .bind(&row.receiver)
+        .bind(&row.integration)
+        .bind(&row.payload)
+        .bind(row.due_ms)
+        .bind(row.created_ms)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+    }
+    if added > 0 {
+        qcat_store::changes::bump(&mut tx, store.backend(), TOPIC).await?;
+    }
+    tx.commit().await?;
+    Ok(added)
+}
+
+/// Claims up to `limit` due rows for an attempt until `claim_until_ms`; `None` when the
+/// fence no longer holds. A row claimed by a sender that died is claimable again once its
+/// claim has run out.
+pub async fn claim_due(
+    store: &Store,
+    fence: &Fence,
+    now_ms: i64,
+    claim_until_ms: i64,
+    limit: i64,
+) -> Result<Option<Vec<OutboxRow>>, sqlx::Error> {
+    let mut tx = store.pool().begin().await?;
+    if !fenced(&mut tx, store, fence).await? {
+        return Ok(None);
+    }
+    let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "SELECT {COLUMNS} FROM alert_outbox WHERE state = 'queued' AND due_ms <= $1 \
+         AND (claimed_until_ms IS NULL OR claimed_until_ms <= $1) ORDER BY due_ms, key LIMIT $2"
+    )))
+    .bind(now_ms)
+    .bind(limit)
+    .fetch_all(&mut *tx)
+    .await?;
+    let mut claimed = Vec::new();
+    for row in &rows {
+        let row = from_row(row)?;
+        let taken = sqlx::query(
+            "UPDATE alert_outbox SET claimed_until_ms = $2, attempts = attempts + 1 \
+             WHERE key = $1 AND state = 'queued' \
+             AND (claimed_until_ms IS NULL OR claimed_until_ms <= $3)",
+        )
+        .bind(&row.key)
+        .bind(claim_until_ms)
+        .bind(now_ms)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if taken == 1 {
+            claimed.push(OutboxRow {
+                attempts: row.attempts + 1,
+                ..row
+            });
+        }
+    }
+    tx.commit().await?;
+    Ok(Some(claimed))
+}
+
+/// What an attempt came to.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Outcome {
+    Sent,
+    /// Failed; tried again at `due_ms`.
+    Retry {
+        due_ms: i64,
+        error: String,
+    },
+    /// Failed for good (refused, or out of retries).
+    Dead {
+        error: String,
+    },
+}
+
+/// Records an attempt's outcome (fenced); `false` when the fence no longer holds.
+pub async fn settle(
+    store: &Store,
+    fence: &Fence,
+    key: &str,
+    outcome: &Outcome,
+    now_ms: i64,
+) -> Result<bool, sqlx::Error> {
+    let mut tx = store.pool().begin().await?;
+    if !fenced(&mut tx, store, fence).await? {
+        return Ok(false);
+    }
+    let query = match outcome {
+        Outcome::Sent => sqlx::query(
+            "UPDATE alert_outbox SET state = 'sent', sent_ms = $2, claimed_until_ms = NULL, \
+             last_error = NULL WHERE key = $1",
+        )
+        .bind(key)
+        .bind(now_ms),
+        Outcome::Retry { due_ms, error } => sqlx::query(
+            "UPDATE alert_outbox SET due_ms = $2, last_error = $3, claimed_until_ms = NULL \
+             WHERE key = $1",
+        )
+        .bind(key)
+        .bind(*due_ms)
+        .bind(error.clone()),
+        Outcome::Dead { error } => sqlx::query(
+            "UPDATE alert_outbox SET state = 'dead', last_error = $2, claimed_until_ms = NULL \
+             WHERE key = $1",
+        )
+        .bind(key)
+        .bind(error.clone()),
+    };
+    query.execute(&mut *tx).await?;
+    qcat_store::changes::bump(&mut tx, store.backend(), TOPIC).await?;
+    tx.commit().await?;
+    Ok(true)
+}
+
+/// Rows in a state, newest first.
+pub async fn list(
+    store: &Store,
+    state: OutboxState,
+    limit: i64,
+) -> Result<Vec<OutboxRow>, sqlx::Error> {
+    let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "SELECT {COLUMNS} FROM alert_outbox WHERE state = $1 ORDER BY created_ms DESC, key LIMIT $2"
+    )))
+    .bind(state.as_str())
+    .bind(limit)
+    .fetch_all(store.pool())
+    .await?;
+    rows.iter().map(from_row).collect()
+}
+
+/// Queues a dead letter again, due now with its attempts reset ("retry now").
+pub async fn retry_dead(store: &Store, key: &str, now_ms: i64) -> Result<bool, sqlx::Error> {
+    let mut tx = store.pool().begin().await?;
+    let changed = sqlx::query(
+        "UPDATE alert_outbox SET state = 'queued', due_ms = $2, attempts = 0, \
+         claimed_until_ms = NULL WHERE key = $1 AND state = 'dead'",
+    )
+    .bind(key)
+    .bind(now_ms)
+    .execute(&mut *tx)
+    .await?
+    .rows_affected();
+    if changed == 1 {
+        qcat_store::changes::bump(&mut tx, store.backend(), TOPIC).await?;
+    }
+    tx.commit().await?;
+    Ok(changed == 1)
+}
