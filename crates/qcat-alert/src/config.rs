@@ -136,6 +136,8 @@ pub struct AlertmanagerConfig {
     /// Named time intervals (from `time_intervals` and the older `mute_time_intervals`),
     /// each as written, as JSON.
     pub time_intervals: BTreeMap<String, Vec<serde_json::Value>>,
+    /// The same intervals, read.
+    pub intervals: BTreeMap<String, Vec<crate::timeinterval::TimeInterval>>,
 }
 
 /// Prometheus' duration syntax: `1y2w3d4h5m6s7ms` (units in that order, each optional) or `0`.
@@ -375,6 +377,7 @@ impl AlertmanagerConfig {
             });
         }
         let mut time_intervals = BTreeMap::new();
+        let mut intervals = BTreeMap::new();
         for (field, list) in [
             ("time_intervals", &raw.time_intervals),
             ("mute_time_intervals", &raw.mute_time_intervals),
@@ -386,10 +389,20 @@ impl AlertmanagerConfig {
                         interval.name
                     ));
                 }
-                time_intervals.insert(
-                    interval.name.clone(),
-                    interval.time_intervals.iter().map(yaml_to_json).collect(),
-                );
+                let entries: Vec<serde_json::Value> =
+                    interval.time_intervals.iter().map(yaml_to_json).collect();
+                let mut read = Vec::new();
+                for (entry_index, entry) in entries.iter().enumerate() {
+                    match crate::timeinterval::TimeInterval::parse(
+                        entry,
+                        &format!("{field}[{index}].time_intervals[{entry_index}]"),
+                    ) {
+                        Ok(parsed) => read.push(parsed),
+                        Err(problem) => problems.push(problem),
+                    }
+                }
+                intervals.insert(interval.name.clone(), read);
+                time_intervals.insert(interval.name.clone(), entries);
             }
         }
         check_references(&route, &receivers, &time_intervals, &mut problems);
@@ -428,6 +441,7 @@ impl AlertmanagerConfig {
             receivers,
             inhibit_rules,
             time_intervals,
+            intervals,
         })
     }
 }

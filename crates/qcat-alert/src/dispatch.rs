@@ -61,6 +61,9 @@ struct Group {
     /// Changed since the last notification.
     dirty: bool,
     last_flush_ms: Option<i64>,
+    /// The route's `mute_time_intervals` and `active_time_intervals`.
+    mute_intervals: Vec<String>,
+    active_intervals: Vec<String>,
 }
 
 /// Alertmanager's group key: the route's position and the group's labels.
@@ -101,6 +104,8 @@ impl Dispatcher {
                 next_flush_ms: now_ms + opts.group_wait.as_millis() as i64,
                 dirty: true,
                 last_flush_ms: None,
+                mute_intervals: opts.mute_time_intervals.clone(),
+                active_intervals: opts.active_time_intervals.clone(),
             });
             let fp = fingerprint(&alert.labels);
             let changed = group
@@ -121,6 +126,23 @@ impl Dispatcher {
     /// The notifications due at `now_ms` (silenced alerts left out; a group with nothing
     /// left to say sends nothing), and the groups' next times advanced.
     pub fn flush(&mut self, now_ms: i64, silences: &[Silence]) -> Vec<Notification> {
+        self.flush_muted(
+            now_ms,
+            |labels| silences.iter().any(|s| s.mutes(labels, now_ms)),
+            |_, _| false,
+        )
+    }
+
+    /// [`Dispatcher::flush`] with the caller's muting: `alert_muted` for one alert (a
+    /// silence, an inhibition), `time_muted(mute_time_intervals, active_time_intervals)`
+    /// for a whole group's route (a recurring mute time). A muted group's timers run on,
+    /// as Alertmanager's do: nothing is queued up to burst out when the mute ends.
+    pub fn flush_muted(
+        &mut self,
+        now_ms: i64,
+        alert_muted: impl Fn(&Labels) -> bool,
+        time_muted: impl Fn(&[String], &[String]) -> bool,
+    ) -> Vec<Notification> {
         let mut out = Vec::new();
         let mut finished = Vec::new();
         for (key, group) in self.groups.iter_mut() {
@@ -128,12 +150,13 @@ impl Dispatcher {
                 continue;
             }
             let all_resolved = group.alerts.values().all(|a| a.resolved_at(now_ms));
-            let due = group.dirty || !all_resolved;
+            let due = (group.dirty || !all_resolved)
+                && !time_muted(&group.mute_intervals, &group.active_intervals);
             if due {
                 let alerts: Vec<AlertItem> = group
                     .alerts
                     .values()
-                    .filter(|a| !silences.iter().any(|s| s.mutes(&a.labels, now_ms)))
+                    .filter(|a| !alert_muted(&a.labels))
                     .map(|a| item(a, now_ms))
                     .collect();
                 if !alerts.is_empty() {
@@ -160,6 +183,8 @@ impl Dispatcher {
             if all_resolved {
                 finished.push(key.clone());
             } else {
+                // A resolved alert has been told (or muted) once; it leaves the group.
+                group.alerts.retain(|_, a| !a.resolved_at(now_ms));
                 group.next_flush_ms = now_ms + group.repeat_ms;
             }
         }
@@ -167,6 +192,11 @@ impl Dispatcher {
             self.groups.remove(&key);
         }
         out
+    }
+
+    /// How many groups are open (for the delivery status).
+    pub fn group_count(&self) -> usize {
+        self.groups.len()
     }
 
     /// The earliest time a group is due, for the caller's timer.

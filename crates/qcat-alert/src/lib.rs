@@ -24,11 +24,14 @@ pub mod config;
 pub mod delivery;
 pub mod dispatch;
 pub mod inhibit;
+pub mod integrations;
 pub mod matcher;
 pub mod notify;
 pub mod outbox;
 pub mod route;
 pub mod rules;
+pub mod state;
+pub mod timeinterval;
 
 /// An alert's labels: name → value.
 pub type Labels = std::collections::BTreeMap<String, String>;

@@ -3,11 +3,11 @@
 //! with its labels, annotations, times and fingerprint — and its JSON in the shape of
 //! Alertmanager's webhook (version 4), which generic webhooks and forwarding use.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::Labels;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Status {
     Firing,
@@ -23,7 +23,7 @@ impl Status {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct AlertItem {
     pub status: Status,
@@ -39,7 +39,7 @@ pub struct AlertItem {
 }
 
 /// A group of alerts for one receiver.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Notification {
     pub receiver: String,
@@ -70,6 +70,23 @@ impl Notification {
             "externalURL": self.external_url,
             "alerts": self.alerts,
         })
+    }
+
+    /// What the notification says, as a short hash: its status and each alert's
+    /// fingerprint and status. The same digest twice is the same message.
+    pub fn digest(&self) -> String {
+        let mut hash = 0xcbf2_9ce4_8422_2325u64;
+        let mut feed = |text: &str| {
+            for byte in text.bytes().chain([0xff]) {
+                hash = (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3);
+            }
+        };
+        feed(self.status.as_str());
+        for alert in &self.alerts {
+            feed(&alert.fingerprint);
+            feed(alert.status.as_str());
+        }
+        format!("{hash:016x}")
     }
 
     /// The labels every alert shares (what Alertmanager calls common labels).

@@ -92,10 +92,23 @@ async fn fenced(
         .await
 }
 
-/// Enqueues notifications (each due now); a key already in the outbox is left as it is.
-/// Returns how many were new.
+/// Enqueues notifications (each due at its `due_ms`); a key already in the outbox is left
+/// as it is. Returns how many were new.
 pub async fn enqueue(store: &Store, rows: &[OutboxRow]) -> Result<u64, sqlx::Error> {
     let mut tx = store.pool().begin().await?;
+    let added = enqueue_in(&mut tx, rows).await?;
+    if added > 0 {
+        qcat_store::changes::bump(&mut tx, store.backend(), TOPIC).await?;
+    }
+    tx.commit().await?;
+    Ok(added)
+}
+
+/// [`enqueue`] inside the caller's transaction (the caller bumps the topic).
+pub async fn enqueue_in(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    rows: &[OutboxRow],
+) -> Result<u64, sqlx::Error> {
     let mut added = 0;
     for row in rows {
         added += sqlx::query(
@@ -109,15 +122,42 @@ pub async fn enqueue(store: &Store, rows: &[OutboxRow]) -> Result<u64, sqlx::Err
         .bind(&row.payload)
         .bind(row.due_ms)
         .bind(row.created_ms)
-        .execute(&mut *tx)
+        .execute(&mut **tx)
         .await?
         .rows_affected();
     }
-    if added > 0 {
-        qcat_store::changes::bump(&mut tx, store.backend(), TOPIC).await?;
-    }
-    tx.commit().await?;
     Ok(added)
+}
+
+/// How many rows are in each state (queued, sent, dead).
+pub async fn counts(store: &Store) -> Result<(i64, i64, i64), sqlx::Error> {
+    let rows = sqlx::query("SELECT state, COUNT(*) FROM alert_outbox GROUP BY state")
+        .fetch_all(store.pool())
+        .await?;
+    let mut counts = (0, 0, 0);
+    for row in rows {
+        let state: String = row.try_get(0)?;
+        let count: i64 = row.try_get(1)?;
+        match OutboxState::parse(&state) {
+            OutboxState::Queued => counts.0 = count,
+            OutboxState::Sent => counts.1 = count,
+            OutboxState::Dead => counts.2 = count,
+        }
+    }
+    Ok(counts)
+}
+
+/// Rows of any state created at or after `since_ms`, newest first (the delivery log).
+pub async fn recent(store: &Store, since_ms: i64, limit: i64) -> Result<Vec<OutboxRow>, sqlx::Error> {
+    let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "SELECT {COLUMNS} FROM alert_outbox WHERE created_ms >= $1 \
+         ORDER BY created_ms DESC, key LIMIT $2"
+    )))
+    .bind(since_ms)
+    .bind(limit)
+    .fetch_all(store.pool())
+    .await?;
+    rows.iter().map(from_row).collect()
 }
 
 /// Claims up to `limit` due rows for an attempt until `claim_until_ms`; `None` when the

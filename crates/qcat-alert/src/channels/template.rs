@@ -26,6 +26,27 @@ pub const MARKDOWN: &str = "### [{{ status | upper }}{% if status == 'firing' %}
 /// Short text for SMS (one line per alert, no markup).
 pub const SMS: &str = "[{{ status | upper }}] {% for alert in alerts %}{{ alert.labels.alertname }}{% if alert.labels.severity %}({{ alert.labels.severity }}){% endif %}{% if not loop.last %}, {% endif %}{% endfor %}";
 
+/// E-mail's plain-text body.
+pub const EMAIL_TEXT: &str = "{{ status | upper }}: {{ commonLabels.alertname | default('alerts') }}\n\
+{% for alert in alerts %}\n\
+* [{{ alert.labels.severity | default('') | upper }}] {{ alert.annotations.summary | default(alert.labels.alertname) }}\n\
+{% if alert.annotations.description %}  {{ alert.annotations.description }}\n{% endif %}\
+  since {{ alert.startsAt }}{% if alert.status == 'resolved' %}, resolved {{ alert.endsAt }}{% endif %}\n\
+{% for name, value in alert.labels | items %}  {{ name }}={{ value }}\n{% endfor %}\
+{% if alert.annotations.runbook_url %}  runbook: {{ alert.annotations.runbook_url }}\n{% endif %}\
+{% endfor %}";
+
+/// E-mail's HTML body (every value escaped; the breach's chart inline as `cid:chart`).
+pub const EMAIL_HTML: &str = "<html><body style=\"font-family:sans-serif\">\
+<h2 style=\"color:{% if status == 'firing' %}#b42318{% else %}#067647{% endif %}\">{{ status | upper | e }}: {{ commonLabels.alertname | default('alerts') | e }}</h2>\
+<img src=\"cid:chart\" alt=\"\" style=\"max-width:100%\">\
+{% for alert in alerts %}<h3>[{{ alert.labels.severity | default('') | upper | e }}] {{ alert.annotations.summary | default(alert.labels.alertname) | e }}</h3>\
+{% if alert.annotations.description %}<p>{{ alert.annotations.description | e }}</p>{% endif %}\
+<p>since {{ alert.startsAt | e }}{% if alert.status == 'resolved' %}, resolved {{ alert.endsAt | e }}{% endif %}</p>\
+<table>{% for name, value in alert.labels | items %}<tr><td>{{ name | e }}</td><td>{{ value | e }}</td></tr>{% endfor %}</table>\
+{% if alert.annotations.runbook_url %}<p><a href=\"{{ alert.annotations.runbook_url | e }}\">runbook</a></p>{% endif %}\
+{% endfor %}</body></html>";
+
 /// Renders `source` for `notification`.
 pub fn render(source: &str, notification: &Notification) -> Result<String, TemplateError> {
     let mut environment = minijinja::Environment::new();
