@@ -56,11 +56,14 @@ struct Group {
     alerts: BTreeMap<String, IncomingAlert>,
     interval_ms: i64,
     repeat_ms: i64,
-    /// When it is next due (first: created + group_wait).
+    /// Its next tick (first: created + group_wait; then every group_interval).
     next_flush_ms: i64,
-    /// Changed since the last notification.
+    /// An alert was added or changed since the last tick.
     dirty: bool,
+    /// The last tick.
     last_flush_ms: Option<i64>,
+    /// The last notification.
+    last_sent_ms: Option<i64>,
     /// The route's `mute_time_intervals` and `active_time_intervals`.
     mute_intervals: Vec<String>,
     active_intervals: Vec<String>,
@@ -104,6 +107,7 @@ impl Dispatcher {
                 next_flush_ms: now_ms + opts.group_wait.as_millis() as i64,
                 dirty: true,
                 last_flush_ms: None,
+                last_sent_ms: None,
                 mute_intervals: opts.mute_time_intervals.clone(),
                 active_intervals: opts.active_time_intervals.clone(),
             });
@@ -112,12 +116,9 @@ impl Dispatcher {
                 .alerts
                 .get(&fp)
                 .is_none_or(|old| old.resolved_at(now_ms) != alert.resolved_at(now_ms));
-            if changed && group.last_flush_ms.is_some() {
+            if changed {
+                // Told at the group's next tick (at most group_interval away).
                 group.dirty = true;
-                // A change is sent one group_interval after the last notification.
-                group.next_flush_ms = group
-                    .next_flush_ms
-                    .min(group.last_flush_ms.unwrap_or(now_ms) + group.interval_ms);
             }
             group.alerts.insert(fp, alert.clone());
         }
@@ -135,8 +136,13 @@ impl Dispatcher {
 
     /// [`Dispatcher::flush`] with the caller's muting: `alert_muted` for one alert (a
     /// silence, an inhibition), `time_muted(mute_time_intervals, active_time_intervals)`
-    /// for a whole group's route (a recurring mute time). A muted group's timers run on,
-    /// as Alertmanager's do: nothing is queued up to burst out when the mute ends.
+    /// for a whole group's route (a recurring mute time).
+    ///
+    /// As in Alertmanager, each group ticks every `group_interval` after its `group_wait`;
+    /// a tick notifies when the group changed since the last one (an alert added, or
+    /// resolved — also by its end time passing) or when `repeat_interval` has passed since
+    /// the last notification while alerts still fire. A muted group's ticks run on:
+    /// nothing is saved up to burst out when the mute ends.
     pub fn flush_muted(
         &mut self,
         now_ms: i64,
@@ -149,8 +155,17 @@ impl Dispatcher {
             if group.next_flush_ms > now_ms {
                 continue;
             }
+            let since = group.last_flush_ms.unwrap_or(i64::MIN);
+            let newly_resolved = group
+                .alerts
+                .values()
+                .any(|a| a.resolved_at(now_ms) && a.ends_ms.is_some_and(|end| end > since));
             let all_resolved = group.alerts.values().all(|a| a.resolved_at(now_ms));
-            let due = (group.dirty || !all_resolved)
+            let repeat_due = !all_resolved
+                && group
+                    .last_sent_ms
+                    .is_none_or(|sent| now_ms - sent >= group.repeat_ms);
+            let due = (group.dirty || newly_resolved || repeat_due)
                 && !time_muted(&group.mute_intervals, &group.active_intervals);
             if due {
                 let alerts: Vec<AlertItem> = group
@@ -176,6 +191,7 @@ impl Dispatcher {
                         alerts,
                         truncated_alerts: 0,
                     });
+                    group.last_sent_ms = Some(now_ms);
                 }
             }
             group.last_flush_ms = Some(now_ms);
@@ -185,7 +201,10 @@ impl Dispatcher {
             } else {
                 // A resolved alert has been told (or muted) once; it leaves the group.
                 group.alerts.retain(|_, a| !a.resolved_at(now_ms));
-                group.next_flush_ms = now_ms + group.repeat_ms;
+                // The next tick on the group's grid (a late call does not shift it).
+                while group.next_flush_ms <= now_ms {
+                    group.next_flush_ms += group.interval_ms.max(1);
+                }
             }
         }
         for key in finished {
@@ -311,5 +330,20 @@ mod tests {
         let mut quiet = Dispatcher::default();
         quiet.ingest(&tree, alert("Down", "a", None), 0);
         assert!(quiet.flush(30 * S, &[silence]).is_empty());
+    }
+
+    #[test]
+    fn an_alert_whose_end_passes_is_told_resolved_at_the_next_tick() {
+        // Prometheus sends endsAt in the future and renews it while the alert fires; when
+        // it stops, the end passes with no new message and the group must still tell it.
+        let tree = tree();
+        let mut dispatcher = Dispatcher::default();
+        dispatcher.ingest(&tree, alert("Down", "a", Some(100 * S)), 0);
+        assert_eq!(dispatcher.flush(30 * S, &[])[0].status, Status::Firing);
+        // The tick at 330 s finds it resolved by time.
+        let resolved = dispatcher.flush(330 * S, &[]);
+        assert_eq!(resolved.len(), 1);
+        assert_eq!(resolved[0].status, Status::Resolved);
+        assert_eq!(dispatcher.next_due_ms(), None, "the group is done");
     }
 }

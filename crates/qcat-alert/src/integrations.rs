@@ -91,7 +91,8 @@ fn text_field(config: &Value, name: &str) -> Option<String> {
 }
 
 fn path_field<'a>(config: &'a Value, path: &str) -> Option<&'a Value> {
-    path.split('.').try_fold(config, |value, part| value.get(part))
+    path.split('.')
+        .try_fold(config, |value, part| value.get(part))
 }
 
 fn list_field(config: &Value, name: &str) -> Vec<String> {
@@ -235,11 +236,13 @@ pub fn integrations(
                         ));
                     }
                     let from = reader.required("from", "give the sender's address");
-                    let smarthost = reader.required("smarthost", "give the SMTP server as host:port");
+                    let smarthost =
+                        reader.required("smarthost", "give the SMTP server as host:port");
                     let (host, port) = match smarthost.rsplit_once(':') {
-                        Some((host, port)) if port.parse::<u16>().is_ok() => {
-                            (host.trim_matches(['[', ']']).to_owned(), port.parse().unwrap_or(587))
-                        }
+                        Some((host, port)) if port.parse::<u16>().is_ok() => (
+                            host.trim_matches(['[', ']']).to_owned(),
+                            port.parse().unwrap_or(587),
+                        ),
                         _ => {
                             if !smarthost.is_empty() {
                                 reader.problems.push(format!(
@@ -342,8 +345,12 @@ pub fn integrations(
                     let webhook_url = reader.secret_at("webhook_url", true);
                     let secret = reader.secret_at("secret", false);
                     (
-                        webhook_url
-                            .map(|webhook_url| Channel::Feishu(Feishu { webhook_url, secret })),
+                        webhook_url.map(|webhook_url| {
+                            Channel::Feishu(Feishu {
+                                webhook_url,
+                                secret,
+                            })
+                        }),
                         reader.template("title", robot_title),
                         reader.template("message", template::MARKDOWN),
                         String::new(),
@@ -366,9 +373,10 @@ pub fn integrations(
                         ));
                     }
                     let access_key_id = reader.required("access_key_id", "give the AccessKey id");
-                    let sign_name = reader.required("sign_name", "give the approved signature name");
-                    let template_code =
-                        reader.required("template_code", "give the approved template's code (SMS_…)");
+                    let sign_name =
+                        reader.required("sign_name", "give the approved signature name");
+                    let template_code = reader
+                        .required("template_code", "give the approved template's code (SMS_…)");
                     let secret = reader.secret_at("access_key_secret", true);
                     (
                         secret.map(|access_key_secret| {
@@ -601,8 +609,14 @@ mod tests {
         })
         .unwrap();
         // The token and the signing secret left the text; a secret:NAME stays as it was.
-        assert!(!text.contains("access_token=abc") && !text.contains("SECxyz"), "{text}");
-        assert!(text.contains("secret:alert.ops.dingtalk.0.webhook_url"), "{text}");
+        assert!(
+            !text.contains("access_token=abc") && !text.contains("SECxyz"),
+            "{text}"
+        );
+        assert!(
+            text.contains("secret:alert.ops.dingtalk.0.webhook_url"),
+            "{text}"
+        );
         assert!(text.contains("secret:hook"));
         assert_eq!(stored["alert.ops.dingtalk.0.secret"], "SECxyz");
         // Read back, each secret resolves to its value.
@@ -610,7 +624,10 @@ mod tests {
         let resolve = |text: &str| -> Result<Secret<String>, String> {
             let name = text.strip_prefix("secret:").ok_or("not secret:")?;
             Ok(Secret::new(
-                stored.get(name).cloned().unwrap_or_else(|| "https://h".into()),
+                stored
+                    .get(name)
+                    .cloned()
+                    .unwrap_or_else(|| "https://h".into()),
             ))
         };
         let list = integrations(&config.receivers[0], &resolve, Duration::from_secs(10)).unwrap();

@@ -148,7 +148,11 @@ pub async fn counts(store: &Store) -> Result<(i64, i64, i64), sqlx::Error> {
 }
 
 /// Rows of any state created at or after `since_ms`, newest first (the delivery log).
-pub async fn recent(store: &Store, since_ms: i64, limit: i64) -> Result<Vec<OutboxRow>, sqlx::Error> {
+pub async fn recent(
+    store: &Store,
+    since_ms: i64,
+    limit: i64,
+) -> Result<Vec<OutboxRow>, sqlx::Error> {
     let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
         "SELECT {COLUMNS} FROM alert_outbox WHERE created_ms >= $1 \
          ORDER BY created_ms DESC, key LIMIT $2"
@@ -220,6 +224,11 @@ pub enum Outcome {
     Dead {
         error: String,
     },
+    /// Not attempted (over the channel's budget): due again at `due_ms`, the attempt not
+    /// counted.
+    Defer {
+        due_ms: i64,
+    },
 }
 
 /// Records an attempt's outcome (fenced); `false` when the fence no longer holds.
@@ -248,6 +257,12 @@ pub async fn settle(
         .bind(key)
         .bind(*due_ms)
         .bind(error.clone()),
+        Outcome::Defer { due_ms } => sqlx::query(
+            "UPDATE alert_outbox SET due_ms = $2, claimed_until_ms = NULL, \
+             attempts = attempts - 1 WHERE key = $1",
+        )
+        .bind(key)
+        .bind(*due_ms),
         Outcome::Dead { error } => sqlx::query(
             "UPDATE alert_outbox SET state = 'dead', last_error = $2, claimed_until_ms = NULL \
              WHERE key = $1",
@@ -259,6 +274,13 @@ pub async fn settle(
     qcat_store::changes::bump(&mut tx, store.backend(), TOPIC).await?;
     tx.commit().await?;
     Ok(true)
+}
+
+/// When the earliest queued row is due (`None`: nothing queued).
+pub async fn next_due(store: &Store) -> Result<Option<i64>, sqlx::Error> {
+    sqlx::query_scalar("SELECT MIN(due_ms) FROM alert_outbox WHERE state = 'queued'")
+        .fetch_one(store.pool())
+        .await
 }
 
 /// Rows in a state, newest first.

@@ -159,6 +159,25 @@ impl Evaluator {
         }
     }
 
+    /// Takes up an alert that was firing before a restart or failover (from its stored
+    /// episode), so it goes on firing instead of starting a new episode.
+    pub fn restore_firing(&mut self, labels: Labels, since_ms: i64, now_ms: i64) {
+        let key = fingerprint(&labels);
+        self.alerts.insert(
+            key.clone(),
+            AlertState {
+                labels,
+                fingerprint: key,
+                phase: Phase::Firing { since_ms },
+                changes: VecDeque::new(),
+                flapping: false,
+                underlying: true,
+                last_notified_ms: Some(since_ms),
+                last_seen_ms: now_ms,
+            },
+        );
+    }
+
     /// The labels an alert of this rule carries for a series' labels.
     fn alert_labels(&self, series: &Labels) -> Labels {
         let mut labels = series.clone();
@@ -287,6 +306,26 @@ fn fire_if_due(rule: &Rule, state: &mut AlertState, now_ms: i64, out: &mut Vec<T
         flapping,
         notify: cooled,
     });
+}
+
+/// A rule's annotations with `{{ labels.x }}` and `{{ value }}` filled in (Prometheus'
+/// `$labels` and `$value`); an annotation that does not render is kept as written.
+pub fn render_annotations(annotations: &Labels, labels: &Labels, value: Option<f64>) -> Labels {
+    let mut environment = minijinja::Environment::new();
+    environment.set_undefined_behavior(minijinja::UndefinedBehavior::Lenient);
+    let context = minijinja::context! {
+        labels => minijinja::value::Serde(labels),
+        value => value,
+    };
+    annotations
+        .iter()
+        .map(|(name, text)| {
+            let rendered = environment
+                .render_str(text, context.clone())
+                .unwrap_or_else(|_| text.clone());
+            (name.clone(), rendered)
+        })
+        .collect()
 }
 
 /// When the rule would have fired over a history of one series (values in time order,

@@ -356,7 +356,10 @@ pub async fn expire_silence(
         .await?;
     qcat_store::changes::bump_here(&mut tx, TOPIC).await?;
     event.before = Some(silence_view(&before));
-    event.detail = format!("expired the silence {} ({})", before.matchers, before.comment);
+    event.detail = format!(
+        "expired the silence {} ({})",
+        before.matchers, before.comment
+    );
     let entries = qcat_audit::chain::append(&mut tx, &[event]).await?;
     tx.commit().await?;
     qcat_audit::mirror::committed(&entries);

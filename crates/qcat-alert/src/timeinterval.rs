@@ -86,7 +86,12 @@ fn named(names: &[&str], text: &str) -> Option<i32> {
         .iter()
         .position(|n| *n == lower)
         .map(|i| i as i32 + 1)
-        .or_else(|| lower.parse().ok().filter(|n| (1..=names.len() as i32).contains(n)))
+        .or_else(|| {
+            lower
+                .parse()
+                .ok()
+                .filter(|n| (1..=names.len() as i32).contains(n))
+        })
 }
 
 fn minutes(text: &str) -> Option<i32> {
@@ -161,7 +166,9 @@ impl TimeInterval {
             None | Some("") | Some("UTC") => TimeZone::UTC,
             Some("Local") => TimeZone::system(),
             Some(name) => TimeZone::get(name).map_err(|_| {
-                format!("{place}.location: {name:?} is not a time zone; write one like Asia/Shanghai")
+                format!(
+                    "{place}.location: {name:?} is not a time zone; write one like Asia/Shanghai"
+                )
             })?,
         };
         Ok(Self {
@@ -250,8 +257,8 @@ mod tests {
         assert!(!month_end.contains(at("2028-02-27T12:00:00Z")));
         assert!(!month_end.contains(at("2028-03-31T12:00:00Z")));
 
-        let err = TimeInterval::parse(&serde_json::json!({"weekdays": ["someday"]}), "t[0]")
-            .unwrap_err();
+        let err =
+            TimeInterval::parse(&serde_json::json!({"weekdays": ["someday"]}), "t[0]").unwrap_err();
         assert!(err.starts_with("t[0].weekdays: \"someday\""), "{err}");
     }
 }

@@ -492,7 +492,7 @@ impl Api {
     /// Appends one point per series now: the backup history charts and alerts read them
     /// from the metric store like any other series. A metric store that cannot open only
     /// loses the points (the backup itself is in the repository).
-    async fn record_points(&self, points: Vec<(qcat_monitor::tsdb::SeriesKey, f64)>) {
+    pub(crate) async fn record_points(&self, points: Vec<(qcat_monitor::tsdb::SeriesKey, f64)>) {
         if let Ok(metrics) = self.metrics().await {
             let at = qcat_core::time::now_ms();
             metrics.append(points.iter().map(|(key, value)| (key, at, *value)));

@@ -222,6 +222,51 @@ macro_rules! for_each_ipc_command {
             #[doc = "Every target's health and the newest headline values (request rate, error ratio, P99, CPU, connections…)."]
             monitor_overview [Permission("monitor:view"), false, Query] () -> $crate::monitor::OverviewView
                 => |api, slot| api.monitor_overview(slot).await;
+            #[doc = "Every alert rule with its version and how many of its alerts fire now."]
+            alert_rules [Permission("alerts:view"), false, Query] () -> Vec<$crate::alert::rules::RuleView>
+                => |api, slot| api.alert_rules(slot).await;
+            #[doc = "Saves an alert rule (threshold, absence, baseline deviation or event), checked field by field, against the version the editor saw."]
+            alert_rule_save [Permission("alerts:edit"), true, Change] (input: $crate::alert::rules::RuleSaveInput) -> $crate::alert::rules::RuleView
+                => |api, slot| api.alert_rule_save(slot, input).await;
+            #[doc = "Removes an alert rule; its firing alerts resolve."]
+            alert_rule_remove [Permission("alerts:edit"), true, Change] (input: $crate::alert::rules::RuleNameInput) -> ()
+                => |api, slot| api.alert_rule_remove(slot, input).await;
+            #[doc = "When a rule would have fired over the last 24 hours of stored data (the duty's own evaluator replayed)."]
+            alert_rule_preview [Permission("alerts:view"), false, Query] (input: $crate::alert::rules::RulePreviewInput) -> $crate::alert::rules::RulePreview
+                => |api, slot| api.alert_rule_preview(slot, input).await;
+            #[doc = "The routing configuration (alertmanager.yml; the default until one is saved), its receivers and what keeps any from sending."]
+            alert_routing [Permission("alerts:view"), false, Query] () -> $crate::alert::routing::RoutingView
+                => |api, slot| api.alert_routing(slot).await;
+            #[doc = "Saves (or imports) an alertmanager.yml: checked as Alertmanager checks it, literal credentials moved into named secrets."]
+            alert_routing_save [Permission("alerts:edit"), true, Change] (input: $crate::alert::routing::RoutingSaveInput) -> $crate::alert::routing::RoutingView
+                => |api, slot| api.alert_routing_save(slot, input).await;
+            #[doc = "The routing simulator: the receivers an alert reaches, with grouping and timers, and each message rendered as its channel shows it."]
+            alert_route_preview [Permission("alerts:view"), false, Query] (input: $crate::alert::routing::RoutePreviewInput) -> Vec<$crate::alert::routing::RoutePreview>
+                => |api, slot| api.alert_route_preview(slot, input).await;
+            #[doc = "Sends a test alert through every integration of a receiver now; each service's answer."]
+            alert_test_send [Permission("alerts:edit"), true, Change] (input: $crate::alert::routing::TestSendInput) -> Vec<$crate::alert::routing::TestSendResult>
+                => |api, slot| api.alert_test_send(slot, input).await;
+            #[doc = "Silences that have not ended, and those that ended in the last day."]
+            alert_silences [Permission("alerts:view"), false, Query] () -> Vec<$crate::alert::silences::SilenceView>
+                => |api, slot| api.alert_silences(slot).await;
+            #[doc = "Adds a silence: matchers, start and end, a comment."]
+            alert_silence_add [Permission("alerts:silence"), true, Change] (input: $crate::alert::silences::SilenceInput) -> $crate::alert::silences::SilenceView
+                => |api, slot| api.alert_silence_add(slot, input).await;
+            #[doc = "Ends a silence now."]
+            alert_silence_expire [Permission("alerts:silence"), true, Change] (input: $crate::alert::silences::SilenceIdInput) -> ()
+                => |api, slot| api.alert_silence_expire(slot, input).await;
+            #[doc = "The alerts firing now (rules, events, Prometheus), each with the silence or inhibition muting it."]
+            alert_firing [Permission("alerts:view"), false, Query] () -> Vec<$crate::alert::views::AlertView>
+                => |api, slot| api.alert_firing(slot).await;
+            #[doc = "Firings that started in a window (a week by default), newest first."]
+            alert_history [Permission("alerts:view"), false, Query] (input: $crate::alert::views::HistoryInput) -> Vec<$crate::alert::views::AlertView>
+                => |api, slot| api.alert_history(slot, input).await;
+            #[doc = "The delivery log: each notification per integration with attempts, error and state, and per-channel totals and latency."]
+            alert_deliveries [Permission("alerts:view"), false, Query] (input: $crate::alert::views::DeliveriesInput) -> $crate::alert::views::DeliveryLog
+                => |api, slot| api.alert_deliveries(slot, input).await;
+            #[doc = "Queues a dead letter again, due now."]
+            alert_delivery_retry [Permission("alerts:edit"), true, Change] (input: $crate::alert::views::DeliveryKeyInput) -> ()
+                => |api, slot| api.alert_delivery_retry(slot, input).await;
             #[doc = "Every backup in the repository, newest first: type, chain, sources, sizes, dedup ratio."]
             backup_list [Permission("backup:view"), false, Query] () -> Vec<$crate::backup::BackupView>
                 => |api, slot| api.backup_list(slot).await;

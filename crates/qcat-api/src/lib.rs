@@ -117,6 +117,8 @@ struct Inner {
     monitor: monitor::MonitorState,
     /// The repository summary /metrics reads, and this process's backup and restore counts.
     backup: backup::BackupState,
+    /// What wakes the alerting duty's loops, the routing in use, delivery counters.
+    alert: alert::AlertState,
 }
 
 impl Api {
@@ -177,6 +179,7 @@ impl Api {
                 runtime: process_runtime,
                 monitor: monitor::MonitorState::default(),
                 backup: backup::BackupState::default(),
+                alert: alert::AlertState::default(),
             }),
         };
         // A one-shot `qcatctl` run starts no maintenance, no duties and no heartbeat.

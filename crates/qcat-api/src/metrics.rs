@@ -63,6 +63,12 @@ struct SourceLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ChannelLabels {
+    receiver: String,
+    channel: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct TypeLabels {
     r#type: String,
 }
@@ -185,6 +191,7 @@ impl Api {
 
         self.register_collection(&mut registry);
         self.register_backups(&mut registry);
+        self.register_alerting(&mut registry);
 
         let uptime = Gauge::<f64, std::sync::atomic::AtomicU64>::default();
         uptime.set(self.inner.opened_at.elapsed().as_secs_f64());
@@ -268,6 +275,72 @@ impl Api {
 
     /// Backups: the repository's summary (recomputed when backups come or go) and this
     /// process's backup and restore runs.
+    /// Alert delivery per receiver and channel since this process started, and the
+    /// queued → delivered latency over all of them.
+    fn register_alerting(&self, registry: &mut Registry) {
+        let stats = self.inner.alert.snapshot();
+        let family = || Family::<ChannelLabels, Counter<u64>>::default();
+        let (sent, failed, retried, digests, fallbacks) =
+            (family(), family(), family(), family(), family());
+        let latency_sum =
+            Family::<ChannelLabels, Counter<f64, std::sync::atomic::AtomicU64>>::default();
+        let mut all = qcat_audit::stats::AuditStats {
+            latency_counts: vec![0; crate::alert::LATENCY_BUCKETS.len() + 1],
+            ..Default::default()
+        };
+        for ((receiver, channel), counts) in &stats {
+            let labels = ChannelLabels {
+                receiver: receiver.clone(),
+                channel: channel.clone(),
+            };
+            sent.get_or_create(&labels).inc_by(counts.sent);
+            failed.get_or_create(&labels).inc_by(counts.failed);
+            retried.get_or_create(&labels).inc_by(counts.retried);
+            digests.get_or_create(&labels).inc_by(counts.digests);
+            fallbacks.get_or_create(&labels).inc_by(counts.fallbacks);
+            latency_sum
+                .get_or_create(&labels)
+                .inc_by(counts.latency_sum_s);
+            all.latency_sum_secs += counts.latency_sum_s;
+            for (total, count) in all.latency_counts.iter_mut().zip(counts.latency_buckets) {
+                *total += count;
+            }
+        }
+        registry.register("alert_notifications_sent", "Notifications delivered", sent);
+        registry.register(
+            "alert_notifications_failed",
+            "Notifications that became dead letters (refused, or out of retries)",
+            failed,
+        );
+        registry.register(
+            "alert_notifications_retried",
+            "Failed attempts that will be retried",
+            retried,
+        );
+        registry.register(
+            "alert_digests",
+            "Digests sent for notifications over a channel's budget",
+            digests,
+        );
+        registry.register(
+            "alert_fallbacks",
+            "Failed notifications handed to the receiver's fallback",
+            fallbacks,
+        );
+        registry.register_with_unit(
+            "alert_notification_latency_sum",
+            "Queued-to-delivered time summed over delivered notifications",
+            prometheus_client::registry::Unit::Seconds,
+            latency_sum,
+        );
+        registry.register_with_unit(
+            "alert_notification_latency",
+            "Time from a notification being queued to its delivery",
+            prometheus_client::registry::Unit::Seconds,
+            CountedHistogram::with_bounds(&all, &crate::alert::LATENCY_BUCKETS),
+        );
+    }
+
     fn register_backups(&self, registry: &mut Registry) {
         use std::sync::atomic::Ordering::Relaxed;
         type Float = Gauge<f64, std::sync::atomic::AtomicU64>;
@@ -458,19 +531,30 @@ impl Api {
                             .await
                             .map_err(|err| format!("cannot bind {bound} again: {err}"))?,
                     };
-                    let app = axum::Router::new().route(
-                        &path,
-                        axum::routing::get(move || {
-                            let weak = weak.clone();
-                            async move {
-                                let text = weak
-                                    .upgrade()
-                                    .map(|api| api.metrics_text())
-                                    .unwrap_or_default();
-                                ([(axum::http::header::CONTENT_TYPE, CONTENT_TYPE)], text)
-                            }
-                        }),
-                    );
+                    let alerts_api = weak.clone();
+                    let app = axum::Router::new()
+                        .route(
+                            &path,
+                            axum::routing::get(move || {
+                                let weak = weak.clone();
+                                async move {
+                                    let text = weak
+                                        .upgrade()
+                                        .map(|api| api.metrics_text())
+                                        .unwrap_or_default();
+                                    ([(axum::http::header::CONTENT_TYPE, CONTENT_TYPE)], text)
+                                }
+                            }),
+                        )
+                        .route(
+                            "/api/v2/alerts",
+                            axum::routing::post(
+                                move |headers: axum::http::HeaderMap, body: axum::body::Bytes| {
+                                    let weak = alerts_api.clone();
+                                    async move { post_alerts(weak, headers, body).await }
+                                },
+                            ),
+                        );
                     let cancel = context.cancel().clone();
                     axum::serve(listener, app)
                         .with_graceful_shutdown(async move { cancel.cancelled().await })
@@ -487,6 +571,39 @@ impl Api {
     }
 }
 
+/// Alertmanager's `POST /api/v2/alerts`: the bearer token checked, the alerts taken, and
+/// answered as Alertmanager answers (200 with no body; 400 with the problem; 401).
+async fn post_alerts(
+    weak: crate::WeakApi,
+    headers: axum::http::HeaderMap,
+    body: axum::body::Bytes,
+) -> (axum::http::StatusCode, String) {
+    use axum::http::StatusCode;
+    let Some(api) = weak.upgrade() else {
+        return (StatusCode::SERVICE_UNAVAILABLE, "shutting down".into());
+    };
+    let Some(token) = api.alert_api_token() else {
+        return (
+            StatusCode::UNAUTHORIZED,
+            "alerting.api_token is not set: set it (as secret:NAME) and give Prometheus the same token as its alertmanager's authorization credentials".into(),
+        );
+    };
+    let header = headers
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok());
+    if !crate::alert::ingest::authorized(header, &token) {
+        return (
+            StatusCode::UNAUTHORIZED,
+            "missing or wrong token: send alerting.api_token as a bearer token".into(),
+        );
+    }
+    match api.ingest_alerts(&body).await {
+        Ok(_) => (StatusCode::OK, String::new()),
+        Err(err) if err.code == ErrorCode::InvalidInput => (StatusCode::BAD_REQUEST, err.message),
+        Err(err) => (StatusCode::SERVICE_UNAVAILABLE, err.message),
+    }
+}
+
 /// The audit latency histogram as counted by `qcat_audit::stats` (per-bucket counts and
 /// their sum), encoded as a Prometheus histogram without observing each value again.
 #[derive(Debug)]
@@ -499,10 +616,12 @@ struct CountedHistogram {
 
 impl CountedHistogram {
     fn of(stats: &qcat_audit::stats::AuditStats) -> Self {
-        let bounds = qcat_audit::stats::LATENCY_BUCKETS
-            .iter()
-            .copied()
-            .chain(std::iter::once(f64::INFINITY));
+        Self::with_bounds(stats, &qcat_audit::stats::LATENCY_BUCKETS)
+    }
+
+    /// Per-bucket counts (the last beyond every bound) under `bounds`.
+    fn with_bounds(stats: &qcat_audit::stats::AuditStats, bounds: &[f64]) -> Self {
+        let bounds = bounds.iter().copied().chain(std::iter::once(f64::INFINITY));
         Self {
             sum: stats.latency_sum_secs,
             count: stats.latency_counts.iter().sum(),

@@ -325,7 +325,7 @@ fn target_error(err: TargetError) -> ApiError {
     }
 }
 
-fn metric_error(err: MetricError) -> ApiError {
+pub(crate) fn metric_error(err: MetricError) -> ApiError {
     match err {
         MetricError::Selector(message) => ApiError::new(ErrorCode::InvalidInput, message),
         MetricError::Storage(err) => {

@@ -129,6 +129,19 @@ pub enum LiveEvent {
         #[ts(type = "number")]
         version: i64,
     },
+    /// Alert rules, the routing, silences or alerts changed (here or in the process leading
+    /// alerting, or Prometheus posted alerts to the agent).
+    #[serde(rename = "alerts://changed")]
+    AlertsChanged {
+        #[ts(type = "number")]
+        version: i64,
+    },
+    /// A notification was queued, sent, retried or became a dead letter.
+    #[serde(rename = "alerts://delivery")]
+    DeliveriesChanged {
+        #[ts(type = "number")]
+        version: i64,
+    },
     /// This process stored a reading of a target: panels showing it fetch the new points.
     #[serde(rename = "monitor://samples")]
     MonitorSamples {
@@ -151,12 +164,14 @@ impl LiveEvent {
             LiveEvent::TasksHealth { .. } => "tasks://health",
             LiveEvent::MonitorChanged { .. } => "monitor://changed",
             LiveEvent::BaselineChanged { .. } => "baseline://changed",
+            LiveEvent::AlertsChanged { .. } => "alerts://changed",
+            LiveEvent::DeliveriesChanged { .. } => "alerts://delivery",
             LiveEvent::MonitorSamples { .. } => "monitor://samples",
         }
     }
 
     /// Every topic, for the window's listeners and the shell's bridge.
-    pub const TOPICS: [&'static str; 9] = [
+    pub const TOPICS: [&'static str; 11] = [
         "access://changed",
         "audit://appended",
         "jobs://progress",
@@ -166,6 +181,8 @@ impl LiveEvent {
         "monitor://changed",
         "baseline://changed",
         "monitor://samples",
+        "alerts://changed",
+        "alerts://delivery",
     ];
 }
 
@@ -314,6 +331,8 @@ impl Api {
                                 sink("jobs://changed", vec![LiveEvent::JobsChanged { version: -1 }]);
                                 sink("monitor://changed", vec![LiveEvent::MonitorChanged { version: -1 }]);
                                 sink("baseline://changed", vec![LiveEvent::BaselineChanged { version: -1 }]);
+                                sink("alerts://changed", vec![LiveEvent::AlertsChanged { version: -1 }]);
+                                sink("alerts://delivery", vec![LiveEvent::DeliveriesChanged { version: -1 }]);
                             }
                         }
                     }
@@ -503,6 +522,13 @@ impl Api {
             api.run_scheduler(&context).await
         });
         self.start_monitoring();
+        self.hold_duty(crate::alert::ALERT_DUTY);
+        self.spawn_with_api("alerting", Stage::Work, |api, context| async move {
+            api.run_alerting(&context).await
+        });
+        self.spawn_with_api("alert-delivery", Stage::Work, |api, context| async move {
+            api.run_alert_delivery(&context).await
+        });
         self.spawn_every(
             "audit-anchor",
             Stage::Work,
@@ -788,13 +814,15 @@ async fn forward_changes(
     bus: EventBus<LiveEvent>,
     context: TaskContext,
 ) -> Result<(), String> {
-    const TOPICS: [&str; 6] = [
+    const TOPICS: [&str; 8] = [
         qcat_access::control::TOPIC,
         qcat_audit::chain::AUDIT_TOPIC,
         JOBS_TOPIC,
         DUTIES_TOPIC,
         qcat_monitor::targets::store::TOPIC,
         qcat_monitor::baseline::store::TOPIC,
+        qcat_alert::state::TOPIC,
+        qcat_alert::outbox::TOPIC,
     ];
     let (mut versions, follower) = store.follow(&TOPICS).await.map_err(|err| err.to_string())?;
     let forward = async {
@@ -812,7 +840,9 @@ async fn forward_changes(
                     2 => LiveEvent::JobsChanged { version },
                     3 => LiveEvent::DutiesChanged { version },
                     4 => LiveEvent::MonitorChanged { version },
-                    _ => LiveEvent::BaselineChanged { version },
+                    5 => LiveEvent::BaselineChanged { version },
+                    6 => LiveEvent::AlertsChanged { version },
+                    _ => LiveEvent::DeliveriesChanged { version },
                 });
             }
             last = now;

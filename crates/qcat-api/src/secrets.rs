@@ -211,7 +211,7 @@ impl<'de> serde::Deserialize<'de> for SecretText {
 }
 
 impl crate::Api {
-    fn keys(&self) -> Result<&Keyring, ApiError> {
+    pub(crate) fn keys(&self) -> Result<&Keyring, ApiError> {
         self.inner.keys.as_ref().map_err(Clone::clone)
     }
 

@@ -327,6 +327,102 @@ async fn invoke(api: &Api, slot: &SessionSlot, name: &str, n: usize) -> Result<(
             )
             .await
             .map(drop),
+        "alert_rules" => api.alert_rules(slot).await.map(drop),
+        "alert_rule_save" => api
+            .alert_rule_save(
+                slot,
+                serde_json::from_value(serde_json::json!({
+                    "rule": {"name": format!("Guard{n}"), "kind": "threshold", "series": "app_error_ratio",
+                             "op": ">", "value": 0.5, "severity": "warning"},
+                    "seenVersion": null
+                }))
+                .expect("a rule"),
+            )
+            .await
+            .map(drop),
+        "alert_rule_remove" => api
+            .alert_rule_remove(
+                slot,
+                qcat_api::alert::rules::RuleNameInput {
+                    name: "NoSuchRule".into(),
+                },
+            )
+            .await,
+        "alert_rule_preview" => api
+            .alert_rule_preview(
+                slot,
+                serde_json::from_value(serde_json::json!({
+                    "rule": {"name": "Preview", "kind": "event", "event": "backup_failed", "severity": "error"}
+                }))
+                .expect("a preview"),
+            )
+            .await
+            .map(drop),
+        "alert_routing" => api.alert_routing(slot).await.map(drop),
+        "alert_routing_save" => api
+            .alert_routing_save(
+                slot,
+                qcat_api::alert::routing::RoutingSaveInput {
+                    yaml: "route:\n  receiver: ops\nreceivers:\n  - name: ops\n".into(),
+                    seen_version: -1,
+                },
+            )
+            .await
+            .map(drop),
+        "alert_route_preview" => api
+            .alert_route_preview(
+                slot,
+                serde_json::from_value(serde_json::json!({"labels": {"alertname": "X"}}))
+                    .expect("a preview"),
+            )
+            .await
+            .map(drop),
+        "alert_test_send" => api
+            .alert_test_send(
+                slot,
+                serde_json::from_value(serde_json::json!({"receiver": "nobody"}))
+                    .expect("a test send"),
+            )
+            .await
+            .map(drop),
+        "alert_silences" => api.alert_silences(slot).await.map(drop),
+        "alert_silence_add" => api
+            .alert_silence_add(
+                slot,
+                qcat_api::alert::silences::SilenceInput {
+                    matchers: format!("alertname=\"Guard{n}\""),
+                    starts_ms: None,
+                    ends_ms: i64::MAX / 2,
+                    comment: "guard test".into(),
+                },
+            )
+            .await
+            .map(drop),
+        "alert_silence_expire" => api
+            .alert_silence_expire(
+                slot,
+                qcat_api::alert::silences::SilenceIdInput {
+                    id: "no-such-silence".into(),
+                },
+            )
+            .await,
+        "alert_firing" => api.alert_firing(slot).await.map(drop),
+        "alert_history" => api
+            .alert_history(slot, qcat_api::alert::views::HistoryInput::default())
+            .await
+            .map(drop),
+        "alert_deliveries" => api
+            .alert_deliveries(slot, qcat_api::alert::views::DeliveriesInput::default())
+            .await
+            .map(drop),
+        "alert_delivery_retry" => api
+            .alert_delivery_retry(
+                slot,
+                qcat_api::alert::views::DeliveryKeyInput {
+                    key: "no-such-key".into(),
+                },
+            )
+            .await,
         "monitor_overview" => api.monitor_overview(slot).await.map(drop),
         "monitor_quick_start" => api
             .monitor_quick_start(

@@ -293,3 +293,44 @@ async fn oldest_first(
         .await?;
     Ok(rows.into_iter().map(AuditEntry::from).collect())
 }
+
+/// The newest entry of `action` (of that `result` when given) as its time, result, target
+/// and detail: what alerting's event rules read ("the last backup failed", "no backup
+/// succeeded for 24 hours"). One indexed lookup.
+pub async fn latest(
+    store: &Store,
+    action: &str,
+    result: Option<&str>,
+) -> Result<Option<(i64, String, String, String)>, AuditError> {
+    let row = match result {
+        Some(result) => {
+            sqlx::query(
+                "SELECT at_ms, result, target, detail FROM audit_log WHERE action = $1 \
+                 AND result = $2 ORDER BY seq DESC LIMIT 1",
+            )
+            .bind(action)
+            .bind(result)
+            .fetch_optional(store.pool())
+            .await?
+        }
+        None => {
+            sqlx::query(
+                "SELECT at_ms, result, target, detail FROM audit_log WHERE action = $1 \
+                 ORDER BY seq DESC LIMIT 1",
+            )
+            .bind(action)
+            .fetch_optional(store.pool())
+            .await?
+        }
+    };
+    use sqlx::Row as _;
+    Ok(match row {
+        Some(row) => Some((
+            row.try_get(0)?,
+            row.try_get(1)?,
+            row.try_get(2)?,
+            row.try_get(3)?,
+        )),
+        None => None,
+    })
+}

@@ -338,12 +338,13 @@ pub fn schema_has_key(key: &str) -> bool {
 
 impl Config {
     /// Every secret-bearing setting with its dotted key.
-    pub fn secret_settings(&self) -> [(&'static str, &SecretSetting); 4] {
+    pub fn secret_settings(&self) -> [(&'static str, &SecretSetting); 5] {
         [
             ("database.url", &self.database.url),
             ("database.password", &self.database.password),
             ("redis.password", &self.redis.password),
             ("jwt.secret_key", &self.jwt.secret_key),
+            ("alerting.api_token", &self.alerting.api_token),
         ]
     }
 }

@@ -231,6 +231,9 @@ pub struct AlertingConfig {
     pub rate_limit: u32,
     #[serde(deserialize_with = "duration_text")]
     pub rate_limit_window: Duration,
+    #[serde(deserialize_with = "duration_text")]
+    pub evaluation_interval: Duration,
+    pub api_token: SecretSetting,
 }
 
 #[derive(Debug, Clone, Deserialize)]

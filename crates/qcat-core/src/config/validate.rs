@@ -129,6 +129,7 @@ const DURATIONS: &[&str] = &[
     "alerting.retry_interval",
     "alerting.timeout",
     "alerting.rate_limit_window",
+    "alerting.evaluation_interval",
     "audit.batch_timeout",
     "auth.session_idle",
     "auth.session_max",
@@ -493,6 +494,12 @@ pub(super) fn ranges(
         "alerting.rate_limit_window",
         "must be longer than zero".into(),
         "use a window such as \"1m\"",
+    );
+    check(
+        config.alerting.evaluation_interval >= Duration::from_millis(100),
+        "alerting.evaluation_interval",
+        "is shorter than 100ms".into(),
+        "use an interval such as \"10s\"",
     );
     check(
         (1..=100_000).contains(&config.audit.batch_size),

@@ -761,6 +761,245 @@ export type LockedSetting = { key: string,
  */
 variable: string, };
 
+export type RuleSpec = { 
+/**
+ * A name of letters, digits and `_` (it becomes the `alertname` label).
+ */
+name: string, 
+/**
+ * `threshold`, `absence`, `deviation` or `event`.
+ */
+kind: string, 
+/**
+ * A series selector (`app_error_ratio`, `app_endpoint_latency_seconds{quantile="0.99"}`)
+ * for threshold, absence and deviation rules.
+ */
+series: string, 
+/**
+ * `>` or `<` (threshold rules).
+ */
+op: string, 
+/**
+ * The threshold; for `no_good_backup`, the hours without a good backup.
+ */
+value: number, 
+/**
+ * One of [`EVENTS`] (event rules).
+ */
+event: string, 
+/**
+ * How long the condition must hold before the alert fires (`0s`, `2m`).
+ */
+for: string, 
+/**
+ * `info`, `warning`, `error` or `critical`.
+ */
+severity: string, labels: { [key in string]: string }, 
+/**
+ * `summary`, `description`… (the runbook link goes in `runbookUrl`).
+ */
+annotations: { [key in string]: string }, runbookUrl: string, 
+/**
+ * The least time between two notifications of one alert.
+ */
+cooldown: string, 
+/**
+ * State changes within `flapWindow` that make an alert flapping (0: never).
+ */
+flapChanges: number, flapWindow: string, enabled: boolean, };
+
+export type RuleView = { rule: RuleSpec, version: number, updatedBy: string, updatedMs: number, 
+/**
+ * Its alerts firing now.
+ */
+firing: number, };
+
+export type RuleSaveInput = { rule: RuleSpec, 
+/**
+ * The version the editor opened; 0 for a new rule; absent: whatever is stored.
+ */
+seenVersion: number | null, };
+
+export type RuleNameInput = { name: string, };
+
+export type RulePreviewInput = { rule: RuleSpec, 
+/**
+ * How far back (default 24).
+ */
+hours: number | null, };
+
+export type PreviewFiring = { startMs: number, 
+/**
+ * `null`: still firing at the end of the window.
+ */
+endMs: number | null, };
+
+export type PreviewSeries = { series: string, points: Array<[number, number | null]>, firings: Array<PreviewFiring>, };
+
+export type RulePreview = { fromMs: number, toMs: number, 
+/**
+ * At most 20 series (the ones that would have fired first).
+ */
+series: Array<PreviewSeries>, 
+/**
+ * Firings over every matched series.
+ */
+totalFirings: number, 
+/**
+ * Series the selector matched.
+ */
+matched: number, 
+/**
+ * Why there is nothing to replay (event rules).
+ */
+note: string | null, };
+
+export type IntegrationView = { 
+/**
+ * `dingtalk_configs[0]`.
+ */
+id: string, kind: string, sendResolved: boolean, };
+
+export type ReceiverView = { name: string, integrations: Array<IntegrationView>, fallback: string | null, };
+
+export type RoutingView = { yaml: string, 
+/**
+ * 0 until one is saved (the default routing is shown).
+ */
+version: number, updatedBy: string | null, updatedMs: number | null, receivers: Array<ReceiverView>, 
+/**
+ * What keeps a receiver from sending (a secret missing from the keychain).
+ */
+problems: Array<string>, };
+
+export type RoutingSaveInput = { yaml: string, 
+/**
+ * The version the editor opened (0: none saved yet).
+ */
+seenVersion: number, };
+
+export type RoutePreviewInput = { 
+/**
+ * The alert's labels.
+ */
+labels: { [key in string]: string }, annotations: { [key in string]: string }, 
+/**
+ * A configuration to try instead of the stored one (the editor's unsaved text).
+ */
+yaml: string | null, };
+
+export type RenderedView = { integration: string, kind: string, title: string, body: string, html: string | null, 
+/**
+ * Why it could not be rendered (a template error with its line).
+ */
+error: string | null, };
+
+export type RoutePreview = { receiver: string, route: string, groupBy: Array<string>, groupWaitS: number, groupIntervalS: number, repeatIntervalS: number, 
+/**
+ * Muted now by a firing alert through an inhibition rule.
+ */
+inhibited: boolean, messages: Array<RenderedView>, };
+
+export type TestSendInput = { receiver: string, 
+/**
+ * The test alert's labels (defaults: alertname=QcatTestAlert, severity=info).
+ */
+labels: { [key in string]: string }, annotations: { [key in string]: string }, };
+
+export type TestSendResult = { integration: string, kind: string, ok: boolean, error: string | null, durationMs: number, };
+
+export type SilenceView = { id: string, 
+/**
+ * `{alertname="Down", instance=~"db.*"}`.
+ */
+matchers: string, startsMs: number, endsMs: number, createdBy: string, comment: string, 
+/**
+ * `pending`, `active` or `expired`.
+ */
+state: string, };
+
+export type SilenceInput = { 
+/**
+ * Matchers as Alertmanager writes them: `alertname="Down", instance=~"db.*"`.
+ */
+matchers: string, 
+/**
+ * Default: now.
+ */
+startsMs: number | null, endsMs: number, comment: string, };
+
+export type SilenceIdInput = { id: string, };
+
+export type AlertView = { fingerprint: string, 
+/**
+ * `rule:<name>`, `event:<name>` or `api` (Prometheus through `/api/v2/alerts`).
+ */
+source: string, alertname: string, severity: string, labels: { [key in string]: string }, annotations: { [key in string]: string }, startsMs: number, endsMs: number | null, 
+/**
+ * `firing` or `resolved`.
+ */
+state: string, flapping: boolean, 
+/**
+ * Silences muting it now.
+ */
+silencedBy: Array<string>, 
+/**
+ * Muted by a firing alert through an inhibition rule.
+ */
+inhibited: boolean, };
+
+export type HistoryInput = { 
+/**
+ * Default: a week ago.
+ */
+fromMs: number | null, toMs: number | null, 
+/**
+ * Default 500.
+ */
+limit: number | null, };
+
+export type DeliveryView = { key: string, receiver: string, integration: string, 
+/**
+ * `queued`, `sent` or `dead`.
+ */
+state: string, attempts: number, dueMs: number, createdMs: number, sentMs: number | null, lastError: string | null, 
+/**
+ * `firing` or `resolved`.
+ */
+status: string, 
+/**
+ * The alert names it carries.
+ */
+alerts: Array<string>, 
+/**
+ * The notification key this one stands in for (a fallback's copy).
+ */
+fallbackOf: string | null, };
+
+export type ChannelSummary = { receiver: string, integration: string, sent: number, queued: number, 
+/**
+ * Queued and failing (its last attempt failed).
+ */
+failing: number, dead: number, 
+/**
+ * Queued → delivered, over the listed window.
+ */
+latencyP50S: number | null, latencyP99S: number | null, };
+
+export type DeliveryLog = { channels: Array<ChannelSummary>, entries: Array<DeliveryView>, };
+
+export type DeliveriesInput = { 
+/**
+ * Default: the last day.
+ */
+sinceMs: number | null, 
+/**
+ * Default 500.
+ */
+limit: number | null, };
+
+export type DeliveryKeyInput = { key: string, };
+
 export type MemberView = { id: string, 
 /**
  * `console`, `agent` or `one_shot`.
@@ -795,7 +1034,7 @@ auditQueue: number,
  */
 error: ApiError | null, };
 
-export type LiveEvent = { "topic": "access://changed", version: number, } | { "topic": "audit://appended", version: number, } | { "topic": "jobs://progress", job: JobView, } | { "topic": "jobs://changed", version: number, } | { "topic": "duties://changed", version: number, } | { "topic": "tasks://health", tasks: Array<TaskView>, } | { "topic": "monitor://changed", version: number, } | { "topic": "baseline://changed", version: number, } | { "topic": "monitor://samples", target: string, atMs: number, };
+export type LiveEvent = { "topic": "access://changed", version: number, } | { "topic": "audit://appended", version: number, } | { "topic": "jobs://progress", job: JobView, } | { "topic": "jobs://changed", version: number, } | { "topic": "duties://changed", version: number, } | { "topic": "tasks://health", tasks: Array<TaskView>, } | { "topic": "monitor://changed", version: number, } | { "topic": "baseline://changed", version: number, } | { "topic": "alerts://changed", version: number, } | { "topic": "alerts://delivery", version: number, } | { "topic": "monitor://samples", target: string, atMs: number, };
 
 /** Every IPC command, its arguments and what it resolves to. */
 export interface Commands {
@@ -905,6 +1144,36 @@ export interface Commands {
   monitor_quick_start: { args: { input: QuickStartInput }; returns: TargetView };
   /** Every target's health and the newest headline values (request rate, error ratio, P99, CPU, connections…). */
   monitor_overview: { args: Record<string, never>; returns: OverviewView };
+  /** Every alert rule with its version and how many of its alerts fire now. */
+  alert_rules: { args: Record<string, never>; returns: Array<RuleView> };
+  /** Saves an alert rule (threshold, absence, baseline deviation or event), checked field by field, against the version the editor saw. */
+  alert_rule_save: { args: { input: RuleSaveInput }; returns: RuleView };
+  /** Removes an alert rule; its firing alerts resolve. */
+  alert_rule_remove: { args: { input: RuleNameInput }; returns: null };
+  /** When a rule would have fired over the last 24 hours of stored data (the duty's own evaluator replayed). */
+  alert_rule_preview: { args: { input: RulePreviewInput }; returns: RulePreview };
+  /** The routing configuration (alertmanager.yml; the default until one is saved), its receivers and what keeps any from sending. */
+  alert_routing: { args: Record<string, never>; returns: RoutingView };
+  /** Saves (or imports) an alertmanager.yml: checked as Alertmanager checks it, literal credentials moved into named secrets. */
+  alert_routing_save: { args: { input: RoutingSaveInput }; returns: RoutingView };
+  /** The routing simulator: the receivers an alert reaches, with grouping and timers, and each message rendered as its channel shows it. */
+  alert_route_preview: { args: { input: RoutePreviewInput }; returns: Array<RoutePreview> };
+  /** Sends a test alert through every integration of a receiver now; each service's answer. */
+  alert_test_send: { args: { input: TestSendInput }; returns: Array<TestSendResult> };
+  /** Silences that have not ended, and those that ended in the last day. */
+  alert_silences: { args: Record<string, never>; returns: Array<SilenceView> };
+  /** Adds a silence: matchers, start and end, a comment. */
+  alert_silence_add: { args: { input: SilenceInput }; returns: SilenceView };
+  /** Ends a silence now. */
+  alert_silence_expire: { args: { input: SilenceIdInput }; returns: null };
+  /** The alerts firing now (rules, events, Prometheus), each with the silence or inhibition muting it. */
+  alert_firing: { args: Record<string, never>; returns: Array<AlertView> };
+  /** Firings that started in a window (a week by default), newest first. */
+  alert_history: { args: { input: HistoryInput }; returns: Array<AlertView> };
+  /** The delivery log: each notification per integration with attempts, error and state, and per-channel totals and latency. */
+  alert_deliveries: { args: { input: DeliveriesInput }; returns: DeliveryLog };
+  /** Queues a dead letter again, due now. */
+  alert_delivery_retry: { args: { input: DeliveryKeyInput }; returns: null };
   /** Every backup in the repository, newest first: type, chain, sources, sizes, dedup ratio. */
   backup_list: { args: Record<string, never>; returns: Array<BackupView> };
   /** One backup: its chain, sources, server versions, tables and sizes. */
