@@ -547,7 +547,7 @@ fn invalid(message: String) -> CliError {
     ApiError::new(ErrorCode::InvalidInput, message).into()
 }
 
-fn at(ms: i64) -> String {
+pub(crate) fn at(ms: i64) -> String {
     jiff::Timestamp::from_millisecond(ms).map_or_else(|_| ms.to_string(), |t| t.to_string())
 }
 
@@ -557,7 +557,7 @@ fn optional_time(flag: &str, text: Option<&str>, now_ms: i64) -> Result<i64, Cli
 
 /// A time argument: `now`, RFC 3339, `YYYY-MM-DD HH:MM:SS` read as UTC, or a duration
 /// before now.
-fn time(flag: &str, text: &str, now_ms: i64) -> Result<i64, CliError> {
+pub(crate) fn time(flag: &str, text: &str, now_ms: i64) -> Result<i64, CliError> {
     if text.trim() == "now" {
         return Ok(now_ms);
     }

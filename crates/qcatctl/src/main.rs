@@ -283,7 +283,9 @@ async fn run(cli: Cli) -> Result<ExitCode, CliError> {
             .await
             .map(|()| ExitCode::SUCCESS),
         Command::Simulate(args) => monitor::simulate(args).await.map(|()| ExitCode::SUCCESS),
-        Command::Alert(command) => alert::command(command).map(|()| ExitCode::SUCCESS),
+        Command::Alert(command) if command.is_offline() => {
+            alert::command(command).map(|()| ExitCode::SUCCESS)
+        }
         command => as_console_user(cli.user.as_deref(), command).await,
     }
 }
@@ -435,6 +437,7 @@ async fn run_as_user(
         }
         Command::Target(command) => monitor::target_command(api, slot, command).await?,
         Command::Baseline(command) => baseline::command(api, slot, command).await?,
+        Command::Alert(command) => alert::run(api, slot, command).await?,
         Command::Backup(command) => backup::run(api, slot, command).await?,
         Command::Monitor(monitor::MonitorCommand::Import {
             series,
