@@ -34,10 +34,38 @@ const CLAIM_SLACK_MS: i64 = 5_000;
 /// The longest wait between retries.
 const MAX_RETRY_WAIT: Duration = Duration::from_secs(600);
 
-/// What one integration's rows came to.
-struct Settled {
-    outcomes: Vec<(String, Outcome)>,
-    fallbacks: Vec<OutboxRow>,
+/// Where an integration's outcomes are recorded: each as soon as it is known, so a kill
+/// after a send repeats at most that send.
+struct Settler<'a> {
+    store: &'a qcat_store::Store,
+    fence: &'a Fence,
+    /// The fence no longer held (deposed): stop sending.
+    deposed: bool,
+}
+
+impl Settler<'_> {
+    async fn settle(&mut self, key: &str, outcome: &Outcome) -> Result<(), String> {
+        let held = outbox::settle(
+            self.store,
+            self.fence,
+            key,
+            outcome,
+            qcat_core::time::now_ms(),
+        )
+        .await
+        .map_err(|e| e.to_string())?;
+        self.deposed |= !held;
+        Ok(())
+    }
+
+    async fn hand_over(&mut self, rows: &[OutboxRow]) -> Result<(), String> {
+        if !rows.is_empty() {
+            outbox::enqueue(self.store, rows)
+                .await
+                .map_err(|e| e.to_string())?;
+        }
+        Ok(())
+    }
 }
 
 impl Api {
@@ -138,8 +166,14 @@ impl Api {
                 let mut own = std::mem::take(budget);
                 let routing = &routing;
                 let backoff = &backoff;
+                let store = &store;
                 work.push(async move {
-                    let settled = self
+                    let mut settler = Settler {
+                        store,
+                        fence,
+                        deposed: false,
+                    };
+                    let done = self
                         .deliver_integration(
                             client,
                             routing,
@@ -148,28 +182,24 @@ impl Api {
                             rows,
                             &mut own,
                             backoff,
+                            &mut settler,
                         )
                         .await;
-                    (format!("{receiver}/{integration_id}"), own, settled)
+                    (
+                        format!("{receiver}/{integration_id}"),
+                        own,
+                        done.map(|()| settler.deposed),
+                    )
                 });
             }
             let results = futures_util::future::join_all(work).await;
-            let now = qcat_core::time::now_ms();
-            for (budget_key, own, settled) in results {
+            let mut deposed = false;
+            for (budget_key, own, done) in results {
                 budgets.insert(budget_key, own);
-                for (key, outcome) in &settled.outcomes {
-                    if !outbox::settle(&store, fence, key, outcome, now)
-                        .await
-                        .map_err(|e| e.to_string())?
-                    {
-                        return Ok(None);
-                    }
-                }
-                if !settled.fallbacks.is_empty() {
-                    outbox::enqueue(&store, &settled.fallbacks)
-                        .await
-                        .map_err(|e| e.to_string())?;
-                }
+                deposed |= done?;
+            }
+            if deposed {
+                return Ok(None);
             }
         }
         let next = outbox::next_due(&store)
@@ -190,11 +220,8 @@ impl Api {
         rows: Vec<OutboxRow>,
         budgets: &mut [Budget],
         backoff: &Backoff,
-    ) -> Settled {
-        let mut settled = Settled {
-            outcomes: Vec::new(),
-            fallbacks: Vec::new(),
-        };
+        settler: &mut Settler<'_>,
+    ) -> Result<(), String> {
         let Some(integration) = integration else {
             let why = routing
                 .problems
@@ -206,9 +233,9 @@ impl Api {
                 });
             for row in rows {
                 let outcome = fail(backoff, &row, &SendError::retry(why.clone()));
-                settled.outcomes.push((row.key, outcome));
+                settler.settle(&row.key, &outcome).await?;
             }
-            return settled;
+            return Ok(());
         };
         let kind = integration.kind();
         let now = qcat_core::time::now_ms();
@@ -220,11 +247,11 @@ impl Api {
                 .max()
                 .unwrap_or(now);
             for row in rows {
-                settled
-                    .outcomes
-                    .push((row.key, Outcome::Defer { due_ms: due }));
+                settler
+                    .settle(&row.key, &Outcome::Defer { due_ms: due })
+                    .await?;
             }
-            return settled;
+            return Ok(());
         }
         // What fits goes one by one; with more waiting than slots, the last slot carries
         // the rest as one digest.
@@ -240,6 +267,10 @@ impl Api {
             batches.push(folded);
         }
         for batch in batches {
+            if settler.deposed {
+                // Another process leads now; what is left is its to send.
+                return Ok(());
+            }
             for budget in budgets.iter_mut() {
                 budget.try_take(qcat_core::time::now_ms());
             }
@@ -282,7 +313,7 @@ impl Api {
                     });
                     tracing::info!(receiver, integration = %integration.id, notifications = batch.len(), latency_ms = at - created, "alert notification sent");
                     for row in batch {
-                        settled.outcomes.push((row.key, Outcome::Sent));
+                        settler.settle(&row.key, &Outcome::Sent).await?;
                     }
                 }
                 Err(err) => {
@@ -303,14 +334,14 @@ impl Api {
                                     .alert
                                     .count(receiver, kind, |stats| stats.fallbacks += 1);
                             }
-                            settled.fallbacks.extend(copies);
+                            settler.hand_over(&copies).await?;
                         }
-                        settled.outcomes.push((row.key, outcome));
+                        settler.settle(&row.key, &outcome).await?;
                     }
                 }
             }
         }
-        settled
+        Ok(())
     }
 
     /// The chart of the first alert's series around its start, for e-mail (`None` when
