@@ -603,3 +603,132 @@ async fn posted_alerts_flow(database_url: &str) {
     assert!(results.iter().all(|r| r.ok), "{results:?}");
     api.close().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_channel_down_for_two_minutes_is_retried_covered_by_its_fallback_and_recovers() {
+    let robots = robots();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path()).unwrap();
+    // Retries 5 s apart, doubling: 5, 10, 20, 40, 80 s — the fifth retry lands after the
+    // outage.
+    let api = {
+        let key = dir.path().join("master.key");
+        qcat_secrets::keys::init_key_file(&key).unwrap();
+        let variables: Vec<(String, String)> = [
+            ("QCAT_MONITORING__PROMETHEUS_ENABLED", "false"),
+            ("QCAT_ALERTING__EVALUATION_INTERVAL", "1s"),
+            ("QCAT_ALERTING__RETRY_INTERVAL", "5s"),
+            ("QCAT_ALERTING__RETRY_COUNT", "6"),
+            ("QCAT_ALERTING__TIMEOUT", "3s"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect();
+        Api::open(ApiConfig {
+            keys: KeyOptions {
+                key_file: Some(key),
+                ..KeyOptions::default()
+            },
+            data_dir: DataDir::at(dir.path()),
+            config: Config::load_from(&ConfigSources::environment_only(variables)).unwrap(),
+            mode: qcat_api::Mode::Console,
+        })
+        .await
+        .unwrap()
+    };
+    let slot = sign_in(&api).await;
+    let base = &robots.base;
+    let yaml = format!(
+        "route:\n  receiver: ops\n  group_by: [alertname]\n  group_wait: 0s\n  group_interval: 1s\n  repeat_interval: 1h\n  routes:\n    - receiver: pager\n      matchers: ['alertname=\"NotificationsFailing\"']\nreceivers:\n  - name: ops\n    fallback: pager\n    webhook_configs:\n      - url: {base}/webhook\n  - name: pager\n    wecom_configs:\n      - webhook_url: {base}/wecom/cgi-bin/webhook/send?key=k\n"
+    );
+    api.alert_routing_save(
+        &slot,
+        RoutingSaveInput {
+            yaml,
+            seen_version: 0,
+        },
+    )
+    .await
+    .unwrap();
+    // "Notifications failing" is itself an alert, routed to the pager.
+    api.alert_rule_save(
+        &slot,
+        RuleSaveInput {
+            rule: rule(serde_json::json!({
+                "name": "NotificationsFailing",
+                "kind": "event",
+                "event": "notifications_failing",
+                "severity": "error",
+                "annotations": {"summary": "notifications to {{ labels.receiver }} are failing"}
+            })),
+            seen_version: Some(0),
+        },
+    )
+    .await
+    .unwrap();
+
+    robots.control("down", "webhook", 120.0).await;
+    let outage = Instant::now();
+    api.ingest_alerts(&posted(&[("OrderGatewayDown", &[("venue", "SSE")])]))
+        .await
+        .unwrap();
+    // The fallback has the alert within seconds, and the failing channel is an alert too.
+    wait_for(Duration::from_secs(20), "the fallback's copy", || async {
+        robots
+            .received("wecom")
+            .await
+            .into_iter()
+            .find(|m| m.to_string().contains("OrderGatewayDown"))
+    })
+    .await;
+    wait_for(
+        Duration::from_secs(20),
+        "the failing-notifications alert",
+        || async {
+            robots
+                .received("wecom")
+                .await
+                .into_iter()
+                .find(|m| m.to_string().contains("notifications to ops are failing"))
+        },
+    )
+    .await;
+    // The outage lasts its two minutes; the notification is retried, not dropped.
+    let recovered = wait_for(
+        Duration::from_secs(240),
+        "delivery after the outage",
+        || async {
+            robots
+                .received("webhook")
+                .await
+                .into_iter()
+                .find(|m| m["body"]["groupLabels"]["alertname"] == "OrderGatewayDown")
+        },
+    )
+    .await;
+    assert!(
+        outage.elapsed() >= Duration::from_secs(120),
+        "not before the outage ended"
+    );
+    assert_eq!(recovered["body"]["status"], "firing");
+    let log = api
+        .alert_deliveries(&slot, DeliveriesInput::default())
+        .await
+        .unwrap();
+    let original = log
+        .entries
+        .iter()
+        .find(|e| e.receiver == "ops" && e.alerts == ["OrderGatewayDown"])
+        .unwrap();
+    assert_eq!(original.state, "sent");
+    assert!(
+        (5..=7).contains(&original.attempts),
+        "retried through the outage: {original:?}"
+    );
+    assert_eq!(
+        robots.received("webhook").await.len(),
+        1,
+        "sent once it could be"
+    );
+    api.close().await;
+}

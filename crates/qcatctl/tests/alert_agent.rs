@@ -344,11 +344,22 @@ fn kill_9_during_delivery_loses_nothing_and_repeats_at_most_the_cut_off_send() {
     let received = all.len().max(received.len());
     let mut names: Vec<String> = all
         .iter()
-        .map(|m| format!("{}/{}", m["body"]["groupLabels"]["alertname"], m["body"]["status"]))
+        .map(|m| {
+            format!(
+                "{}/{}",
+                m["body"]["groupLabels"]["alertname"], m["body"]["status"]
+            )
+        })
         .collect();
     names.sort();
-    let twice: Vec<&String> = names.windows(2).filter(|w| w[0] == w[1]).map(|w| &w[0]).collect();
-    println!("killed after {before_restart} of 30; {received} messages received in all; twice: {twice:?}");
+    let twice: Vec<&String> = names
+        .windows(2)
+        .filter(|w| w[0] == w[1])
+        .map(|w| &w[0])
+        .collect();
+    println!(
+        "killed after {before_restart} of 30; {received} messages received in all; twice: {twice:?}"
+    );
     assert!(
         received <= 31,
         "at most the one send the kill cut off is repeated: {received} messages for 30 notifications"
