@@ -24,6 +24,8 @@ pub fn run() {
     let big_screen = std::env::args().any(|arg| arg == "--big-screen");
 
     tauri::Builder::default()
+        // Desktop notifications for CRITICAL alerts while the window is open.
+        .plugin(tauri_plugin_notification::init())
         .manage(api.clone())
         .manage(SessionSlot::desktop())
         .invoke_handler(commands::handler())

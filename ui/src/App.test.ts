@@ -49,6 +49,8 @@ function sessionWith(permissions: string[]): SessionView {
   };
 }
 
+let firingNow: unknown[] = [];
+
 function mockCore(
   storage: () => StorageStatus,
   appInfo: AppInfo = info,
@@ -62,6 +64,8 @@ function mockCore(
     if (cmd === 'storage_status') return storage();
     if (cmd === 'setup_status') return { needsFirstAdmin };
     if (cmd === 'current_session') return current;
+    if (cmd === 'alert_firing') return firingNow;
+    if (cmd === 'alert_history') return [];
     if (cmd === 'login') {
       const input = (args as { input: { username: string; password: string } }).input;
       if (input.password !== 'right password') {
@@ -130,8 +134,9 @@ describe('App shell', () => {
     setLanguage('en');
   });
 
-  it('navigates by hash and shows the honest empty state', async () => {
+  it('navigates by hash to the alerts, which say when nothing fires', async () => {
     setLanguage('en');
+    firingNow = [];
     mockCore(() => healthy);
     render(App);
     await screen.findByTestId('nav-alerts');
@@ -139,8 +144,22 @@ describe('App shell', () => {
     await fireEvent(window, new HashChangeEvent('hashchange'));
     await tick();
     expect(screen.getByTestId('page-alerts')).toBeTruthy();
-    expect(screen.getByTestId('empty-state').textContent).toContain('Firing, pending and resolved alerts');
+    expect((await screen.findByTestId('alerts-none')).textContent).toContain('No alert is firing');
+    expect(screen.queryByTestId('nav-alerts-count')).toBeNull();
     location.hash = '';
+  });
+
+  it('counts the alerts that speak on the navigation, not the silenced ones', async () => {
+    setLanguage('en');
+    const alert = (name: string, silencedBy: string[]) => ({
+      fingerprint: name, source: 'api', alertname: name, severity: 'critical', labels: { alertname: name },
+      annotations: {}, startsMs: Date.now(), endsMs: null, state: 'firing', flapping: false, silencedBy, inhibited: false,
+    });
+    firingNow = [alert('Down', []), alert('Quiet', ['s1'])];
+    mockCore(() => healthy);
+    render(App);
+    expect((await screen.findByTestId('nav-alerts-count')).textContent).toBe('1');
+    firingNow = [];
   });
 
   it('asks for the first administrator on an empty store', async () => {

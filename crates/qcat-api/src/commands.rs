@@ -418,18 +418,20 @@ pub fn shell_command_names() -> String {
     out
 }
 
-/// `src-tauri/capabilities/main.json`: the window may call exactly the IPC commands and
-/// listen for the core's events.
+/// `src-tauri/capabilities/main.json`: the window may call exactly the IPC commands, listen
+/// for the core's events, and show desktop notifications.
 pub fn window_capability() -> String {
     let mut permissions: Vec<String> = ipc_commands()
         .map(|command| format!("allow-{}", command.name.replace('_', "-")))
         .collect();
     permissions.push("core:event:allow-listen".into());
     permissions.push("core:event:allow-unlisten".into());
+    // Desktop notifications (CRITICAL alerts while the window is open).
+    permissions.push("notification:default".into());
     let capability = serde_json::json!({
         "$schema": "../../gen/schemas/desktop-schema.json",
         "identifier": "main-window",
-        "description": "Generated from qcat_api::commands::COMMANDS: exactly the app commands the window uses and listening for the core's live events, nothing else.",
+        "description": "Generated from qcat_api::commands::COMMANDS: exactly the app commands the window uses, listening for the core's live events, and desktop notifications; nothing else.",
         "windows": ["main"],
         "permissions": permissions,
     });

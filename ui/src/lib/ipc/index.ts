@@ -2,7 +2,18 @@
 // so the UI can be tested with mocked IPC and the wire format lives in one place.
 import { invoke } from '@tauri-apps/api/core';
 import { listen } from '@tauri-apps/api/event';
+import { isPermissionGranted, requestPermission, sendNotification } from '@tauri-apps/plugin-notification';
 import type {
+  AlertView,
+  DeliveryLog,
+  RoutePreview,
+  RoutingView,
+  RulePreview,
+  RuleSpec,
+  RuleView,
+  SilenceInput,
+  SilenceView,
+  TestSendResult,
   BandView,
   BaselineStatusView,
   CaptureInput,
@@ -204,7 +215,50 @@ export const api = {
   /** Writes the comparison report (HTML with its charts) to the data dir's exports folder. */
   baselineReport: (compare: CompareInput, language: string): Promise<ReportFile> =>
     call('baseline_report', { input: { compare, language } }),
+  alertFiring: (): Promise<AlertView[]> => call('alert_firing'),
+  alertHistory: (fromMs: number | null = null, toMs: number | null = null): Promise<AlertView[]> =>
+    call('alert_history', { input: { fromMs, toMs, limit: null } }),
+  alertRules: (): Promise<RuleView[]> => call('alert_rules'),
+  alertRuleSave: (rule: RuleSpec, seenVersion: number | null): Promise<RuleView> =>
+    call('alert_rule_save', { input: { rule, seenVersion } }),
+  alertRuleRemove: (name: string): Promise<null> => call('alert_rule_remove', { input: { name } }),
+  /** When the rule would have fired over the last 24 hours of stored data. */
+  alertRulePreview: (rule: RuleSpec, hours: number | null = null): Promise<RulePreview> =>
+    call('alert_rule_preview', { input: { rule, hours } }),
+  alertRouting: (): Promise<RoutingView> => call('alert_routing'),
+  /** Saves (imports) an alertmanager.yml; literal credentials move into the keychain. */
+  alertRoutingSave: (yaml: string, seenVersion: number): Promise<RoutingView> =>
+    call('alert_routing_save', { input: { yaml, seenVersion } }),
+  /** The routing simulator: receivers and each message as its channel will show it. */
+  alertRoutePreview: (
+    labels: Record<string, string>,
+    annotations: Record<string, string> = {},
+    yaml: string | null = null,
+  ): Promise<RoutePreview[]> => call('alert_route_preview', { input: { labels, annotations, yaml } }),
+  alertTestSend: (receiver: string, labels: Record<string, string> = {}): Promise<TestSendResult[]> =>
+    call('alert_test_send', { input: { receiver, labels, annotations: {} } }),
+  alertSilences: (): Promise<SilenceView[]> => call('alert_silences'),
+  alertSilenceAdd: (input: SilenceInput): Promise<SilenceView> => call('alert_silence_add', { input }),
+  alertSilenceExpire: (id: string): Promise<null> => call('alert_silence_expire', { input: { id } }),
+  alertDeliveries: (sinceMs: number | null = null): Promise<DeliveryLog> =>
+    call('alert_deliveries', { input: { sinceMs, limit: null } }),
+  alertDeliveryRetry: (key: string): Promise<null> => call('alert_delivery_retry', { input: { key } }),
 };
+
+/** A desktop notification (CRITICAL alerts while the window is open). Permission is asked
+ *  once; where the desktop has no notification service the call fails quietly — the
+ *  window's own banner still shows the alert. */
+export async function desktopNotify(title: string, body: string): Promise<boolean> {
+  try {
+    let granted = await isPermissionGranted();
+    if (!granted) granted = (await requestPermission()) === 'granted';
+    if (!granted) return false;
+    sendNotification({ title, body });
+    return true;
+  } catch {
+    return false;
+  }
+}
 
 /** Forwards the UI's uncaught errors and rejections into the console's log (target qcat_ui),
  *  so they sit next to the core's lines. Forwarding failures are dropped: logging must never
