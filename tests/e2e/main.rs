@@ -1075,3 +1075,217 @@ async fn the_performance_page_shows_the_band_a_deviation_a_comparison_and_a_repo
     );
     app.close().await;
 }
+
+/// The local DingTalk stand-in (`crates/qcat-alert/tests/fixtures/robots.py`): accepts only
+/// correctly signed messages with the right token.
+struct Robot {
+    child: std::process::Child,
+    base: String,
+}
+
+impl Drop for Robot {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+const ROBOT_TOKEN: &str = "e2e-robot-token";
+const ROBOT_SECRET: &str = "SECe2e0123456789";
+
+fn robot() -> Robot {
+    use std::io::BufRead as _;
+    let mut child = std::process::Command::new("python3")
+        .arg(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/crates/qcat-alert/tests/fixtures/robots.py"
+        ))
+        .args([
+            "--dingtalk-token",
+            ROBOT_TOKEN,
+            "--dingtalk-secret",
+            ROBOT_SECRET,
+        ])
+        .args([
+            "--feishu-secret",
+            "f",
+            "--aliyun-id",
+            "i",
+            "--aliyun-secret",
+            "s",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("python3 runs the robot server");
+    let mut line = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    Robot {
+        child,
+        base: format!("http://127.0.0.1:{}", line.trim()),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_alert_rule_made_in_the_window_fires_to_dingtalk_signed_and_resolves() {
+    // Issue #13 in the real window: CRITICAL routed to the local DingTalk robot, a
+    // threshold rule on the demo's error ratio made and previewed in the editor, an error
+    // burst injected: the alert fires in the list, the robot accepts a signed message,
+    // and the alert resolves into the history; the delivery log counts both messages.
+    let robot = robot();
+    let app = App::launch(
+        "alerts",
+        &[
+            ("LANG", "en_US.UTF-8"),
+            ("QCAT_MONITORING__FLUSH_INTERVAL", "1s"),
+            ("QCAT_ALERTING__EVALUATION_INTERVAL", "1s"),
+        ],
+    )
+    .await;
+    app.create_first_admin("root", ADMIN_PASSWORD).await;
+    app.click("nav-dashboard").await;
+    app.click("quick-demo").await;
+    app.element("target-demo-trading-app").await;
+    app.click("tab-prometheus").await;
+    let url = app.text("target-url-demo-trading-app").await;
+    let port = url
+        .rsplit(':')
+        .next()
+        .and_then(|rest| rest.split('/').next())
+        .unwrap()
+        .to_owned();
+
+    // The routing: CRITICAL to the desk's robot, given with its token and secret as they
+    // are (the save moves them into the keychain).
+    app.click("nav-alerts").await;
+    app.click("alerts-tab-routing").await;
+    let yaml = format!(
+        "route:\n  receiver: quiet\n  group_by: [alertname]\n  group_wait: 1s\n  group_interval: 2s\n  routes:\n    - receiver: desk\n      matchers: ['severity=\"critical\"']\nreceivers:\n  - name: quiet\n  - name: desk\n    dingtalk_configs:\n      - webhook_url: {}/dingtalk/robot/send?access_token={ROBOT_TOKEN}\n        secret: {ROBOT_SECRET}\n",
+        robot.base
+    );
+    app.element("routing-yaml").await;
+    app.session
+        .execute(
+            "const area = document.querySelector(\"[data-testid='routing-yaml']\"); \
+             area.value = arguments[0]; area.dispatchEvent(new Event('input', { bubbles: true }));",
+            vec![serde_json::json!(yaml)],
+        )
+        .await
+        .expect("set the routing text");
+    app.click("routing-save").await;
+    app.element("routing-saved").await;
+    let stored = app
+        .session
+        .execute(
+            "return document.querySelector(\"[data-testid='routing-yaml']\").value;",
+            vec![],
+        )
+        .await
+        .expect("read the routing text");
+    let stored = stored.as_str().unwrap_or_default();
+    assert!(
+        stored.contains("secret:alert.desk.dingtalk.0.secret") && !stored.contains(ROBOT_SECRET),
+        "the secret moved into the keychain: {stored}"
+    );
+    // The simulator: a critical alert reaches the desk, rendered as DingTalk shows it.
+    app.click("simulate-run").await;
+    app.element_css("[data-testid='simulate-route'][data-receiver='desk'] [data-testid='simulate-message'][data-kind='dingtalk']")
+        .await;
+    app.screenshot("routing-simulator").await;
+
+    // The rule, previewed, then saved.
+    app.click("alerts-tab-rules").await;
+    app.click("rule-new").await;
+    app.type_into("rule-name", "HighErrorRate").await;
+    app.type_into(
+        "rule-series",
+        "app_error_ratio{target=\"demo-trading-app\"}",
+    )
+    .await;
+    app.session
+        .execute(
+            "for (const [id, value] of [['rule-value', '0.05'], ['rule-for', '2s']]) { \
+               const input = document.querySelector(`[data-testid='${id}']`); \
+               input.value = value; input.dispatchEvent(new Event('input', { bubbles: true })); }",
+            vec![],
+        )
+        .await
+        .expect("set the threshold");
+    app.select_option("rule-severity", "critical").await;
+    app.type_into("rule-summary", "error ratio {{ value | round(3) }}")
+        .await;
+    app.click("rule-preview").await;
+    app.wait_for_attribute_css("[data-testid='rule-preview-result']", "data-firings", |n| {
+        n.parse::<u32>().is_ok()
+    })
+    .await;
+    app.click("rule-save").await;
+    app.element_css("[data-testid='rule-row'][data-name='HighErrorRate']")
+        .await;
+
+    // An error burst on the demo.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let client = reqwest::Client::new();
+    let response = client
+        .post(format!(
+            "http://127.0.0.1:{port}/incident?kind=errors&for=20s"
+        ))
+        .send()
+        .await
+        .expect("the demo application answers");
+    assert!(response.status().is_success());
+    app.click("alerts-tab-firing").await;
+    app.element_css(
+        "[data-testid='alert-row'][data-name='HighErrorRate'][data-severity='critical']",
+    )
+    .await;
+    app.element("nav-alerts-count").await;
+    app.screenshot("alert-firing").await;
+    // The robot accepted it: signed with the secret from the keychain.
+    let message = wait_long(
+        std::time::Duration::from_secs(60),
+        "the DingTalk message",
+        || async {
+            let got: Vec<serde_json::Value> = client
+                .get(format!("{}/received?channel=dingtalk", robot.base))
+                .send()
+                .await
+                .ok()?
+                .json()
+                .await
+                .ok()?;
+            got.into_iter().next()
+        },
+    )
+    .await;
+    assert!(
+        message["markdown"]["title"]
+            .as_str()
+            .unwrap_or_default()
+            .starts_with("[FIRING:1] HighErrorRate"),
+        "{message}"
+    );
+    // The burst ends and the alert resolves into the history.
+    wait_long(
+        std::time::Duration::from_secs(120),
+        "the resolved alert",
+        || async {
+            app.find(
+                "[data-testid='history-row'][data-name='HighErrorRate'][data-state='resolved']",
+            )
+            .await
+            .map(|_| ())
+        },
+    )
+    .await;
+    app.click("alerts-tab-deliveries").await;
+    app.wait_for_attribute_css(
+        "[data-testid='delivery-channel'][data-receiver='desk']",
+        "data-sent",
+        |n| n == "2",
+    )
+    .await;
+    app.screenshot("delivery-log").await;
+    app.close().await;
+}
