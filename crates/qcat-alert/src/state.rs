@@ -459,6 +459,32 @@ pub async fn firing(store: &Store, now_ms: i64) -> Result<Vec<Episode>, sqlx::Er
     rows.iter().map(episode).collect()
 }
 
+/// The open episodes (at `now_ms`) of the given fingerprints: what an ingest of those
+/// alerts renews. One query per 500 fingerprints.
+pub async fn open_of(
+    store: &Store,
+    fingerprints: &[String],
+    now_ms: i64,
+) -> Result<Vec<Episode>, sqlx::Error> {
+    let mut out = Vec::new();
+    for chunk in fingerprints.chunks(500) {
+        let placeholders: Vec<String> = (0..chunk.len()).map(|i| format!("${}", i + 2)).collect();
+        let sql = format!(
+            "SELECT {EPISODE_COLUMNS} FROM alert_episodes WHERE (ends_ms IS NULL OR ends_ms > $1) \
+             AND fingerprint IN ({})",
+            placeholders.join(", ")
+        );
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(now_ms);
+        for fingerprint in chunk {
+            query = query.bind(fingerprint.clone());
+        }
+        for row in query.fetch_all(store.pool()).await? {
+            out.push(episode(&row)?);
+        }
+    }
+    Ok(out)
+}
+
 /// Episodes changed after `after_ms` (the duty's feed), oldest change first.
 pub async fn changed_since(store: &Store, after_ms: i64) -> Result<Vec<Episode>, sqlx::Error> {
     let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
@@ -515,38 +541,58 @@ pub struct NflogEntry {
     pub notified_ms: i64,
 }
 
-pub async fn nflog(
+/// The notification-log entries of many groups at once: (receiver, group key) → entry.
+pub async fn nflogs(
     store: &Store,
-    receiver: &str,
-    group_key: &str,
-) -> Result<Option<NflogEntry>, sqlx::Error> {
-    sqlx::query(
-        "SELECT digest, seq, notified_ms FROM alert_nflog WHERE receiver = $1 AND group_key = $2",
-    )
-    .bind(receiver)
-    .bind(group_key)
-    .fetch_optional(store.pool())
-    .await?
-    .map(|row| {
-        Ok(NflogEntry {
-            digest: row.try_get(0)?,
-            seq: row.try_get(1)?,
-            notified_ms: row.try_get(2)?,
-        })
-    })
-    .transpose()
+    keys: &[(String, String)],
+) -> Result<std::collections::HashMap<(String, String), NflogEntry>, sqlx::Error> {
+    let mut out = std::collections::HashMap::new();
+    for chunk in keys.chunks(400) {
+        let placeholders: Vec<String> = (0..chunk.len())
+            .map(|i| format!("(${}, ${})", 2 * i + 1, 2 * i + 2))
+            .collect();
+        let sql = format!(
+            "SELECT receiver, group_key, digest, seq, notified_ms FROM alert_nflog \
+             WHERE (receiver, group_key) IN (VALUES {})",
+            placeholders.join(", ")
+        );
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for (receiver, group_key) in chunk {
+            query = query.bind(receiver.clone()).bind(group_key.clone());
+        }
+        for row in query.fetch_all(store.pool()).await? {
+            out.insert(
+                (row.try_get(0)?, row.try_get(1)?),
+                NflogEntry {
+                    digest: row.try_get(2)?,
+                    seq: row.try_get(3)?,
+                    notified_ms: row.try_get(4)?,
+                },
+            );
+        }
+    }
+    Ok(out)
 }
 
-/// Records a group's notification and queues its outbox rows, in one transaction under the
-/// delivery lease: both happen or neither. `false` when the fence no longer holds.
-pub async fn record_notification(
+/// One group's notification: its log entry and the outbox rows it queues.
+#[derive(Debug, Clone)]
+pub struct Recorded {
+    pub receiver: String,
+    pub group_key: String,
+    pub entry: NflogEntry,
+    pub rows: Vec<OutboxRow>,
+}
+
+/// Records many groups' notifications and queues their outbox rows in one transaction
+/// under the delivery lease: all happen or none. `false` when the fence no longer holds.
+pub async fn record_notifications(
     store: &Store,
     fence: &Fence,
-    receiver: &str,
-    group_key: &str,
-    entry: &NflogEntry,
-    rows: &[OutboxRow],
+    notifications: &[Recorded],
 ) -> Result<bool, sqlx::Error> {
+    if notifications.is_empty() {
+        return Ok(true);
+    }
     let mut tx = store.pool().begin().await?;
     if !qcat_store::runtime::leases::fence(
         &mut tx,
@@ -559,19 +605,21 @@ pub async fn record_notification(
     {
         return Ok(false);
     }
-    sqlx::query(
-        "INSERT INTO alert_nflog (receiver, group_key, digest, seq, notified_ms) \
-         VALUES ($1, $2, $3, $4, $5) ON CONFLICT (receiver, group_key) DO UPDATE SET \
-         digest = excluded.digest, seq = excluded.seq, notified_ms = excluded.notified_ms",
-    )
-    .bind(receiver)
-    .bind(group_key)
-    .bind(&entry.digest)
-    .bind(entry.seq)
-    .bind(entry.notified_ms)
-    .execute(&mut *tx)
-    .await?;
-    crate::outbox::enqueue_in(&mut tx, rows).await?;
+    for recorded in notifications {
+        sqlx::query(
+            "INSERT INTO alert_nflog (receiver, group_key, digest, seq, notified_ms) \
+             VALUES ($1, $2, $3, $4, $5) ON CONFLICT (receiver, group_key) DO UPDATE SET \
+             digest = excluded.digest, seq = excluded.seq, notified_ms = excluded.notified_ms",
+        )
+        .bind(&recorded.receiver)
+        .bind(&recorded.group_key)
+        .bind(&recorded.entry.digest)
+        .bind(recorded.entry.seq)
+        .bind(recorded.entry.notified_ms)
+        .execute(&mut *tx)
+        .await?;
+        crate::outbox::enqueue_in(&mut tx, &recorded.rows).await?;
+    }
     qcat_store::changes::bump(&mut tx, store.backend(), crate::outbox::TOPIC).await?;
     tx.commit().await?;
     Ok(true)

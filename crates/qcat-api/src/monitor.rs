@@ -1252,6 +1252,8 @@ impl Api {
             target: name.clone(),
             at_ms,
         });
+        // Rules see a breach in the reading that carries it, not an evaluation later.
+        self.inner.alert.samples.notify_one();
     }
 
     /// Writes the head every flush interval and once more when stopping; applies retention

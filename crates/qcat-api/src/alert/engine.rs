@@ -31,6 +31,8 @@ use crate::Api;
 /// A series whose newest sample is older than this has no value now (Prometheus'
 /// staleness is 5 minutes; a trading desk wants to know sooner).
 pub const LOOKBACK_MS: i64 = 120_000;
+/// Readings arriving faster than this are evaluated together.
+pub const MIN_EVALUATION_GAP_MS: i64 = 200;
 /// Episodes changed this long before the last one fed are read again (writers on other
 /// processes' clocks): feeding one twice changes nothing.
 const FEED_OVERLAP_MS: i64 = 5_000;
@@ -48,6 +50,7 @@ struct Engine {
     routing_version: Option<i64>,
     fed_until_ms: i64,
     next_eval_ms: i64,
+    last_eval_ms: i64,
     /// Alerts that fired within their rule's cooldown: listed, not notified.
     quiet: HashSet<String>,
 }
@@ -76,7 +79,11 @@ impl Api {
                     Ok(Some(next)) => next,
                     Ok(None) => break, // deposed
                     Err(err) => {
-                        tracing::warn!(error = %err, "alerting cycle failed; retried");
+                        // A group flushed in memory may not have reached the outbox: the
+                        // groups are rebuilt from the store, and the notification log
+                        // keeps what did reach it from being queued twice.
+                        tracing::warn!(error = %err, "alerting cycle failed; groups rebuilt and retried");
+                        engine.routing_version = None;
                         qcat_core::time::now_ms() + 1000
                     }
                 };
@@ -88,6 +95,12 @@ impl Api {
                         }
                     }
                     () = self.inner.alert.wake.notified() => {}
+                    () = self.inner.alert.samples.notified() => {
+                        // A fresh reading: evaluate now, or as soon as the gap allows.
+                        engine.next_eval_ms = engine
+                            .next_eval_ms
+                            .min(engine.last_eval_ms + MIN_EVALUATION_GAP_MS);
+                    }
                 }
             }
         }
@@ -120,6 +133,7 @@ impl Api {
         }
         if now >= engine.next_eval_ms {
             self.evaluate_rules(engine, &store, now).await?;
+            engine.last_eval_ms = now;
             engine.next_eval_ms = now + interval.as_millis() as i64;
         }
         // Every episode changed since the last feed: rules', events', Prometheus'.
@@ -150,6 +164,9 @@ impl Api {
         now: i64,
     ) -> Result<(), String> {
         let stored = state::rules(store).await.map_err(|e| e.to_string())?;
+        if stored.is_empty() && engine.rules.is_empty() {
+            return Ok(());
+        }
         let mut wanted: BTreeMap<String, (i64, CompiledRule)> = BTreeMap::new();
         for rule in stored {
             let Ok(spec) = serde_json::from_str::<RuleSpec>(&rule.definition) else {
@@ -372,13 +389,18 @@ impl Api {
             .iter()
             .filter_map(to_silence)
             .collect();
-        let firing: Vec<Labels> = state::firing(store, now)
-            .await
-            .map_err(|e| e.to_string())?
-            .into_iter()
-            .map(|e| e.labels)
-            .collect();
         let inhibit_rules = &routing.config.inhibit_rules;
+        // Inhibition looks at every firing alert; without inhibit rules there is no need.
+        let firing: Vec<Labels> = if inhibit_rules.is_empty() {
+            Vec::new()
+        } else {
+            state::firing(store, now)
+                .await
+                .map_err(|e| e.to_string())?
+                .into_iter()
+                .map(|e| e.labels)
+                .collect()
+        };
         let intervals = &routing.config.intervals;
         let in_any = |names: &[String]| {
             names.iter().any(|name| {
@@ -395,19 +417,24 @@ impl Api {
             },
             |mute, active| in_any(mute) || (!active.is_empty() && !in_any(active)),
         );
-        let mut queued = false;
+        let keys: Vec<(String, String)> = notifications
+            .iter()
+            .map(|n| (n.receiver.clone(), n.group_key.clone()))
+            .collect();
+        let previous = state::nflogs(store, &keys)
+            .await
+            .map_err(|e| e.to_string())?;
+        let mut recorded = Vec::new();
         for notification in notifications {
             let repeat_ms = routing
                 .route_of(&notification.group_key)
                 .map_or(4 * 3_600_000, |r| r.opts.repeat_interval.as_millis() as i64);
             let digest = notification.digest();
-            let previous = state::nflog(store, &notification.receiver, &notification.group_key)
-                .await
-                .map_err(|e| e.to_string())?;
-            if previous
-                .as_ref()
-                .is_some_and(|p| p.digest == digest && now - p.notified_ms < repeat_ms)
-            {
+            let previous = previous.get(&(
+                notification.receiver.clone(),
+                notification.group_key.clone(),
+            ));
+            if previous.is_some_and(|p| p.digest == digest && now - p.notified_ms < repeat_ms) {
                 // Said already (before a restart, or by the leader before this one).
                 continue;
             }
@@ -442,26 +469,26 @@ impl Api {
                     last_error: None,
                 })
                 .collect();
-            let entry = NflogEntry {
-                digest,
-                seq,
-                notified_ms: now,
-            };
-            if !state::record_notification(
-                store,
-                fence,
-                &notification.receiver,
-                &notification.group_key,
-                &entry,
-                &rows,
-            )
+            recorded.push(state::Recorded {
+                receiver: notification.receiver.clone(),
+                group_key: notification.group_key.clone(),
+                entry: NflogEntry {
+                    digest,
+                    seq,
+                    notified_ms: now,
+                },
+                rows,
+            });
+        }
+        // One transaction for every group due now: all of them are queued, or none (and
+        // the groups are rebuilt and tried again).
+        if !state::record_notifications(store, fence, &recorded)
             .await
             .map_err(|e| e.to_string())?
-            {
-                return Ok(false);
-            }
-            queued |= !rows.is_empty();
+        {
+            return Ok(false);
         }
+        let queued = recorded.iter().any(|r| !r.rows.is_empty());
         if queued {
             self.inner.alert.deliver.notify_one();
         }

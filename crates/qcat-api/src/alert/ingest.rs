@@ -111,10 +111,12 @@ impl Api {
         })?;
         let now = qcat_core::time::now_ms();
         let store = self.store()?;
-        let open: HashMap<String, Episode> = state::firing(store, now)
+        let fingerprints: Vec<String> = alerts.iter().map(|a| fingerprint(&a.labels)).collect();
+        let open: HashMap<String, Episode> = state::open_of(store, &fingerprints, now)
             .await
             .map_err(|err| ApiError::store_failure(&err))?
             .into_iter()
+            .filter(|e| e.source == "api")
             .map(|e| (e.fingerprint.clone(), e))
             .collect();
         let mut episodes = Vec::with_capacity(alerts.len());
@@ -144,7 +146,7 @@ impl Api {
             }
             let ends = ends.unwrap_or(now + RESOLVE_TIMEOUT_MS);
             let key = fingerprint(&alert.labels);
-            match open.get(&key).filter(|e| e.source == "api") {
+            match open.get(&key) {
                 Some(current) => {
                     // Renewed (or resolved): same episode, new end.
                     episodes.push(Episode {

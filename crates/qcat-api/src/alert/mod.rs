@@ -46,6 +46,9 @@ pub const ALERT_DUTY: &str = "alerting";
 pub struct AlertState {
     /// An alert arrived (the API, a rule saved): evaluate and dispatch now.
     pub(crate) wake: tokio::sync::Notify,
+    /// This process stored a reading: evaluate the rules now (at most every
+    /// [`engine::MIN_EVALUATION_GAP_MS`]) rather than at the next interval.
+    pub(crate) samples: tokio::sync::Notify,
     /// Notifications were queued: deliver now.
     pub(crate) deliver: tokio::sync::Notify,
     pub(crate) stats: Mutex<BTreeMap<(String, String), ChannelStats>>,

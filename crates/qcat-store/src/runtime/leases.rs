@@ -126,6 +126,14 @@ pub async fn fence(
         Backend::Postgres => " FOR SHARE",
         Backend::Sqlite => "",
     };
+    if backend == Backend::Sqlite {
+        // Take the write lock before reading: a transaction that reads first and writes
+        // later fails at once ("database is locked", not after busy_timeout) when another
+        // connection committed in between; a fenced transaction always writes next.
+        sqlx::query("UPDATE duty_leases SET token = token WHERE 1 = 0")
+            .execute(&mut **tx)
+            .await?;
+    }
     let now = now_sql(backend);
     let held: Option<i64> = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
         "SELECT token FROM duty_leases WHERE duty = $1 AND holder = $2 AND token = $3 \
