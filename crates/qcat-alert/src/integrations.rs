@@ -19,7 +19,7 @@ use crate::channels::email::{Email, EmailContent, Security};
 use crate::channels::feishu::Feishu;
 use crate::channels::slack::Slack;
 use crate::channels::sms::AliyunSms;
-use crate::channels::webhook::Webhook;
+use crate::channels::webhook::{Forward, Webhook};
 use crate::channels::wecom::WeCom;
 use crate::channels::{SendError, template};
 use crate::config::Receiver;
@@ -27,7 +27,7 @@ use crate::notify::{Notification, Status};
 
 /// The integration kinds, their credential fields (paths inside one config) and whether
 /// they tell resolved alerts by default (Alertmanager's defaults for its own kinds).
-pub const KINDS: [(&str, &[&str], bool); 7] = [
+pub const KINDS: [(&str, &[&str], bool); 8] = [
     (
         "webhook_configs",
         &[
@@ -43,6 +43,11 @@ pub const KINDS: [(&str, &[&str], bool); 7] = [
     ("wecom_configs", &["webhook_url"], true),
     ("feishu_configs", &["webhook_url", "secret"], true),
     ("sms_configs", &["access_key_secret"], false),
+    (
+        "alertmanager_configs",
+        &["url", "http_config.authorization.credentials"],
+        true,
+    ),
 ];
 
 /// Reads a credential's text: `secret:NAME` from the keychain, anything else as written.
@@ -57,6 +62,7 @@ pub enum Channel {
     WeCom(WeCom),
     Feishu(Feishu),
     Sms(AliyunSms),
+    Alertmanager(Forward),
 }
 
 /// One integration of a receiver.
@@ -356,6 +362,21 @@ pub fn integrations(
                         String::new(),
                     )
                 }
+                "alertmanager_configs" => {
+                    let url = reader.secret_at("url", true);
+                    let bearer = reader.secret_at("http_config.authorization.credentials", false);
+                    (
+                        url.map(|url| {
+                            Channel::Alertmanager(Forward {
+                                url,
+                                bearer_token: bearer,
+                            })
+                        }),
+                        reader.template("title", robot_title),
+                        String::new(),
+                        String::new(),
+                    )
+                }
                 _ => {
                     // sms_configs
                     let preset = text_field(config, "preset").unwrap_or_else(|| "aliyun".into());
@@ -437,6 +458,7 @@ impl Integration {
             Channel::WeCom(_) => "wecom",
             Channel::Feishu(_) => "feishu",
             Channel::Sms(_) => "sms",
+            Channel::Alertmanager(_) => "alertmanager",
         }
     }
 
@@ -468,6 +490,9 @@ impl Integration {
             Channel::Webhook(webhook) => {
                 serde_json::to_string_pretty(&webhook.body(notification)).unwrap_or_default()
             }
+            Channel::Alertmanager(_) => {
+                serde_json::to_string_pretty(&Forward::body(notification)).unwrap_or_default()
+            }
             _ => template::render(&self.message, notification)?,
         };
         let html = match self.channel {
@@ -490,6 +515,7 @@ impl Integration {
             .map_err(|err| SendError::permanent(format!("{}: {err}", self.id)))?;
         match &self.channel {
             Channel::Webhook(webhook) => webhook.send(client, notification).await,
+            Channel::Alertmanager(forward) => forward.send(client, notification).await,
             Channel::Email(email) => {
                 email
                     .send(&EmailContent {

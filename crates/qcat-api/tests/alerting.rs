@@ -732,3 +732,114 @@ async fn a_channel_down_for_two_minutes_is_retried_covered_by_its_fallback_and_r
     );
     api.close().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn alerts_are_forwarded_to_an_existing_alertmanager_which_lists_them() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    // A real Alertmanager (Debian's prometheus-alertmanager) that keeps its own routing.
+    let dir = tempfile::tempdir().unwrap();
+    let free = || {
+        std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port()
+    };
+    let (am_port, cluster_port) = (free(), free());
+    std::fs::write(
+        dir.path().join("am.yml"),
+        "route:\n  receiver: keep\nreceivers:\n  - name: keep\n",
+    )
+    .unwrap();
+    let mut alertmanager = Command::new("prometheus-alertmanager")
+        .arg(format!(
+            "--config.file={}",
+            dir.path().join("am.yml").display()
+        ))
+        .arg(format!(
+            "--storage.path={}",
+            dir.path().join("am").display()
+        ))
+        .arg(format!("--web.listen-address=127.0.0.1:{am_port}"))
+        .arg(format!("--cluster.listen-address=127.0.0.1:{cluster_port}"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("prometheus-alertmanager is installed (scripts/setup.sh installs it)");
+    let am = format!("http://127.0.0.1:{am_port}");
+    let client = reqwest::Client::new();
+    let listed = |name: &'static str| {
+        let (client, am) = (client.clone(), am.clone());
+        async move {
+            let alerts: Vec<serde_json::Value> = client
+                .get(format!("{am}/api/v2/alerts"))
+                .send()
+                .await
+                .ok()?
+                .json()
+                .await
+                .ok()?;
+            alerts
+                .into_iter()
+                .find(|a| a["labels"]["alertname"] == name)
+        }
+    };
+    wait_for(Duration::from_secs(30), "Alertmanager to start", || async {
+        client
+            .get(format!("{am}/-/ready"))
+            .send()
+            .await
+            .ok()
+            .filter(|r| r.status().is_success())
+    })
+    .await;
+
+    let api = open("", &dir.path().join("console")).await;
+    let slot = sign_in(&api).await;
+    api.alert_routing_save(
+        &slot,
+        RoutingSaveInput {
+            yaml: format!(
+                "route:\n  receiver: team-am\n  group_by: [alertname]\n  group_wait: 0s\n  group_interval: 1s\nreceivers:\n  - name: team-am\n    alertmanager_configs:\n      - url: {am}\n"
+            ),
+            seen_version: 0,
+        },
+    )
+    .await
+    .unwrap();
+    // Through the outbox: an alert Prometheus posted to the console reaches the team's
+    // Alertmanager with its labels and annotations.
+    api.ingest_alerts(&posted(&[("Forwarded", &[("venue", "SZSE")])]))
+        .await
+        .unwrap();
+    let forwarded = wait_for(Duration::from_secs(30), "the forwarded alert", || {
+        listed("Forwarded")
+    })
+    .await;
+    assert_eq!(forwarded["labels"]["venue"], "SZSE");
+    assert_eq!(forwarded["annotations"]["summary"], "Forwarded posted");
+    assert_eq!(forwarded["status"]["state"], "active");
+    // And the simulator's test send, at once.
+    let results = api
+        .alert_test_send(
+            &slot,
+            TestSendInput {
+                receiver: "team-am".into(),
+                labels: Default::default(),
+                annotations: Default::default(),
+            },
+        )
+        .await
+        .unwrap();
+    assert!(
+        results[0].ok && results[0].kind == "alertmanager",
+        "{results:?}"
+    );
+    wait_for(Duration::from_secs(10), "the test alert", || {
+        listed("QcatTestAlert")
+    })
+    .await;
+    api.close().await;
+    let _ = alertmanager.kill();
+    let _ = alertmanager.wait();
+}

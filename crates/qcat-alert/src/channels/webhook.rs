@@ -1,6 +1,7 @@
 //! A generic webhook: Alertmanager's webhook JSON (version 4) POSTed as it is — so any
-//! receiver written for Alertmanager reads it, and another Alertmanager's
-//! `/api/v2/alerts` can be fed from it (`forward`). Optional basic auth or bearer token.
+//! receiver written for Alertmanager reads it. And [`Forward`]: a notification's alerts
+//! handed to an existing Alertmanager's `POST /api/v2/alerts`, as Prometheus would post
+//! them. Optional bearer token.
 
 use qcat_core::secret::Secret;
 
@@ -43,5 +44,55 @@ impl Webhook {
             .await
             .map_err(|err| transport_error("webhook", &err))?;
         answer_body("webhook", response).await.map(drop)
+    }
+}
+
+/// Forwarding to an existing Alertmanager (`alertmanager_configs`): the notification's
+/// alerts posted to its `/api/v2/alerts`, each with its labels, annotations, start, end
+/// (for a resolved one) and generator URL — so a team that keeps its Alertmanager gets
+/// the console's alerts there too.
+#[derive(Debug, Clone)]
+pub struct Forward {
+    /// The Alertmanager's base URL (`http://alertmanager:9093`).
+    pub url: Secret<String>,
+    pub bearer_token: Option<Secret<String>>,
+}
+
+impl Forward {
+    pub fn body(notification: &Notification) -> serde_json::Value {
+        let alerts: Vec<serde_json::Value> = notification
+            .alerts
+            .iter()
+            .map(|alert| {
+                let mut posted = serde_json::json!({
+                    "labels": alert.labels,
+                    "annotations": alert.annotations,
+                    "startsAt": alert.starts_at,
+                    "generatorURL": alert.generator_url,
+                });
+                if alert.ends_at != "0001-01-01T00:00:00Z" {
+                    posted["endsAt"] = serde_json::json!(alert.ends_at);
+                }
+                posted
+            })
+            .collect();
+        serde_json::Value::Array(alerts)
+    }
+
+    pub async fn send(
+        &self,
+        client: &reqwest::Client,
+        notification: &Notification,
+    ) -> Result<(), SendError> {
+        let url = format!("{}/api/v2/alerts", self.url.expose().trim_end_matches('/'));
+        let mut request = client.post(url).json(&Self::body(notification));
+        if let Some(token) = &self.bearer_token {
+            request = request.bearer_auth(token.expose());
+        }
+        let response = request
+            .send()
+            .await
+            .map_err(|err| transport_error("Alertmanager", &err))?;
+        answer_body("Alertmanager", response).await.map(drop)
     }
 }
