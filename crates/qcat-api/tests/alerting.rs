@@ -374,7 +374,7 @@ async fn posted_alerts_flow(database_url: &str) {
     let slot = sign_in(&api).await;
     let base = &robots.base;
     let yaml = format!(
-        "route:\n  receiver: ops\n  group_by: [alertname]\n  group_wait: 500ms\n  group_interval: 1s\n  repeat_interval: 1h\n  routes:\n    - receiver: chat\n      matchers: ['team=\"chat\"']\n    - receiver: refused\n      matchers: ['team=\"refused\"']\nreceivers:\n  - name: ops\n    fallback: pager\n    webhook_configs:\n      - url: {base}/webhook\n  - name: pager\n    wecom_configs:\n      - webhook_url: {base}/wecom/cgi-bin/webhook/send?key=k\n  - name: chat\n    slack_configs:\n      - api_url: {base}/slack/services/T0/B0/x\n  - name: refused\n    dingtalk_configs:\n      - webhook_url: {base}/dingtalk/robot/send?access_token=wrong\ninhibit_rules:\n  - source_matchers: ['severity=\"critical\"']\n    target_matchers: ['severity=\"warning\"']\n    equal: [cluster]\n"
+        "route:\n  receiver: ops\n  group_by: [alertname]\n  group_wait: 500ms\n  group_interval: 1s\n  repeat_interval: 1h\n  routes:\n    - receiver: chat\n      matchers: ['team=\"chat\"']\n    - receiver: refused\n      matchers: ['team=\"refused\"']\n    - receiver: ops\n      matchers: ['team=\"night\"']\n      mute_time_intervals: [always]\ntime_intervals:\n  - name: always\n    time_intervals:\n      - weekdays: ['monday:sunday']\nreceivers:\n  - name: ops\n    fallback: pager\n    webhook_configs:\n      - url: {base}/webhook\n  - name: pager\n    wecom_configs:\n      - webhook_url: {base}/wecom/cgi-bin/webhook/send?key=k\n  - name: chat\n    slack_configs:\n      - api_url: {base}/slack/services/T0/B0/x\n  - name: refused\n    dingtalk_configs:\n      - webhook_url: {base}/dingtalk/robot/send?access_token=wrong\ninhibit_rules:\n  - source_matchers: ['severity=\"critical\"']\n    target_matchers: ['severity=\"warning\"']\n    equal: [cluster]\n"
     );
     api.alert_routing_save(
         &slot,
@@ -461,6 +461,24 @@ async fn posted_alerts_flow(database_url: &str) {
     );
     let firing = api.alert_firing(&slot).await.unwrap();
     assert_eq!(firing.len(), 4, "all four fire, muted or not");
+    // A route inside its mute time tells no one; its alert still fires and is listed.
+    api.ingest_alerts(&posted(&[("NightBatch", &[("team", "night")])]))
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert!(
+        !serde_json::to_string(&robots.received("webhook").await)
+            .unwrap()
+            .contains("NightBatch"),
+        "muted by its route's time interval"
+    );
+    assert!(
+        api.alert_firing(&slot)
+            .await
+            .unwrap()
+            .iter()
+            .any(|a| a.alertname == "NightBatch")
+    );
     let slow = firing.iter().find(|a| a.alertname == "SlowDisk").unwrap();
     assert!(slow.inhibited);
     let maintenance = firing
