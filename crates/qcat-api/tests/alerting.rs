@@ -335,6 +335,28 @@ async fn error_burst_reaches_dingtalk(database_url: &str) {
         "{metrics}"
     );
     api.close().await;
+    // No file the console wrote — the store and its WAL, the metric store, the keychain's
+    // file, the audit spool — holds the robot's token or secret in plain text.
+    let mut files = vec![dir.path().to_path_buf()];
+    let mut checked = 0;
+    while let Some(path) = files.pop() {
+        if path.is_dir() {
+            files.extend(std::fs::read_dir(&path).unwrap().map(|e| e.unwrap().path()));
+            continue;
+        }
+        let bytes = std::fs::read(&path).unwrap_or_default();
+        for plaintext in [DINGTALK_TOKEN, DINGTALK_SECRET] {
+            assert!(
+                !bytes
+                    .windows(plaintext.len())
+                    .any(|w| w == plaintext.as_bytes()),
+                "{plaintext} in {}",
+                path.display()
+            );
+        }
+        checked += 1;
+    }
+    assert!(checked >= 3, "the store, its key and more were read");
 }
 
 /// Alerts as Prometheus posts them to `/api/v2/alerts`.
