@@ -1132,7 +1132,7 @@ async fn an_alert_rule_made_in_the_window_fires_to_dingtalk_signed_and_resolves(
     // Issue #13 in the real window: CRITICAL routed to the local DingTalk robot, a
     // threshold rule on the demo's error ratio made and previewed in the editor, an error
     // burst injected: the alert fires in the list, the robot accepts a signed message,
-    // and the alert resolves into the history; the delivery log counts both messages.
+    // and the alert resolves into the history; the delivery log counts the messages.
     let robot = robot();
     let app = App::launch(
         "alerts",
@@ -1280,10 +1280,12 @@ async fn an_alert_rule_made_in_the_window_fires_to_dingtalk_signed_and_resolves(
     )
     .await;
     app.click("alerts-tab-deliveries").await;
+    // A firing and a resolved message at least (a quiet hour of the simulated day can make
+    // the ratio dip mid-burst: resolved and fired again).
     app.wait_for_attribute_css(
         "[data-testid='delivery-channel'][data-receiver='desk']",
         "data-sent",
-        |n| n == "2",
+        |n| n.parse::<u32>().is_ok_and(|n| n >= 2),
     )
     .await;
     app.screenshot("delivery-log").await;
