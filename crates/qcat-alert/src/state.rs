@@ -537,6 +537,8 @@ pub async fn open_episode(
 #[derive(Debug, Clone, PartialEq)]
 pub struct NflogEntry {
     pub digest: String,
+    /// The fingerprints it told as firing (an alert is told resolved only after these).
+    pub firing: Vec<String>,
     pub seq: i64,
     pub notified_ms: i64,
 }
@@ -552,7 +554,7 @@ pub async fn nflogs(
             .map(|i| format!("(${}, ${})", 2 * i + 1, 2 * i + 2))
             .collect();
         let sql = format!(
-            "SELECT receiver, group_key, digest, seq, notified_ms FROM alert_nflog \
+            "SELECT receiver, group_key, digest, seq, notified_ms, firing FROM alert_nflog \
              WHERE (receiver, group_key) IN (VALUES {})",
             placeholders.join(", ")
         );
@@ -561,10 +563,16 @@ pub async fn nflogs(
             query = query.bind(receiver.clone()).bind(group_key.clone());
         }
         for row in query.fetch_all(store.pool()).await? {
+            let firing: String = row.try_get(5)?;
             out.insert(
                 (row.try_get(0)?, row.try_get(1)?),
                 NflogEntry {
                     digest: row.try_get(2)?,
+                    firing: firing
+                        .split(',')
+                        .filter(|f| !f.is_empty())
+                        .map(str::to_owned)
+                        .collect(),
                     seq: row.try_get(3)?,
                     notified_ms: row.try_get(4)?,
                 },
@@ -607,13 +615,15 @@ pub async fn record_notifications(
     }
     for recorded in notifications {
         sqlx::query(
-            "INSERT INTO alert_nflog (receiver, group_key, digest, seq, notified_ms) \
-             VALUES ($1, $2, $3, $4, $5) ON CONFLICT (receiver, group_key) DO UPDATE SET \
-             digest = excluded.digest, seq = excluded.seq, notified_ms = excluded.notified_ms",
+            "INSERT INTO alert_nflog (receiver, group_key, digest, firing, seq, notified_ms) \
+             VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (receiver, group_key) DO UPDATE SET \
+             digest = excluded.digest, firing = excluded.firing, seq = excluded.seq, \
+             notified_ms = excluded.notified_ms",
         )
         .bind(&recorded.receiver)
         .bind(&recorded.group_key)
         .bind(&recorded.entry.digest)
+        .bind(recorded.entry.firing.join(","))
         .bind(recorded.entry.seq)
         .bind(recorded.entry.notified_ms)
         .execute(&mut *tx)

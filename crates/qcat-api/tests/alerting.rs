@@ -491,6 +491,16 @@ async fn posted_alerts_flow(database_url: &str) {
     );
     let firing = api.alert_firing(&slot).await.unwrap();
     assert_eq!(firing.len(), 4, "all four fire, muted or not");
+    // An alert that fires and resolves within group_wait is news to no one: not told
+    // firing, so not told resolved either (as Alertmanager).
+    let blip_ends = (jiff::Timestamp::now() + jiff::SignedDuration::from_millis(200)).to_string();
+    api.ingest_alerts(
+        serde_json::json!([{"labels": {"alertname": "Blip"}, "endsAt": blip_ends}])
+            .to_string()
+            .as_bytes(),
+    )
+    .await
+    .unwrap();
     // A route inside its mute time tells no one; its alert still fires and is listed.
     api.ingest_alerts(&posted(&[("NightBatch", &[("team", "night")])]))
         .await
@@ -501,6 +511,12 @@ async fn posted_alerts_flow(database_url: &str) {
             .unwrap()
             .contains("NightBatch"),
         "muted by its route's time interval"
+    );
+    assert!(
+        !serde_json::to_string(&robots.received("webhook").await)
+            .unwrap()
+            .contains("Blip"),
+        "resolved before anyone was told it fired"
     );
     assert!(
         api.alert_firing(&slot)

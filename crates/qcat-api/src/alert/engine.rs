@@ -425,7 +425,24 @@ impl Api {
             .await
             .map_err(|e| e.to_string())?;
         let mut recorded = Vec::new();
-        for notification in notifications {
+        for mut notification in notifications {
+            let told = previous.get(&(
+                notification.receiver.clone(),
+                notification.group_key.clone(),
+            ));
+            // As Alertmanager: an alert is told resolved only if it was told firing (one
+            // that fired and resolved within group_wait is news to no one).
+            notification.alerts.retain(|alert| {
+                alert.status == qcat_alert::notify::Status::Firing
+                    || told.is_some_and(|t| t.firing.contains(&alert.fingerprint))
+            });
+            if notification.alerts.is_empty() {
+                continue;
+            }
+            notification.common_labels =
+                qcat_alert::notify::Notification::common(&notification.alerts, |a| &a.labels);
+            notification.common_annotations =
+                qcat_alert::notify::Notification::common(&notification.alerts, |a| &a.annotations);
             let repeat_ms = routing
                 .route_of(&notification.group_key)
                 .map_or(4 * 3_600_000, |r| r.opts.repeat_interval.as_millis() as i64);
@@ -469,11 +486,18 @@ impl Api {
                     last_error: None,
                 })
                 .collect();
+            let firing = notification
+                .alerts
+                .iter()
+                .filter(|a| a.status == qcat_alert::notify::Status::Firing)
+                .map(|a| a.fingerprint.clone())
+                .collect();
             recorded.push(state::Recorded {
                 receiver: notification.receiver.clone(),
                 group_key: notification.group_key.clone(),
                 entry: NflogEntry {
                     digest,
+                    firing,
                     seq,
                     notified_ms: now,
                 },

@@ -42,13 +42,15 @@ CREATE TABLE alert_episodes (
 );
 CREATE INDEX alert_episodes_fingerprint ON alert_episodes (fingerprint, starts_ms);
 CREATE INDEX alert_episodes_updated ON alert_episodes (updated_ms);
--- alert_nflog: the last notification of each group to each receiver (what it said, when,
--- its sequence), written with the outbox rows it queued: after a restart a group that
--- says the same again within its repeat interval is not sent twice.
+-- alert_nflog: the last notification of each group to each receiver (what it said, the
+-- fingerprints it told as firing, when, its sequence), written with the outbox rows it
+-- queued: after a restart a group that says the same again within its repeat interval is
+-- not sent twice, and an alert is told resolved only if it was told firing.
 CREATE TABLE alert_nflog (
     receiver TEXT NOT NULL,
     group_key TEXT NOT NULL,
     digest TEXT NOT NULL,
+    firing TEXT NOT NULL,
     seq BIGINT NOT NULL,
     notified_ms BIGINT NOT NULL,
     PRIMARY KEY (receiver, group_key)
