@@ -107,13 +107,15 @@ mod tests {
             .iter()
             .map(|permission| permission.as_str().unwrap().to_owned())
             .collect();
-        // Listening for the core's live events is the one core permission the window holds.
+        // Listening for the core's live events is the one core permission the window holds;
+        // besides, desktop notifications (CRITICAL alerts while the window is open).
         let expected: Vec<String> = COMMAND_NAMES
             .iter()
             .map(|name| format!("allow-{}", name.replace('_', "-")))
             .chain([
                 "core:event:allow-listen".to_owned(),
                 "core:event:allow-unlisten".to_owned(),
+                "notification:default".to_owned(),
             ])
             .collect();
         assert_eq!(allowed, expected);
