@@ -276,11 +276,16 @@ pub async fn settle(
     Ok(true)
 }
 
-/// When the earliest queued row is due (`None`: nothing queued).
+/// When the earliest queued row can next be claimed (`None`: nothing queued): its due
+/// time, or the end of a claim still running (a sender that died holds its rows until
+/// then — the next sender waits for it rather than asking again and again).
 pub async fn next_due(store: &Store) -> Result<Option<i64>, sqlx::Error> {
-    sqlx::query_scalar("SELECT MIN(due_ms) FROM alert_outbox WHERE state = 'queued'")
-        .fetch_one(store.pool())
-        .await
+    sqlx::query_scalar(
+        "SELECT MIN(CASE WHEN claimed_until_ms IS NOT NULL AND claimed_until_ms > due_ms \
+         THEN claimed_until_ms ELSE due_ms END) FROM alert_outbox WHERE state = 'queued'",
+    )
+    .fetch_one(store.pool())
+    .await
 }
 
 /// Rows in a state, newest first.

@@ -123,6 +123,12 @@ impl Api {
         let store = self.store().map_err(|err| err.message.clone())?.clone();
         let settings = self.inner.config.config.config.alerting.clone();
         let now = qcat_core::time::now_ms();
+        // Idle, nothing is written: a claim is a write transaction, so one is made only
+        // when a row is due.
+        let due = outbox::next_due(&store).await.map_err(|e| e.to_string())?;
+        if due.is_none_or(|due| due > now) {
+            return Ok(Some(due.unwrap_or(i64::MAX)));
+        }
         let claim_until = now + 3 * settings.timeout.as_millis() as i64 + CLAIM_SLACK_MS;
         let Some(rows) = outbox::claim_due(&store, fence, now, claim_until, CLAIM_LIMIT)
             .await
