@@ -1078,55 +1078,19 @@ async fn the_performance_page_shows_the_band_a_deviation_a_comparison_and_a_repo
     app.close().await;
 }
 
-/// The local DingTalk stand-in (`crates/qcat-alert/tests/fixtures/robots.py`): accepts only
-/// correctly signed messages with the right token.
-struct Robot {
-    child: std::process::Child,
-    base: String,
-}
-
-impl Drop for Robot {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 const ROBOT_TOKEN: &str = "e2e-robot-token";
 const ROBOT_SECRET: &str = "SECe2e0123456789";
 
-fn robot() -> Robot {
-    use std::io::BufRead as _;
-    let mut child = std::process::Command::new("python3")
-        .arg(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/crates/qcat-alert/tests/fixtures/robots.py"
-        ))
-        .args([
-            "--dingtalk-token",
-            ROBOT_TOKEN,
-            "--dingtalk-secret",
-            ROBOT_SECRET,
-        ])
-        .args([
-            "--feishu-secret",
-            "f",
-            "--aliyun-id",
-            "i",
-            "--aliyun-secret",
-            "s",
-        ])
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .expect("python3 runs the robot server");
-    let mut line = String::new();
-    std::io::BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    Robot {
-        child,
-        base: format!("http://127.0.0.1:{}", line.trim()),
-    }
+/// The local DingTalk stand-in: accepts only correctly signed messages with the right
+/// token.
+fn robot() -> qcat_testkit::Robots {
+    qcat_testkit::Robots::start(&qcat_testkit::RobotCredentials {
+        dingtalk_token: ROBOT_TOKEN,
+        dingtalk_secret: ROBOT_SECRET,
+        feishu_secret: "f",
+        aliyun_id: "i",
+        aliyun_secret: "s",
+    })
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -1164,7 +1128,7 @@ async fn an_alert_rule_made_in_the_window_fires_to_dingtalk_signed_and_resolves(
     app.click("alerts-tab-routing").await;
     let yaml = format!(
         "route:\n  receiver: quiet\n  group_by: [alertname]\n  group_wait: 1s\n  group_interval: 2s\n  routes:\n    - receiver: desk\n      matchers: ['severity=\"critical\"']\nreceivers:\n  - name: quiet\n  - name: desk\n    dingtalk_configs:\n      - webhook_url: {}/dingtalk/robot/send?access_token={ROBOT_TOKEN}\n        secret: {ROBOT_SECRET}\n",
-        robot.base
+        robot.base()
     );
     app.element("routing-yaml").await;
     app.session
@@ -1250,7 +1214,7 @@ async fn an_alert_rule_made_in_the_window_fires_to_dingtalk_signed_and_resolves(
         "the DingTalk message",
         || async {
             let got: Vec<serde_json::Value> = client
-                .get(format!("{}/received?channel=dingtalk", robot.base))
+                .get(format!("{}/received?channel=dingtalk", robot.base()))
                 .send()
                 .await
                 .ok()?

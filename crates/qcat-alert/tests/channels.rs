@@ -1,11 +1,8 @@
-//! Every channel sends to a local stand-in of its service (`fixtures/robots.py`, written
+//! Every channel sends to a local stand-in of its service (`qcat-testkit/fixtures/robots.py`, written
 //! from the services' documentation, independently of this crate) that checks signatures,
 //! timestamps, message shapes and rate limits the way the service does: a message that
 //! gets through was signed right; a wrong secret is refused and not retried; a rate limit
 //! is reported as retryable, with the wait the service asks for; an outage is retryable.
-
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
 
 use qcat_alert::channels::dingtalk::DingTalk;
 use qcat_alert::channels::feishu::Feishu;
@@ -16,6 +13,7 @@ use qcat_alert::channels::wecom::WeCom;
 use qcat_alert::channels::{http_client, template};
 use qcat_alert::notify::{AlertItem, Notification, Status};
 use qcat_core::secret::Secret;
+use qcat_testkit::{RobotCredentials, Robots};
 
 const DINGTALK_TOKEN: &str = "d1ngt0ken";
 const DINGTALK_SECRET: &str = "SECf00d1e";
@@ -23,48 +21,18 @@ const FEISHU_SECRET: &str = "feishu-s3cret";
 const ALIYUN_ID: &str = "LTAI5tTestId";
 const ALIYUN_SECRET: &str = "aliyun-secret";
 
-struct Robots {
-    child: Child,
-    base: String,
-}
-
-impl Drop for Robots {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 fn robots() -> Robots {
-    let mut child = Command::new("python3")
-        .arg(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/tests/fixtures/robots.py"
-        ))
-        .args([
-            "--dingtalk-token",
-            DINGTALK_TOKEN,
-            "--dingtalk-secret",
-            DINGTALK_SECRET,
-        ])
-        .args(["--feishu-secret", FEISHU_SECRET])
-        .args(["--aliyun-id", ALIYUN_ID, "--aliyun-secret", ALIYUN_SECRET])
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("python3 runs the robot server");
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let port: u16 = line.trim().parse().expect("the server prints its port");
-    Robots {
-        child,
-        base: format!("http://127.0.0.1:{port}"),
-    }
+    Robots::start(&RobotCredentials {
+        dingtalk_token: DINGTALK_TOKEN,
+        dingtalk_secret: DINGTALK_SECRET,
+        feishu_secret: FEISHU_SECRET,
+        aliyun_id: ALIYUN_ID,
+        aliyun_secret: ALIYUN_SECRET,
+    })
 }
 
 async fn received(robots: &Robots, channel: &str) -> Vec<serde_json::Value> {
-    reqwest::get(format!("{}/received?channel={channel}", robots.base))
+    reqwest::get(format!("{}/received?channel={channel}", robots.base()))
         .await
         .unwrap()
         .json()
@@ -120,7 +88,7 @@ async fn dingtalk_messages_are_signed_and_its_limit_is_a_retry() {
     let robot = DingTalk {
         webhook_url: Secret::new(format!(
             "{}/dingtalk/robot/send?access_token={DINGTALK_TOKEN}",
-            robots.base
+            robots.base()
         )),
         secret: Some(Secret::new(DINGTALK_SECRET.into())),
         at_mobiles: vec!["13800138000".into()],
@@ -186,7 +154,10 @@ async fn wecom_feishu_slack_and_webhooks_take_their_own_shapes() {
     let text = template::render(template::MARKDOWN, &n).unwrap();
 
     let wecom = WeCom {
-        webhook_url: Secret::new(format!("{}/wecom/cgi-bin/webhook/send?key=k1", robots.base)),
+        webhook_url: Secret::new(format!(
+            "{}/wecom/cgi-bin/webhook/send?key=k1",
+            robots.base()
+        )),
         mentions: vec!["zhangsan".into()],
     };
     wecom.send(&client, &text).await.unwrap();
@@ -207,7 +178,10 @@ async fn wecom_feishu_slack_and_webhooks_take_their_own_shapes() {
     );
 
     let feishu = Feishu {
-        webhook_url: Secret::new(format!("{}/feishu/open-apis/bot/v2/hook/abc", robots.base)),
+        webhook_url: Secret::new(format!(
+            "{}/feishu/open-apis/bot/v2/hook/abc",
+            robots.base()
+        )),
         secret: Some(Secret::new(FEISHU_SECRET.into())),
     };
     feishu.send(&client, &title, &text, now_ms()).await.unwrap();
@@ -228,7 +202,7 @@ async fn wecom_feishu_slack_and_webhooks_take_their_own_shapes() {
     );
 
     let slack = Slack {
-        webhook_url: Secret::new(format!("{}/slack/services/T0/B0/x", robots.base)),
+        webhook_url: Secret::new(format!("{}/slack/services/T0/B0/x", robots.base())),
     };
     slack.send(&client, &title, &text).await.unwrap();
     // A second message within the same second: 429 with Retry-After, retryable.
@@ -239,7 +213,7 @@ async fn wecom_feishu_slack_and_webhooks_take_their_own_shapes() {
     assert_eq!(got[0]["blocks"][0]["type"], "header");
 
     let webhook = Webhook {
-        url: Secret::new(format!("{}/webhook", robots.base)),
+        url: Secret::new(format!("{}/webhook", robots.base())),
         bearer_token: Some(Secret::new("t0ken".into())),
         max_alerts: 2,
     };
@@ -253,7 +227,7 @@ async fn wecom_feishu_slack_and_webhooks_take_their_own_shapes() {
     reqwest::Client::new()
         .post(format!(
             "{}/control/down?channel=webhook&seconds=60",
-            robots.base
+            robots.base()
         ))
         .send()
         .await
@@ -269,7 +243,7 @@ async fn aliyun_sms_is_signed_and_a_reused_nonce_or_wrong_secret_is_refused() {
     let n = notification();
     let text = template::render(template::SMS, &n).unwrap();
     let sms = AliyunSms {
-        endpoint: format!("{}/aliyun/", robots.base),
+        endpoint: format!("{}/aliyun/", robots.base()),
         access_key_id: ALIYUN_ID.into(),
         access_key_secret: Secret::new(ALIYUN_SECRET.into()),
         sign_name: "QCAT".into(),

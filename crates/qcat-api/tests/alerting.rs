@@ -1,5 +1,5 @@
 //! Alerting through the API as a desk runs it, against local stand-ins of the services
-//! (`qcat-alert/tests/fixtures/robots.py`, which check signatures and shapes as the real
+//! (`qcat-testkit/fixtures/robots.py`, which check signatures and shapes as the real
 //! services document and enforce their rate limits):
 //!
 //! - a threshold rule on the simulated application's error ratio, routed by severity to a
@@ -11,8 +11,7 @@
 //!   are delivered once it is back; a refusal becomes a dead letter that "retry now"
 //!   delivers; over Slack's one-a-second budget the excess arrives as a digest.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use qcat_api::access::{LoginInput, NewUserInput};
@@ -27,74 +26,40 @@ use qcat_core::config::{Config, ConfigSources};
 use qcat_core::paths::DataDir;
 use qcat_core::secret::Secret;
 use qcat_secrets::keys::KeyOptions;
+use qcat_testkit::{RobotCredentials, Robots};
 
 const PASSWORD: &str = "alerting test password 1";
 const DINGTALK_TOKEN: &str = "desk-robot-token";
 const DINGTALK_SECRET: &str = "SECdesk0123456789";
 
-struct Robots {
-    child: Child,
-    base: String,
-}
-
-impl Drop for Robots {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 fn robots() -> Robots {
-    // Debian's python3 (the stand-in uses the standard library only).
-    let mut child = Command::new("python3")
-        .arg(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../qcat-alert/tests/fixtures/robots.py"
-        ))
-        .args(["--dingtalk-token", DINGTALK_TOKEN])
-        .args(["--dingtalk-secret", DINGTALK_SECRET])
-        .args([
-            "--feishu-secret",
-            "f",
-            "--aliyun-id",
-            "i",
-            "--aliyun-secret",
-            "s",
-        ])
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("python3 runs the robot server");
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let port: u16 = line.trim().parse().expect("the server prints its port");
-    Robots {
-        child,
-        base: format!("http://127.0.0.1:{port}"),
-    }
+    Robots::start(&RobotCredentials {
+        dingtalk_token: DINGTALK_TOKEN,
+        dingtalk_secret: DINGTALK_SECRET,
+        feishu_secret: "f",
+        aliyun_id: "i",
+        aliyun_secret: "s",
+    })
 }
 
-impl Robots {
-    async fn received(&self, channel: &str) -> Vec<serde_json::Value> {
-        reqwest::get(format!("{}/received?channel={channel}", self.base))
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap()
-    }
+async fn received(robots: &Robots, channel: &str) -> Vec<serde_json::Value> {
+    reqwest::get(format!("{}/received?channel={channel}", robots.base()))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
 
-    async fn control(&self, what: &str, channel: &str, seconds: f64) {
-        reqwest::Client::new()
-            .post(format!(
-                "{}/control/{what}?channel={channel}&seconds={seconds}",
-                self.base
-            ))
-            .send()
-            .await
-            .unwrap();
-    }
+async fn control(robots: &Robots, what: &str, channel: &str, seconds: f64) {
+    reqwest::Client::new()
+        .post(format!(
+            "{}/control/{what}?channel={channel}&seconds={seconds}",
+            robots.base()
+        ))
+        .send()
+        .await
+        .unwrap();
 }
 
 async fn open(database_url: &str, dir: &std::path::Path) -> Api {
@@ -203,7 +168,7 @@ async fn error_burst_reaches_dingtalk(database_url: &str) {
     // its token) and signing secret are given in the file as they are…
     let yaml = format!(
         "route:\n  receiver: quiet\n  group_by: [alertname]\n  group_wait: 1s\n  group_interval: 2s\n  repeat_interval: 1h\n  routes:\n    - receiver: desk\n      matchers: ['severity=\"critical\"']\nreceivers:\n  - name: quiet\n  - name: desk\n    dingtalk_configs:\n      - webhook_url: {}/dingtalk/robot/send?access_token={DINGTALK_TOKEN}\n        secret: {DINGTALK_SECRET}\n        at_mobiles: ['13800000000']\n",
-        robots.base
+        robots.base()
     );
     let saved = api
         .alert_routing_save(
@@ -274,7 +239,7 @@ async fn error_burst_reaches_dingtalk(database_url: &str) {
     );
     // The robot accepted it, so the signature and timestamp were right.
     let message = wait_for(Duration::from_secs(30), "the DingTalk message", || async {
-        robots.received("dingtalk").await.into_iter().next()
+        received(&robots, "dingtalk").await.into_iter().next()
     })
     .await;
     let text = message["markdown"]["text"].as_str().unwrap();
@@ -294,7 +259,7 @@ async fn error_burst_reaches_dingtalk(database_url: &str) {
 
     // The burst ends; the error ratio falls back and the robot is told.
     let resolved = wait_for(Duration::from_secs(120), "the resolved message", || async {
-        robots.received("dingtalk").await.into_iter().find(|m| {
+        received(&robots, "dingtalk").await.into_iter().find(|m| {
             m["markdown"]["title"]
                 .as_str()
                 .is_some_and(|t| t.starts_with("[RESOLVED]"))
@@ -317,7 +282,7 @@ async fn error_burst_reaches_dingtalk(database_url: &str) {
             .all(|a| a.alertname == "HighErrorRate" && a.state == "resolved"),
         "{history:?}"
     );
-    let messages = robots.received("dingtalk").await.len() as u64;
+    let messages = received(&robots, "dingtalk").await.len() as u64;
     assert!(messages >= 2, "a firing and a resolved message");
     let log = api
         .alert_deliveries(&slot, DeliveriesInput::default())
@@ -402,7 +367,7 @@ async fn posted_alerts_flow(database_url: &str) {
     let dir = tempfile::tempdir().unwrap();
     let api = open(database_url, dir.path()).await;
     let slot = sign_in(&api).await;
-    let base = &robots.base;
+    let base = &robots.base();
     let yaml = format!(
         "route:\n  receiver: ops\n  group_by: [alertname]\n  group_wait: 500ms\n  group_interval: 1s\n  repeat_interval: 1h\n  routes:\n    - receiver: chat\n      matchers: ['team=\"chat\"']\n    - receiver: refused\n      matchers: ['team=\"refused\"']\n    - receiver: ops\n      matchers: ['team=\"night\"']\n      mute_time_intervals: [always]\ntime_intervals:\n  - name: always\n    time_intervals:\n      - weekdays: ['monday:sunday']\nreceivers:\n  - name: ops\n    fallback: pager\n    webhook_configs:\n      - url: {base}/webhook\n  - name: pager\n    wecom_configs:\n      - webhook_url: {base}/wecom/cgi-bin/webhook/send?key=k\n  - name: chat\n    slack_configs:\n      - api_url: {base}/slack/services/T0/B0/x\n  - name: refused\n    dingtalk_configs:\n      - webhook_url: {base}/dingtalk/robot/send?access_token=wrong\ninhibit_rules:\n  - source_matchers: ['severity=\"critical\"']\n    target_matchers: ['severity=\"warning\"']\n    equal: [cluster]\n"
     );
@@ -462,14 +427,13 @@ async fn posted_alerts_flow(database_url: &str) {
         Duration::from_secs(20),
         "the webhook notification",
         || async {
-            let got = robots.received("webhook").await;
+            let got = received(&robots, "webhook").await;
             (!got.is_empty()).then_some(got)
         },
     )
     .await;
     tokio::time::sleep(Duration::from_secs(2)).await;
-    let bodies: Vec<serde_json::Value> = robots
-        .received("webhook")
+    let bodies: Vec<serde_json::Value> = received(&robots, "webhook")
         .await
         .into_iter()
         .map(|m| m["body"].clone())
@@ -507,13 +471,13 @@ async fn posted_alerts_flow(database_url: &str) {
         .unwrap();
     tokio::time::sleep(Duration::from_secs(3)).await;
     assert!(
-        !serde_json::to_string(&robots.received("webhook").await)
+        !serde_json::to_string(&received(&robots, "webhook").await)
             .unwrap()
             .contains("NightBatch"),
         "muted by its route's time interval"
     );
     assert!(
-        !serde_json::to_string(&robots.received("webhook").await)
+        !serde_json::to_string(&received(&robots, "webhook").await)
             .unwrap()
             .contains("Blip"),
         "resolved before anyone was told it fired"
@@ -535,14 +499,14 @@ async fn posted_alerts_flow(database_url: &str) {
 
     // The webhook goes down: the notification is retried, the fallback (WeCom) gets it
     // meanwhile, and once the webhook is back the original arrives too — nothing lost.
-    robots.control("down", "webhook", 4.0).await;
+    control(&robots, "down", "webhook", 4.0).await;
     api.ingest_alerts(&posted(&[("Latency", &[("instance", "api1")])]))
         .await
         .unwrap();
     let handed = wait_for(
         Duration::from_secs(20),
         "the fallback's message",
-        || async { robots.received("wecom").await.into_iter().next() },
+        || async { received(&robots, "wecom").await.into_iter().next() },
     )
     .await;
     assert!(
@@ -553,8 +517,7 @@ async fn posted_alerts_flow(database_url: &str) {
         Duration::from_secs(30),
         "the webhook after its outage",
         || async {
-            robots
-                .received("webhook")
+            received(&robots, "webhook")
                 .await
                 .into_iter()
                 .find(|m| m["body"]["groupLabels"]["alertname"] == "Latency")
@@ -634,7 +597,7 @@ async fn posted_alerts_flow(database_url: &str) {
         .collect();
     api.ingest_alerts(&posted(&chat_refs)).await.unwrap();
     let messages = wait_for(Duration::from_secs(30), "every chat alert", || async {
-        let got = robots.received("slack").await;
+        let got = received(&robots, "slack").await;
         let text = serde_json::to_string(&got).unwrap();
         (0..5)
             .all(|i| text.contains(&format!("Chat{i}")))
@@ -701,7 +664,7 @@ async fn a_channel_down_for_two_minutes_is_retried_covered_by_its_fallback_and_r
         .unwrap()
     };
     let slot = sign_in(&api).await;
-    let base = &robots.base;
+    let base = &robots.base();
     let yaml = format!(
         "route:\n  receiver: ops\n  group_by: [alertname]\n  group_wait: 0s\n  group_interval: 1s\n  repeat_interval: 1h\n  routes:\n    - receiver: pager\n      matchers: ['alertname=\"NotificationsFailing\"']\nreceivers:\n  - name: ops\n    fallback: pager\n    webhook_configs:\n      - url: {base}/webhook\n  - name: pager\n    wecom_configs:\n      - webhook_url: {base}/wecom/cgi-bin/webhook/send?key=k\n"
     );
@@ -731,15 +694,14 @@ async fn a_channel_down_for_two_minutes_is_retried_covered_by_its_fallback_and_r
     .await
     .unwrap();
 
-    robots.control("down", "webhook", 120.0).await;
+    control(&robots, "down", "webhook", 120.0).await;
     let outage = Instant::now();
     api.ingest_alerts(&posted(&[("OrderGatewayDown", &[("venue", "SSE")])]))
         .await
         .unwrap();
     // The fallback has the alert within seconds, and the failing channel is an alert too.
     wait_for(Duration::from_secs(20), "the fallback's copy", || async {
-        robots
-            .received("wecom")
+        received(&robots, "wecom")
             .await
             .into_iter()
             .find(|m| m.to_string().contains("OrderGatewayDown"))
@@ -749,8 +711,7 @@ async fn a_channel_down_for_two_minutes_is_retried_covered_by_its_fallback_and_r
         Duration::from_secs(20),
         "the failing-notifications alert",
         || async {
-            robots
-                .received("wecom")
+            received(&robots, "wecom")
                 .await
                 .into_iter()
                 .find(|m| m.to_string().contains("notifications to ops are failing"))
@@ -762,8 +723,7 @@ async fn a_channel_down_for_two_minutes_is_retried_covered_by_its_fallback_and_r
         Duration::from_secs(240),
         "delivery after the outage",
         || async {
-            robots
-                .received("webhook")
+            received(&robots, "webhook")
                 .await
                 .into_iter()
                 .find(|m| m["body"]["groupLabels"]["alertname"] == "OrderGatewayDown")
@@ -790,7 +750,7 @@ async fn a_channel_down_for_two_minutes_is_retried_covered_by_its_fallback_and_r
         "retried through the outage: {original:?}"
     );
     assert_eq!(
-        robots.received("webhook").await.len(),
+        received(&robots, "webhook").await.len(),
         1,
         "sent once it could be"
     );

@@ -9,6 +9,7 @@
 mod keychain;
 mod postgres;
 mod redis;
+mod robots;
 
 pub use keychain::SecretService;
 pub use postgres::{
@@ -16,6 +17,7 @@ pub use postgres::{
     test_database_url,
 };
 pub use redis::RedisServer;
+pub use robots::{RobotCredentials, Robots};
 
 /// A fresh, empty data dir that is deleted when dropped. Tests pass its path explicitly and
 /// never resolve the user's real data dir.

@@ -11,13 +11,14 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::{as_root, data_dir_with_admin, succeeded};
+use qcat_testkit::{RobotCredentials, Robots};
 
 const TOKEN: &str = "prometheus-to-agent-token";
 const DINGTALK_TOKEN: &str = "agent-robot-token";
@@ -81,67 +82,37 @@ impl Drop for Killed {
     }
 }
 
-struct Robots {
-    _child: Killed,
-    port: u16,
+fn robots() -> Robots {
+    Robots::start(&RobotCredentials {
+        dingtalk_token: DINGTALK_TOKEN,
+        dingtalk_secret: DINGTALK_SECRET,
+        feishu_secret: "f",
+        aliyun_id: "i",
+        aliyun_secret: "s",
+    })
 }
 
-impl Robots {
-    fn start() -> Self {
-        let mut child = Command::new("python3")
-            .arg(concat!(
-                env!("CARGO_MANIFEST_DIR"),
-                "/../qcat-alert/tests/fixtures/robots.py"
-            ))
-            .args(["--dingtalk-token", DINGTALK_TOKEN])
-            .args(["--dingtalk-secret", DINGTALK_SECRET])
-            .args([
-                "--feishu-secret",
-                "f",
-                "--aliyun-id",
-                "i",
-                "--aliyun-secret",
-                "s",
-            ])
-            .stdout(Stdio::piped())
-            .spawn()
-            .expect("python3 runs the robot server");
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        Robots {
-            port: line.trim().parse().expect("the server prints its port"),
-            _child: Killed(child),
-        }
-    }
+fn received(robots: &Robots, channel: &str) -> Vec<serde_json::Value> {
+    let (_, body) = http(
+        robots.port,
+        "GET",
+        &format!("/received?channel={channel}"),
+        &[],
+        "",
+    )
+    .expect("the robots answer");
+    serde_json::from_str(&body).unwrap()
+}
 
-    fn base(&self) -> String {
-        format!("http://127.0.0.1:{}", self.port)
-    }
-
-    fn received(&self, channel: &str) -> Vec<serde_json::Value> {
-        let (_, body) = http(
-            self.port,
-            "GET",
-            &format!("/received?channel={channel}"),
-            &[],
-            "",
-        )
-        .expect("the robots answer");
-        serde_json::from_str(&body).unwrap()
-    }
-
-    fn control(&self, what: &str, channel: &str, seconds: f64) {
-        http(
-            self.port,
-            "POST",
-            &format!("/control/{what}?channel={channel}&seconds={seconds}"),
-            &[],
-            "",
-        )
-        .unwrap();
-    }
+fn control(robots: &Robots, what: &str, channel: &str, seconds: f64) {
+    http(
+        robots.port,
+        "POST",
+        &format!("/control/{what}?channel={channel}&seconds={seconds}"),
+        &[],
+        "",
+    )
+    .unwrap();
 }
 
 /// The agent on `dir` with its metrics (and `/api/v2/alerts`) on `port`.
@@ -181,7 +152,7 @@ fn import_routing(dir: &Path, yaml: &str) {
 #[test]
 fn a_real_prometheus_rule_reaches_dingtalk_through_the_agent() {
     let dir = data_dir_with_admin();
-    let robots = Robots::start();
+    let robots = robots();
     import_routing(
         dir.path(),
         &format!(
@@ -246,7 +217,7 @@ fn a_real_prometheus_rule_reaches_dingtalk_through_the_agent() {
     // Let Prometheus see a few calm seconds, then an error burst.
     std::thread::sleep(Duration::from_secs(6));
     assert!(
-        robots.received("dingtalk").is_empty(),
+        received(&robots, "dingtalk").is_empty(),
         "the calm simulator fires nothing"
     );
     let (status, _) = http(
@@ -259,7 +230,7 @@ fn a_real_prometheus_rule_reaches_dingtalk_through_the_agent() {
     .unwrap();
     assert_eq!(status, 200);
     let message = wait_for("the DingTalk message", Duration::from_secs(90), || {
-        robots.received("dingtalk").into_iter().next()
+        received(&robots, "dingtalk").into_iter().next()
     });
     let title = message["markdown"]["title"].as_str().unwrap();
     assert!(title.starts_with("[FIRING:1] HighErrorRatio"), "{message}");
@@ -280,7 +251,7 @@ fn a_real_prometheus_rule_reaches_dingtalk_through_the_agent() {
 #[test]
 fn kill_9_during_delivery_loses_nothing_and_repeats_at_most_the_cut_off_send() {
     let dir = data_dir_with_admin();
-    let robots = Robots::start();
+    let robots = robots();
     import_routing(
         dir.path(),
         &format!(
@@ -289,7 +260,7 @@ fn kill_9_during_delivery_loses_nothing_and_repeats_at_most_the_cut_off_send() {
         ),
     );
     // Each answer takes 300 ms: thirty notifications take ~9 s, one at a time.
-    robots.control("slow", "webhook", 0.3);
+    control(&robots, "slow", "webhook", 0.3);
     let port = free_port();
     let agent_process = agent(dir.path(), port);
     let ends = (jiff::Timestamp::now() + jiff::SignedDuration::from_secs(3600)).to_string();
@@ -312,21 +283,21 @@ fn kill_9_during_delivery_loses_nothing_and_repeats_at_most_the_cut_off_send() {
     assert_eq!(status, 200, "{body}");
     // Kill -9 a few sends in.
     wait_for("the first deliveries", Duration::from_secs(30), || {
-        (robots.received("webhook").len() >= 5).then_some(())
+        (received(&robots, "webhook").len() >= 5).then_some(())
     });
     let mut agent_process = agent_process;
     agent_process.0.kill().unwrap();
     agent_process.0.wait().unwrap();
-    let before_restart = robots.received("webhook").len();
+    let before_restart = received(&robots, "webhook").len();
     assert!(
         before_restart < 30,
         "killed mid-delivery ({before_restart} of 30 sent)"
     );
 
     let _agent = agent(dir.path(), port);
-    let received = wait_for("every notification", Duration::from_secs(90), || {
-        let received = robots.received("webhook");
-        let mut groups: Vec<String> = received
+    let delivered = wait_for("every notification", Duration::from_secs(90), || {
+        let got = received(&robots, "webhook");
+        let mut groups: Vec<String> = got
             .iter()
             .map(|m| {
                 m["body"]["groupLabels"]["alertname"]
@@ -337,11 +308,11 @@ fn kill_9_during_delivery_loses_nothing_and_repeats_at_most_the_cut_off_send() {
             .collect();
         groups.sort();
         groups.dedup();
-        (groups.len() == 30).then_some(received)
+        (groups.len() == 30).then_some(got)
     });
     std::thread::sleep(Duration::from_secs(3));
-    let all = robots.received("webhook");
-    let received = all.len().max(received.len());
+    let all = received(&robots, "webhook");
+    let received = all.len().max(delivered.len());
     let mut names: Vec<String> = all
         .iter()
         .map(|m| {
@@ -369,7 +340,7 @@ fn kill_9_during_delivery_loses_nothing_and_repeats_at_most_the_cut_off_send() {
 #[test]
 fn the_cli_keeps_rules_silences_and_routing_and_sends_a_test() {
     let dir = data_dir_with_admin();
-    let robots = Robots::start();
+    let robots = robots();
     let path = dir.path();
     import_routing(
         path,
@@ -392,7 +363,7 @@ fn the_cli_keeps_rules_silences_and_routing_and_sends_a_test() {
         sent.contains("webhook_configs[0]") && sent.contains("delivered"),
         "{sent}"
     );
-    let got = robots.received("webhook");
+    let got = received(&robots, "webhook");
     assert_eq!(got[0]["authorization"], "Bearer hook-bearer-secret");
     assert_eq!(got[0]["body"]["alerts"][0]["labels"]["team"], "desk");
 
