@@ -235,7 +235,15 @@ impl App {
     /// when it has none, or when the element was replaced or removed between finding it
     /// and reading it (a job's bar ends, a list re-renders): callers poll again.
     pub async fn attribute(&self, test_id: &str, name: &str) -> Option<String> {
-        let element = self.element(test_id).await;
+        self.element(test_id).await;
+        self.attribute_now(test_id, name).await
+    }
+
+    /// The attribute of the element with `data-testid` if that element is there now: for
+    /// polling something that ends by itself (a job's bar), where waiting for it to come
+    /// back would wait for nothing.
+    pub async fn attribute_now(&self, test_id: &str, name: &str) -> Option<String> {
+        let element = self.find(&format!("[data-testid='{test_id}']")).await?;
         match self.session.attribute(&element, name).await {
             Ok(value) => value,
             Err(err) if err.0.contains("stale element reference") => None,

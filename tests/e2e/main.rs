@@ -423,7 +423,7 @@ async fn the_audit_viewer_pages_through_a_hundred_thousand_entries() {
     app.element("job-progress-bar").await;
     let mut seen = Vec::new();
     while seen.len() < 40 && app.exists("job-progress-bar").await {
-        if let Some(done) = app.attribute("job-progress-bar", "data-done").await
+        if let Some(done) = app.attribute_now("job-progress-bar", "data-done").await
             && let Ok(done) = done.parse::<u64>()
             && seen.last() != Some(&done)
         {
@@ -710,7 +710,7 @@ async fn a_backup_moves_its_progress_bar_and_the_wizard_restores_it_into_a_new_d
             tokio::time::sleep(std::time::Duration::from_millis(20)).await;
             continue;
         }
-        if let Some(done) = app.attribute("job-progress-bar", "data-done").await
+        if let Some(done) = app.attribute_now("job-progress-bar", "data-done").await
             && seen.insert(done)
             && seen.len() == 2
         {
