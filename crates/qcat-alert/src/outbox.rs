@@ -147,6 +147,25 @@ pub async fn counts(store: &Store) -> Result<(i64, i64, i64), sqlx::Error> {
     Ok(counts)
 }
 
+/// Per receiver with notifications created at or after `since_ms`: how many of them are
+/// failing — dead letters, or queued again after a failed attempt.
+pub async fn failing_by_receiver(
+    store: &Store,
+    since_ms: i64,
+) -> Result<Vec<(String, i64)>, sqlx::Error> {
+    sqlx::query(
+        "SELECT receiver, SUM(CASE WHEN state = 'dead' \
+         OR (state = 'queued' AND last_error IS NOT NULL) THEN 1 ELSE 0 END) \
+         FROM alert_outbox WHERE created_ms >= $1 GROUP BY receiver ORDER BY receiver",
+    )
+    .bind(since_ms)
+    .fetch_all(store.pool())
+    .await?
+    .iter()
+    .map(|row| Ok((row.try_get(0)?, row.try_get(1)?)))
+    .collect()
+}
+
 /// Rows of any state created at or after `since_ms`, newest first (the delivery log).
 pub async fn recent(
     store: &Store,

@@ -189,6 +189,15 @@ pub async fn routing(store: &Store) -> Result<Option<StoredRouting>, sqlx::Error
         .transpose()
 }
 
+/// The stored routing's version (0: none yet) — what a reader holding a parsed copy asks
+/// each cycle before reading the text again.
+pub async fn routing_version(store: &Store) -> Result<i64, sqlx::Error> {
+    let version: Option<i64> = sqlx::query_scalar("SELECT version FROM alert_routing WHERE id = 1")
+        .fetch_optional(store.pool())
+        .await?;
+    Ok(version.unwrap_or(0))
+}
+
 /// Saves the routing configuration against the version the editor saw (0: none yet).
 pub async fn save_routing(
     store: &Store,

@@ -8,7 +8,7 @@
 //! receiver, the failing one's fallback).
 
 use qcat_alert::Labels;
-use qcat_alert::outbox::{self, OutboxState};
+use qcat_alert::outbox;
 
 use crate::Api;
 
@@ -57,32 +57,17 @@ impl Api {
                 let hours = last_good.map_or(f64::INFINITY, |at| (now_ms - at) as f64 / 3.6e6);
                 one(hours > parameter, hours.min(1e9))
             }
-            "notifications_failing" => {
-                let rows = outbox::recent(store, now_ms - 3_600_000, 10_000)
-                    .await
-                    .map_err(|err| err.to_string())?;
-                let mut failing: std::collections::BTreeMap<String, f64> = Default::default();
-                for row in rows {
-                    let bad = match row.state {
-                        OutboxState::Dead => true,
-                        OutboxState::Queued => row.last_error.is_some(),
-                        OutboxState::Sent => false,
-                    };
-                    let count = failing.entry(row.receiver).or_default();
-                    if bad {
-                        *count += 1.0;
-                    }
-                }
-                failing
-                    .into_iter()
-                    .map(|(receiver, count)| {
-                        (
-                            [("receiver".to_owned(), receiver)].into(),
-                            (count > 0.0).then_some(count),
-                        )
-                    })
-                    .collect()
-            }
+            "notifications_failing" => outbox::failing_by_receiver(store, now_ms - 3_600_000)
+                .await
+                .map_err(|err| err.to_string())?
+                .into_iter()
+                .map(|(receiver, count)| {
+                    (
+                        [("receiver".to_owned(), receiver)].into(),
+                        (count > 0).then_some(count as f64),
+                    )
+                })
+                .collect(),
             other => return Err(format!("unknown event {other}")),
         })
     }

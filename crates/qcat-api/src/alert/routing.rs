@@ -260,10 +260,9 @@ impl Api {
     /// its version moved), or the default.
     pub(crate) async fn loaded_routing(&self) -> Result<Arc<LoadedRouting>, ApiError> {
         let store = self.store()?;
-        let stored = qcat_alert::state::routing(store)
+        let version = qcat_alert::state::routing_version(store)
             .await
             .map_err(|err| ApiError::store_failure(&err))?;
-        let version = stored.as_ref().map_or(0, |s| s.version);
         if let Some(loaded) = self
             .inner
             .alert
@@ -275,9 +274,17 @@ impl Api {
         {
             return Ok(loaded.clone());
         }
-        let yaml = match stored {
-            Some(stored) => stored.yaml,
-            None => default_yaml(&self.inner.config.config.config.alerting.default_channels),
+        let stored = qcat_alert::state::routing(store)
+            .await
+            .map_err(|err| ApiError::store_failure(&err))?;
+        // The version read with the text: a save between the two reads is then loaded as
+        // what it is, not cached under the older number.
+        let (version, yaml) = match stored {
+            Some(stored) => (stored.version, stored.yaml),
+            None => (
+                0,
+                default_yaml(&self.inner.config.config.config.alerting.default_channels),
+            ),
         };
         let loaded = Arc::new(self.load_routing(version, yaml).await?);
         *self
