@@ -16,6 +16,8 @@
 //!   budgets that fold the excess into a digest.
 //! - [`outbox`]: the durable outbox in the console's store (enqueue once by key, fenced
 //!   claims that expire, retries, dead letters).
+//! - [`retention`]: what is forgotten after `alerting.history_retention` (never a queued
+//!   notification or a firing alert).
 //! - [`channels`]: templates and the senders — DingTalk, WeCom, Feishu, Slack, Aliyun SMS,
 //!   Alertmanager-style webhooks — each signed and answered the way the service documents.
 
@@ -28,6 +30,7 @@ pub mod integrations;
 pub mod matcher;
 pub mod notify;
 pub mod outbox;
+pub mod retention;
 pub mod route;
 pub mod rules;
 pub mod state;

@@ -234,6 +234,20 @@ fn range_problems_are_reported_after_types_are_valid() {
     let problem = &err.problems[0];
     assert_eq!(problem.key, "database.port");
     assert!(problem.fix.contains("65535"), "{problem}");
+
+    // Alert history kept for an hour would forget what the desk looks back on tomorrow.
+    let err = load_err(&sources(
+        None,
+        None,
+        &[("QCAT_ALERTING__HISTORY_RETENTION", "1h")],
+    ));
+    let problem = &err.problems[0];
+    assert_eq!(problem.key, "alerting.history_retention");
+    assert!(
+        problem.to_string().contains("shorter than a day"),
+        "{problem}"
+    );
+    assert!(problem.fix.contains("1d"), "{problem}");
 }
 
 #[test]

@@ -36,6 +36,8 @@ pub const MIN_EVALUATION_GAP_MS: i64 = 200;
 /// Episodes changed this long before the last one fed are read again (writers on other
 /// processes' clocks): feeding one twice changes nothing.
 const FEED_OVERLAP_MS: i64 = 5_000;
+/// How often the history is pruned.
+const PRUNE_EVERY_MS: i64 = 3_600_000;
 
 struct LiveRule {
     version: i64,
@@ -53,6 +55,8 @@ struct Engine {
     last_eval_ms: i64,
     /// Alerts that fired within their rule's cooldown: listed, not notified.
     quiet: HashSet<String>,
+    /// When history older than `alerting.history_retention` is next deleted.
+    next_prune_ms: i64,
 }
 
 /// One observation: the alert's series labels, its value, and the series it came from.
@@ -148,12 +152,34 @@ impl Api {
         if !self.dispatch(fence, engine, &routing, &store, now).await? {
             return Ok(None);
         }
+        if now >= engine.next_prune_ms {
+            engine.next_prune_ms = now + PRUNE_EVERY_MS;
+            self.prune_alert_history(&store, now).await;
+        }
         let next = engine
             .dispatcher
             .next_due_ms()
             .unwrap_or(i64::MAX)
             .min(engine.next_eval_ms);
         Ok(Some(next))
+    }
+
+    /// Forgets what ended before `alerting.history_retention`; a failure is logged and
+    /// tried again at the next hour (nothing waits on it).
+    async fn prune_alert_history(&self, store: &qcat_store::Store, now: i64) {
+        let retention = self.inner.config.config.config.alerting.history_retention;
+        let cutoff = now.saturating_sub(i64::try_from(retention.as_millis()).unwrap_or(i64::MAX));
+        match qcat_alert::retention::prune(store, cutoff).await {
+            Ok(pruned) if pruned.total() > 0 => tracing::info!(
+                episodes = pruned.episodes,
+                notifications = pruned.notifications,
+                silences = pruned.silences,
+                notification_log = pruned.nflog,
+                "alert history older than alerting.history_retention deleted"
+            ),
+            Ok(_) => {}
+            Err(err) => tracing::warn!(error = %err, "pruning the alert history failed"),
+        }
     }
 
     /// Evaluates every enabled rule and writes its transitions as episodes.
@@ -455,7 +481,10 @@ impl Api {
                 // Said already (before a restart, or by the leader before this one).
                 continue;
             }
-            let seq = previous.map_or(1, |p| p.seq + 1);
+            // A group's first notification is numbered by its time, not 1: once its log
+            // entry is pruned (`alerting.history_retention`), the next one cannot take the
+            // key of an older row still in the outbox (keys are enqueued once).
+            let seq = previous.map_or(now, |p| p.seq + 1);
             let group_hash = &qcat_alert::notify::fingerprint(
                 &[("group".to_owned(), notification.group_key.clone())].into(),
             );

@@ -234,6 +234,10 @@ pub struct AlertingConfig {
     #[serde(deserialize_with = "duration_text")]
     pub evaluation_interval: Duration,
     pub api_token: SecretSetting,
+    /// How long resolved alerts, sent or dead notifications, expired silences and the
+    /// notification log are kept (Alertmanager's `--data.retention`, which is 120h).
+    #[serde(deserialize_with = "duration_text")]
+    pub history_retention: Duration,
 }
 
 #[derive(Debug, Clone, Deserialize)]

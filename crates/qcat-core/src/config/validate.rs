@@ -130,6 +130,7 @@ const DURATIONS: &[&str] = &[
     "alerting.timeout",
     "alerting.rate_limit_window",
     "alerting.evaluation_interval",
+    "alerting.history_retention",
     "audit.batch_timeout",
     "auth.session_idle",
     "auth.session_max",
@@ -500,6 +501,15 @@ pub(super) fn ranges(
         "alerting.evaluation_interval",
         "is shorter than 100ms".into(),
         "use an interval such as \"10s\"",
+    );
+    check(
+        config.alerting.history_retention >= Duration::from_secs(24 * 3600),
+        "alerting.history_retention",
+        format!(
+            "{} is shorter than a day",
+            humantime::format_duration(config.alerting.history_retention)
+        ),
+        "keep at least \"1d\" (a day of history; \"90d\" is the default)",
     );
     check(
         (1..=100_000).contains(&config.audit.batch_size),
