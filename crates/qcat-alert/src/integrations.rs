@@ -502,11 +502,13 @@ impl Integration {
         Ok(Rendered { title, body, html })
     }
 
-    /// Sends `notification` (for e-mail, with `chart_png` inline when given).
+    /// Sends `notification` (for e-mail, with `chart_png` inline when given); `key` names
+    /// it for a receiver that deduplicates (a webhook's `Idempotency-Key`).
     pub async fn send(
         &self,
         client: &reqwest::Client,
         notification: &Notification,
+        key: &str,
         now_ms: i64,
         chart_png: Option<Vec<u8>>,
     ) -> Result<(), SendError> {
@@ -514,7 +516,7 @@ impl Integration {
             .render(notification)
             .map_err(|err| SendError::permanent(format!("{}: {err}", self.id)))?;
         match &self.channel {
-            Channel::Webhook(webhook) => webhook.send(client, notification).await,
+            Channel::Webhook(webhook) => webhook.send(client, notification, key).await,
             Channel::Alertmanager(forward) => forward.send(client, notification).await,
             Channel::Email(email) => {
                 email

@@ -217,9 +217,14 @@ async fn wecom_feishu_slack_and_webhooks_take_their_own_shapes() {
         bearer_token: Some(Secret::new("t0ken".into())),
         max_alerts: 2,
     };
-    webhook.send(&client, &n).await.unwrap();
+    webhook
+        .send(&client, &n, "desk:g1:1:webhook_configs[0]")
+        .await
+        .unwrap();
     let got = received(&robots, "webhook").await;
     assert_eq!(got[0]["authorization"], "Bearer t0ken");
+    // The key a receiver deduplicates a repeated send by.
+    assert_eq!(got[0]["key"], "desk:g1:1:webhook_configs[0]");
     assert_eq!(got[0]["body"]["alerts"].as_array().unwrap().len(), 2);
     assert_eq!(got[0]["body"]["truncatedAlerts"], 1);
 
@@ -232,7 +237,10 @@ async fn wecom_feishu_slack_and_webhooks_take_their_own_shapes() {
         .send()
         .await
         .unwrap();
-    let down = webhook.send(&client, &n).await.unwrap_err();
+    let down = webhook
+        .send(&client, &n, "desk:g1:2:webhook_configs[0]")
+        .await
+        .unwrap_err();
     assert!(down.retryable && down.message.contains("503"), "{down:?}");
 }
 

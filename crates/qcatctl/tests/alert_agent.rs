@@ -5,7 +5,8 @@
 //!   alert reaches the local DingTalk robot, signed;
 //! - kill -9 the agent while it delivers thirty notifications to a slow webhook, start it
 //!   again: every notification arrives, and only the one whose answer the kill cut off can
-//!   arrive twice (at least once; the outbox cannot know a request it never saw answered);
+//!   arrive twice (at least once; the outbox cannot know a request it never saw answered),
+//!   with the same `Idempotency-Key`, so a receiver that keeps keys sees it once;
 //! - the CLI: rules saved, listed, previewed and removed; silences; the routing imported
 //!   with its credentials moved to the keychain; a test send; the delivery log.
 
@@ -328,12 +329,25 @@ fn kill_9_during_delivery_loses_nothing_and_repeats_at_most_the_cut_off_send() {
         .filter(|w| w[0] == w[1])
         .map(|w| &w[0])
         .collect();
+    let mut keys: Vec<&str> = all
+        .iter()
+        .map(|m| m["key"].as_str().unwrap_or(""))
+        .collect();
+    keys.sort_unstable();
+    keys.dedup();
     println!(
-        "killed after {before_restart} of 30; {received} messages received in all; twice: {twice:?}"
+        "killed after {before_restart} of 30; {received} messages received in all; twice: {twice:?}; {} distinct keys",
+        keys.len()
     );
     assert!(
         received <= 31,
         "at most the one send the kill cut off is repeated: {received} messages for 30 notifications"
+    );
+    // A repeat carries the key of the first send (Idempotency-Key): a receiver that keeps
+    // the keys it has seen gets each of the thirty exactly once.
+    assert!(
+        keys.len() == 30 && keys.iter().all(|k| !k.is_empty()),
+        "one key per notification, repeats included: {keys:?}"
     );
 }
 

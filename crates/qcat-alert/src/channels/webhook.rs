@@ -2,6 +2,10 @@
 //! receiver written for Alertmanager reads it. And [`Forward`]: a notification's alerts
 //! handed to an existing Alertmanager's `POST /api/v2/alerts`, as Prometheus would post
 //! them. Optional bearer token.
+//!
+//! Each request carries the notification's key as `Idempotency-Key`: delivery is at least
+//! once (a send whose answer a crash cut off is sent again, with the same key), so a
+//! receiver that keeps the keys it has seen gets every notification exactly once.
 
 use qcat_core::secret::Secret;
 
@@ -32,9 +36,11 @@ impl Webhook {
         &self,
         client: &reqwest::Client,
         notification: &Notification,
+        key: &str,
     ) -> Result<(), SendError> {
         let mut request = client
             .post(self.url.expose())
+            .header("Idempotency-Key", key)
             .json(&self.body(notification));
         if let Some(token) = &self.bearer_token {
             request = request.bearer_auth(token.expose());

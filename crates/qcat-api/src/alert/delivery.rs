@@ -296,13 +296,36 @@ impl Api {
                 _ => None,
             };
             let created = batch.iter().map(|r| r.created_ms).min().unwrap_or(now);
+            // A digest is named by the keys it folds (the same rows again, the same key).
+            let key = match batch.as_slice() {
+                [row] => row.key.clone(),
+                rows => format!(
+                    "digest:{}",
+                    qcat_alert::notify::fingerprint(
+                        &[(
+                            "keys".to_owned(),
+                            rows.iter()
+                                .map(|r| r.key.as_str())
+                                .collect::<Vec<_>>()
+                                .join(",")
+                        )]
+                        .into()
+                    )
+                ),
+            };
             let sent = if payloads.is_empty() {
                 Err(SendError::permanent(
                     "the queued notification does not parse",
                 ))
             } else {
                 integration
-                    .send(client, &notification, qcat_core::time::now_ms(), chart)
+                    .send(
+                        client,
+                        &notification,
+                        &key,
+                        qcat_core::time::now_ms(),
+                        chart,
+                    )
                     .await
             };
             let at = qcat_core::time::now_ms();

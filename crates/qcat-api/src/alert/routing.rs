@@ -541,8 +541,9 @@ impl Api {
             let mut results = Vec::new();
             for integration in list {
                 let started = std::time::Instant::now();
+                let key = format!("test:{}", qcat_core::random::hex_id(16));
                 let sent = integration
-                    .send(&client, &notification, qcat_core::time::now_ms(), None)
+                    .send(&client, &notification, &key, qcat_core::time::now_ms(), None)
                     .await;
                 results.push(TestSendResult {
                     integration: integration.id.clone(),
