@@ -524,16 +524,23 @@ async fn posted_alerts_flow(database_url: &str) {
         },
     )
     .await;
-    let log = api
-        .alert_deliveries(&slot, DeliveriesInput::default())
-        .await
-        .unwrap();
+    // The robot records the message before it answers; the sender settles on the answer.
+    let log = wait_for(Duration::from_secs(20), "the send settled", || async {
+        let log = api
+            .alert_deliveries(&slot, DeliveriesInput::default())
+            .await
+            .unwrap();
+        log.entries
+            .iter()
+            .any(|e| e.receiver == "ops" && e.alerts == ["Latency"] && e.state == "sent")
+            .then_some(log)
+    })
+    .await;
     let latency = log
         .entries
         .iter()
         .find(|e| e.receiver == "ops" && e.alerts == ["Latency"])
         .unwrap();
-    assert_eq!(latency.state, "sent");
     assert!(latency.attempts >= 2, "retried: {latency:?}");
     assert!(
         log.entries
@@ -735,16 +742,17 @@ async fn a_channel_down_for_two_minutes_is_retried_covered_by_its_fallback_and_r
         "not before the outage ended"
     );
     assert_eq!(recovered["body"]["status"], "firing");
-    let log = api
-        .alert_deliveries(&slot, DeliveriesInput::default())
-        .await
-        .unwrap();
-    let original = log
-        .entries
-        .iter()
-        .find(|e| e.receiver == "ops" && e.alerts == ["OrderGatewayDown"])
-        .unwrap();
-    assert_eq!(original.state, "sent");
+    // The robot records the message before it answers; the sender settles on the answer.
+    let original = wait_for(Duration::from_secs(20), "the send settled", || async {
+        api.alert_deliveries(&slot, DeliveriesInput::default())
+            .await
+            .unwrap()
+            .entries
+            .into_iter()
+            .find(|e| e.receiver == "ops" && e.alerts == ["OrderGatewayDown"])
+            .filter(|e| e.state == "sent")
+    })
+    .await;
     assert!(
         (5..=7).contains(&original.attempts),
         "retried through the outage: {original:?}"
