@@ -474,6 +474,13 @@ impl Integration {
         }
     }
 
+    /// Whether a repeated send is harmless to the receiver: a webhook request carries the
+    /// notification's `Idempotency-Key`, and an Alertmanager merges an alert posted again.
+    /// A person reading chat, e-mail or SMS sees a repeat.
+    pub fn repeat_is_harmless(&self) -> bool {
+        matches!(self.channel, Channel::Webhook(_) | Channel::Alertmanager(_))
+    }
+
     /// Whether this integration is told about `notification` at all.
     pub fn wants(&self, notification: &Notification) -> bool {
         notification.status == Status::Firing || self.send_resolved

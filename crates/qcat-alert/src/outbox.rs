@@ -258,38 +258,55 @@ pub async fn settle(
     outcome: &Outcome,
     now_ms: i64,
 ) -> Result<bool, sqlx::Error> {
+    settle_many(store, fence, &[(key.to_owned(), outcome.clone())], now_ms).await
+}
+
+/// Records many attempts' outcomes in one fenced transaction (a sender's group commit:
+/// the outcomes that came in while the previous commit ran); `false` when the fence no
+/// longer holds, and then none is recorded.
+pub async fn settle_many(
+    store: &Store,
+    fence: &Fence,
+    outcomes: &[(String, Outcome)],
+    now_ms: i64,
+) -> Result<bool, sqlx::Error> {
+    if outcomes.is_empty() {
+        return Ok(true);
+    }
     let mut tx = store.pool().begin().await?;
     if !fenced(&mut tx, store, fence).await? {
         return Ok(false);
     }
-    let query = match outcome {
-        Outcome::Sent => sqlx::query(
-            "UPDATE alert_outbox SET state = 'sent', sent_ms = $2, claimed_until_ms = NULL, \
-             last_error = NULL WHERE key = $1",
-        )
-        .bind(key)
-        .bind(now_ms),
-        Outcome::Retry { due_ms, error } => sqlx::query(
-            "UPDATE alert_outbox SET due_ms = $2, last_error = $3, claimed_until_ms = NULL \
-             WHERE key = $1",
-        )
-        .bind(key)
-        .bind(*due_ms)
-        .bind(error.clone()),
-        Outcome::Defer { due_ms } => sqlx::query(
-            "UPDATE alert_outbox SET due_ms = $2, claimed_until_ms = NULL, \
-             attempts = attempts - 1 WHERE key = $1",
-        )
-        .bind(key)
-        .bind(*due_ms),
-        Outcome::Dead { error } => sqlx::query(
-            "UPDATE alert_outbox SET state = 'dead', last_error = $2, claimed_until_ms = NULL \
-             WHERE key = $1",
-        )
-        .bind(key)
-        .bind(error.clone()),
-    };
-    query.execute(&mut *tx).await?;
+    for (key, outcome) in outcomes {
+        let query = match outcome {
+            Outcome::Sent => sqlx::query(
+                "UPDATE alert_outbox SET state = 'sent', sent_ms = $2, claimed_until_ms = NULL, \
+                 last_error = NULL WHERE key = $1",
+            )
+            .bind(key)
+            .bind(now_ms),
+            Outcome::Retry { due_ms, error } => sqlx::query(
+                "UPDATE alert_outbox SET due_ms = $2, last_error = $3, claimed_until_ms = NULL \
+                 WHERE key = $1",
+            )
+            .bind(key)
+            .bind(*due_ms)
+            .bind(error.clone()),
+            Outcome::Defer { due_ms } => sqlx::query(
+                "UPDATE alert_outbox SET due_ms = $2, claimed_until_ms = NULL, \
+                 attempts = attempts - 1 WHERE key = $1",
+            )
+            .bind(key)
+            .bind(*due_ms),
+            Outcome::Dead { error } => sqlx::query(
+                "UPDATE alert_outbox SET state = 'dead', last_error = $2, claimed_until_ms = NULL \
+                 WHERE key = $1",
+            )
+            .bind(key)
+            .bind(error.clone()),
+        };
+        query.execute(&mut *tx).await?;
+    }
     qcat_store::changes::bump(&mut tx, store.backend(), TOPIC).await?;
     tx.commit().await?;
     Ok(true)

@@ -9,11 +9,19 @@
 //! minute, Slack's one a second, Feishu's 100 a minute). What does not fit is not
 //! dropped: it waits for the next free slot, and the notifications waiting together then
 //! go as one digest. A failure (the service down, a refusal) also queues the notification
-//! for the receiver's `fallback` receiver, once. Per integration, notifications are sent
-//! in order; integrations are sent concurrently.
+//! for the receiver's `fallback` receiver, once. Integrations are sent concurrently; per
+//! integration a group's notifications go in order. Webhooks and Alertmanagers, where a
+//! repeat is harmless, get up to [`PARALLEL_SENDS`] groups at a time (as Alertmanager
+//! sends each aggregation group on its own); people's channels — chat, e-mail, SMS — one
+//! notification at a time, so a crash repeats at most the one whose answer it cut off.
+//! Outcomes are settled as soon as they are known, those that arrive together in one
+//! transaction.
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
+
+use futures_util::StreamExt;
 
 use qcat_alert::channels::SendError;
 use qcat_alert::delivery::{Backoff, Budget};
@@ -33,32 +41,98 @@ const CLAIM_LIMIT: i64 = 500;
 const CLAIM_SLACK_MS: i64 = 5_000;
 /// The longest wait between retries.
 const MAX_RETRY_WAIT: Duration = Duration::from_secs(600);
+/// Groups a webhook or an Alertmanager is sent to at the same time (a crash can repeat
+/// this many sends, each with its key).
+pub const PARALLEL_SENDS: usize = 8;
 
-/// Where an integration's outcomes are recorded: each as soon as it is known, so a kill
-/// after a send repeats at most that send.
+/// Where the outcomes of a round's sends are recorded: each as soon as it is known, so a
+/// kill after a send repeats at most the sends still in flight. The outcomes that arrive
+/// while a commit runs go together in the next one (a group commit), so many sends in
+/// flight cost few transactions.
 struct Settler<'a> {
     store: &'a qcat_store::Store,
     fence: &'a Fence,
-    /// The fence no longer held (deposed): stop sending.
-    deposed: bool,
+    /// Outcomes not yet committed, each with its ticket (in arrival order).
+    pending: std::sync::Mutex<Pending>,
+    /// Held by the one settle committing; the others wait, then find theirs committed.
+    commit: tokio::sync::Mutex<()>,
+    /// Every ticket up to this one is committed.
+    committed: AtomicU64,
+    /// The fence no longer held: stop sending.
+    deposed: AtomicBool,
 }
 
-impl Settler<'_> {
-    async fn settle(&mut self, key: &str, outcome: &Outcome) -> Result<(), String> {
-        let held = outbox::settle(
-            self.store,
-            self.fence,
-            key,
-            outcome,
-            qcat_core::time::now_ms(),
-        )
-        .await
-        .map_err(|e| e.to_string())?;
-        self.deposed |= !held;
-        Ok(())
+#[derive(Default)]
+struct Pending {
+    last_ticket: u64,
+    outcomes: Vec<(u64, String, Outcome)>,
+}
+
+impl<'a> Settler<'a> {
+    fn new(store: &'a qcat_store::Store, fence: &'a Fence) -> Self {
+        Self {
+            store,
+            fence,
+            pending: std::sync::Mutex::default(),
+            commit: tokio::sync::Mutex::new(()),
+            committed: AtomicU64::new(0),
+            deposed: AtomicBool::new(false),
+        }
     }
 
-    async fn hand_over(&mut self, rows: &[OutboxRow]) -> Result<(), String> {
+    fn deposed(&self) -> bool {
+        self.deposed.load(Ordering::Acquire)
+    }
+
+    fn pending(&self) -> std::sync::MutexGuard<'_, Pending> {
+        self.pending
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Records `outcome` for `key`, returning once it is committed (with others, or by a
+    /// commit of its own).
+    async fn settle(&self, key: &str, outcome: Outcome) -> Result<(), String> {
+        let ticket = {
+            let mut pending = self.pending();
+            pending.last_ticket += 1;
+            let ticket = pending.last_ticket;
+            pending.outcomes.push((ticket, key.to_owned(), outcome));
+            ticket
+        };
+        let _turn = self.commit.lock().await;
+        if self.committed.load(Ordering::Acquire) >= ticket {
+            return Ok(());
+        }
+        // Ours is still pending (no commit runs but this one): commit everything pending.
+        let batch = std::mem::take(&mut self.pending().outcomes);
+        let upto = batch.last().map_or(ticket, |(ticket, ..)| *ticket);
+        let outcomes: Vec<(String, Outcome)> = batch
+            .iter()
+            .map(|(_, key, outcome)| (key.clone(), outcome.clone()))
+            .collect();
+        match outbox::settle_many(self.store, self.fence, &outcomes, qcat_core::time::now_ms())
+            .await
+        {
+            Ok(held) => {
+                if !held {
+                    self.deposed.store(true, Ordering::Release);
+                }
+                self.committed.store(upto, Ordering::Release);
+                Ok(())
+            }
+            Err(err) => {
+                // Put back for the next settle to try; a claim that runs out meanwhile
+                // makes the row claimable again (at least once).
+                let mut pending = self.pending();
+                let newer = std::mem::take(&mut pending.outcomes);
+                pending.outcomes = batch.into_iter().chain(newer).collect();
+                Err(err.to_string())
+            }
+        }
+    }
+
+    async fn hand_over(&self, rows: &[OutboxRow]) -> Result<(), String> {
         if !rows.is_empty() {
             outbox::enqueue(self.store, rows)
                 .await
@@ -150,6 +224,8 @@ impl Api {
                 retry_count: settings.retry_count,
                 max_interval: MAX_RETRY_WAIT,
             };
+            let settler = Settler::new(&store, fence);
+            let settler = &settler;
             let mut work = Vec::new();
             for ((receiver, integration_id), rows) in by_integration {
                 let integration = routing
@@ -172,13 +248,7 @@ impl Api {
                 let mut own = std::mem::take(budget);
                 let routing = &routing;
                 let backoff = &backoff;
-                let store = &store;
                 work.push(async move {
-                    let mut settler = Settler {
-                        store,
-                        fence,
-                        deposed: false,
-                    };
                     let done = self
                         .deliver_integration(
                             client,
@@ -188,23 +258,18 @@ impl Api {
                             rows,
                             &mut own,
                             backoff,
-                            &mut settler,
+                            settler,
                         )
                         .await;
-                    (
-                        format!("{receiver}/{integration_id}"),
-                        own,
-                        done.map(|()| settler.deposed),
-                    )
+                    (format!("{receiver}/{integration_id}"), own, done)
                 });
             }
             let results = futures_util::future::join_all(work).await;
-            let mut deposed = false;
             for (budget_key, own, done) in results {
                 budgets.insert(budget_key, own);
-                deposed |= done?;
+                done?;
             }
-            if deposed {
+            if settler.deposed() {
                 return Ok(None);
             }
         }
@@ -215,7 +280,8 @@ impl Api {
         Ok(Some(next))
     }
 
-    /// Sends one integration's claimed rows in order within its budgets.
+    /// Sends one integration's claimed rows within its budgets: each group's in order,
+    /// several groups at a time where a repeat is harmless, a digest of the excess last.
     #[allow(clippy::too_many_arguments)]
     async fn deliver_integration(
         &self,
@@ -226,7 +292,7 @@ impl Api {
         rows: Vec<OutboxRow>,
         budgets: &mut [Budget],
         backoff: &Backoff,
-        settler: &mut Settler<'_>,
+        settler: &Settler<'_>,
     ) -> Result<(), String> {
         let Some(integration) = integration else {
             let why = routing
@@ -239,11 +305,10 @@ impl Api {
                 });
             for row in rows {
                 let outcome = fail(backoff, &row, &SendError::retry(why.clone()));
-                settler.settle(&row.key, &outcome).await?;
+                settler.settle(&row.key, outcome).await?;
             }
             return Ok(());
         };
-        let kind = integration.kind();
         let now = qcat_core::time::now_ms();
         let free = free_slots(budgets, now, rows.len());
         if free == 0 {
@@ -254,7 +319,7 @@ impl Api {
                 .unwrap_or(now);
             for row in rows {
                 settler
-                    .settle(&row.key, &Outcome::Defer { due_ms: due })
+                    .settle(&row.key, Outcome::Defer { due_ms: due })
                     .await?;
             }
             return Ok(());
@@ -268,105 +333,166 @@ impl Api {
             let folded = rows.split_off(free - 1);
             (rows, folded)
         };
-        let mut batches: Vec<Vec<OutboxRow>> = single.into_iter().map(|row| vec![row]).collect();
-        if !folded.is_empty() {
-            batches.push(folded);
+        let sends = single.len() + usize::from(!folded.is_empty());
+        let now = qcat_core::time::now_ms();
+        for budget in budgets.iter_mut() {
+            for _ in 0..sends {
+                budget.try_take(now);
+            }
         }
-        for batch in batches {
-            if settler.deposed {
-                // Another process leads now; what is left is its to send.
-                return Ok(());
-            }
-            for budget in budgets.iter_mut() {
-                budget.try_take(qcat_core::time::now_ms());
-            }
-            let payloads: Vec<Payload> = batch
-                .iter()
-                .filter_map(|row| serde_json::from_str(&row.payload).ok())
-                .collect();
-            let notification = if payloads.len() == 1 {
-                payloads[0].notification.clone()
-            } else {
-                digest(receiver, payloads.iter().map(|p| &p.notification))
-            };
-            let chart = match integration.channel {
-                qcat_alert::integrations::Channel::Email(_) => {
-                    self.alert_chart(&notification).await
-                }
-                _ => None,
-            };
-            let created = batch.iter().map(|r| r.created_ms).min().unwrap_or(now);
-            // A digest is named by the keys it folds (the same rows again, the same key).
-            let key = match batch.as_slice() {
-                [row] => row.key.clone(),
-                rows => format!(
-                    "digest:{}",
-                    qcat_alert::notify::fingerprint(
-                        &[(
-                            "keys".to_owned(),
-                            rows.iter()
-                                .map(|r| r.key.as_str())
-                                .collect::<Vec<_>>()
-                                .join(",")
-                        )]
-                        .into()
-                    )
-                ),
-            };
-            let sent = if payloads.is_empty() {
-                Err(SendError::permanent(
-                    "the queued notification does not parse",
-                ))
-            } else {
-                integration
-                    .send(
+        // One lane per group, in claim order: a group's notifications go one after another.
+        let mut lanes: Vec<Vec<OutboxRow>> = Vec::new();
+        let mut lane_of: HashMap<String, usize> = HashMap::new();
+        for row in single {
+            let group = serde_json::from_str::<Payload>(&row.payload)
+                .map_or_else(|_| row.key.clone(), |p| p.notification.group_key);
+            let lane = *lane_of.entry(group).or_insert_with(|| {
+                lanes.push(Vec::new());
+                lanes.len() - 1
+            });
+            lanes[lane].push(row);
+        }
+        let outcomes: Vec<Result<(), String>> = futures_util::stream::iter(lanes)
+            .map(|lane| async move {
+                for row in lane {
+                    if settler.deposed() {
+                        // Another process leads now; what is left is its to send.
+                        return Ok(());
+                    }
+                    self.send_batch(
                         client,
-                        &notification,
-                        &key,
-                        qcat_core::time::now_ms(),
-                        chart,
+                        routing,
+                        receiver,
+                        integration,
+                        vec![row],
+                        backoff,
+                        settler,
                     )
-                    .await
-            };
-            let at = qcat_core::time::now_ms();
-            match sent {
-                Ok(()) => {
-                    self.inner.alert.count(receiver, kind, |stats| {
-                        stats.sent += batch.len() as u64;
-                        if batch.len() > 1 {
-                            stats.digests += 1;
-                        }
-                        for row in &batch {
-                            stats.observe_latency((at - row.created_ms).max(0) as f64 / 1000.0);
-                        }
-                    });
-                    tracing::info!(receiver, integration = %integration.id, notifications = batch.len(), latency_ms = at - created, "alert notification sent");
-                    for row in batch {
-                        settler.settle(&row.key, &Outcome::Sent).await?;
-                    }
+                    .await?;
                 }
-                Err(err) => {
-                    tracing::warn!(receiver, integration = %integration.id, error = %err.message, "alert notification failed");
-                    for row in batch {
-                        let outcome = fail(backoff, &row, &err);
-                        self.inner
-                            .alert
-                            .count(receiver, kind, |stats| match outcome {
-                                Outcome::Retry { .. } => stats.retried += 1,
-                                _ => stats.failed += 1,
-                            });
-                        let payload: Option<Payload> = serde_json::from_str(&row.payload).ok();
-                        if let Some(payload) = payload.filter(|p| p.fallback_of.is_none()) {
-                            let copies = fallback_rows(routing, receiver, &row, &payload, at);
-                            if !copies.is_empty() {
-                                self.inner
-                                    .alert
-                                    .count(receiver, kind, |stats| stats.fallbacks += 1);
-                            }
-                            settler.hand_over(&copies).await?;
-                        }
-                        settler.settle(&row.key, &outcome).await?;
+                Ok(())
+            })
+            .buffer_unordered(if integration.repeat_is_harmless() {
+                PARALLEL_SENDS
+            } else {
+                1
+            })
+            .collect()
+            .await;
+        outcomes.into_iter().collect::<Result<(), String>>()?;
+        if !folded.is_empty() && !settler.deposed() {
+            self.send_batch(
+                client,
+                routing,
+                receiver,
+                integration,
+                folded,
+                backoff,
+                settler,
+            )
+            .await?;
+        }
+        Ok(())
+    }
+
+    /// Sends one notification, or the digest of several, and settles what it came to.
+    #[allow(clippy::too_many_arguments)]
+    async fn send_batch(
+        &self,
+        client: &reqwest::Client,
+        routing: &LoadedRouting,
+        receiver: &str,
+        integration: &Integration,
+        batch: Vec<OutboxRow>,
+        backoff: &Backoff,
+        settler: &Settler<'_>,
+    ) -> Result<(), String> {
+        let kind = integration.kind();
+        let now = qcat_core::time::now_ms();
+        let payloads: Vec<Payload> = batch
+            .iter()
+            .filter_map(|row| serde_json::from_str(&row.payload).ok())
+            .collect();
+        let notification = if payloads.len() == 1 {
+            payloads[0].notification.clone()
+        } else {
+            digest(receiver, payloads.iter().map(|p| &p.notification))
+        };
+        let chart = match integration.channel {
+            qcat_alert::integrations::Channel::Email(_) => self.alert_chart(&notification).await,
+            _ => None,
+        };
+        let created = batch.iter().map(|r| r.created_ms).min().unwrap_or(now);
+        // A digest is named by the keys it folds (the same rows again, the same key).
+        let key = match batch.as_slice() {
+            [row] => row.key.clone(),
+            rows => format!(
+                "digest:{}",
+                qcat_alert::notify::fingerprint(
+                    &[(
+                        "keys".to_owned(),
+                        rows.iter()
+                            .map(|r| r.key.as_str())
+                            .collect::<Vec<_>>()
+                            .join(",")
+                    )]
+                    .into()
+                )
+            ),
+        };
+        let sent = if payloads.is_empty() {
+            Err(SendError::permanent(
+                "the queued notification does not parse",
+            ))
+        } else {
+            integration
+                .send(
+                    client,
+                    &notification,
+                    &key,
+                    qcat_core::time::now_ms(),
+                    chart,
+                )
+                .await
+        };
+        let at = qcat_core::time::now_ms();
+        match sent {
+            Ok(()) => {
+                self.inner.alert.count(receiver, kind, |stats| {
+                    stats.sent += batch.len() as u64;
+                    if batch.len() > 1 {
+                        stats.digests += 1;
                     }
+                    for row in &batch {
+                        stats.observe_latency((at - row.created_ms).max(0) as f64 / 1000.0);
+                    }
+                });
+                tracing::info!(receiver, integration = %integration.id, notifications = batch.len(), latency_ms = at - created, "alert notification sent");
+                for row in batch {
+                    settler.settle(&row.key, Outcome::Sent).await?;
+                }
+            }
+            Err(err) => {
+                tracing::warn!(receiver, integration = %integration.id, error = %err.message, "alert notification failed");
+                for row in batch {
+                    let outcome = fail(backoff, &row, &err);
+                    self.inner
+                        .alert
+                        .count(receiver, kind, |stats| match outcome {
+                            Outcome::Retry { .. } => stats.retried += 1,
+                            _ => stats.failed += 1,
+                        });
+                    let payload: Option<Payload> = serde_json::from_str(&row.payload).ok();
+                    if let Some(payload) = payload.filter(|p| p.fallback_of.is_none()) {
+                        let copies = fallback_rows(routing, receiver, &row, &payload, at);
+                        if !copies.is_empty() {
+                            self.inner
+                                .alert
+                                .count(receiver, kind, |stats| stats.fallbacks += 1);
+                        }
+                        settler.hand_over(&copies).await?;
+                    }
+                    settler.settle(&row.key, outcome).await?;
                 }
             }
         }
