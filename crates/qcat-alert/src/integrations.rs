@@ -557,14 +557,17 @@ impl Integration {
 
 /// Moves every literal credential of `yaml`'s receivers into a named secret (through
 /// `store(name, value)`) and writes `secret:NAME` in its place. Returns the text to keep:
-/// the same text when nothing was literal (its comments kept), else the rewritten file.
+/// the same text when nothing was literal; else the text with each literal replaced where
+/// it stands (comments and layout kept), or — when that cannot be done surely (a value in
+/// a flow mapping, spread over lines, escaped) — the file written anew without comments.
 pub fn move_credentials(
     yaml: &str,
     store: &mut dyn FnMut(&str, &str) -> Result<(), String>,
 ) -> Result<String, String> {
     let mut document: yaml_serde::Value =
         yaml_serde::from_str(yaml).map_err(|err| format!("not YAML: {err}"))?;
-    let mut moved = false;
+    // (field name, literal, replacement), in the file's order.
+    let mut moved: Vec<(String, String, String)> = Vec::new();
     if let Some(receivers) = document
         .get_mut("receivers")
         .and_then(|r| r.as_sequence_mut())
@@ -592,17 +595,44 @@ pub fn move_credentials(
                         }
                         let secret_name = secret_name(&name, kind, index, path);
                         store(&secret_name, text)?;
+                        let field = path.rsplit('.').next().unwrap_or(path).to_owned();
+                        moved.push((field, text.to_owned(), format!("secret:{secret_name}")));
                         *slot = yaml_serde::Value::String(format!("secret:{secret_name}"));
-                        moved = true;
                     }
                 }
             }
         }
     }
-    if !moved {
+    if moved.is_empty() {
         return Ok(yaml.to_owned());
     }
+    if let Some(text) = replace_in_place(yaml, &moved)
+        && yaml_serde::from_str::<yaml_serde::Value>(&text).is_ok_and(|read| read == document)
+    {
+        return Ok(text);
+    }
     yaml_serde::to_string(&document).map_err(|err| format!("cannot write YAML: {err}"))
+}
+
+/// `yaml` with each `field: literal` (plain, single- or double-quoted, on its own line)
+/// replaced by `field: replacement`, first occurrence first, in order; `None` when one is
+/// not found so. The caller reads the result back and keeps it only if it says the same
+/// as the rewritten document.
+fn replace_in_place(yaml: &str, moved: &[(String, String, String)]) -> Option<String> {
+    let mut text = yaml.to_owned();
+    for (field, literal, replacement) in moved {
+        let value = regex::escape(literal);
+        let line = regex::Regex::new(&format!(
+            r#"(?m)^([ \t]*(?:-[ \t]+)?{field}[ \t]*:[ \t]*)(?:{value}|"{value}"|'{value}')([ \t]*(?:#.*)?)$"#,
+            field = regex::escape(field),
+        ))
+        .ok()?;
+        let found = line.captures(&text)?;
+        let whole = found.get(0)?;
+        let rewritten = format!("{}{replacement}{}", &found[1], &found[2]);
+        text.replace_range(whole.range(), &rewritten);
+    }
+    Some(text)
 }
 
 /// `alert.ops.dingtalk.0.webhook_url`: a keychain name from the place of a credential
@@ -675,6 +705,30 @@ mod tests {
         // Nothing literal: the text is kept as it was, comments and all.
         let again = move_credentials(&text, &mut |_, _| Err("nothing to move".into())).unwrap();
         assert_eq!(again, text);
+    }
+
+    #[test]
+    fn moving_credentials_keeps_the_files_comments_and_layout() {
+        // Two receivers sharing one robot token (each gets its own secret), a quoted value,
+        // a trailing comment, and comments the team wrote for each other.
+        let yaml = "# Desk routing, owned by the ops team.\nroute:\n  receiver: ops   # default\nreceivers:\n  # The day desk's robot.\n  - name: ops\n    dingtalk_configs:\n      - webhook_url: https://oapi.dingtalk.com/robot/send?access_token=abc  # rotated 2026-11\n        secret: \"SECxyz\"\n  - name: night\n    dingtalk_configs:\n      - webhook_url: 'https://oapi.dingtalk.com/robot/send?access_token=abc'\n        secret: secret:night-sign\n";
+        let mut stored = std::collections::BTreeMap::new();
+        let text = move_credentials(yaml, &mut |name, value| {
+            stored.insert(name.to_owned(), value.to_owned());
+            Ok(())
+        })
+        .unwrap();
+        let expected = "# Desk routing, owned by the ops team.\nroute:\n  receiver: ops   # default\nreceivers:\n  # The day desk's robot.\n  - name: ops\n    dingtalk_configs:\n      - webhook_url: secret:alert.ops.dingtalk.0.webhook_url  # rotated 2026-11\n        secret: secret:alert.ops.dingtalk.0.secret\n  - name: night\n    dingtalk_configs:\n      - webhook_url: secret:alert.night.dingtalk.0.webhook_url\n        secret: secret:night-sign\n";
+        assert_eq!(text, expected, "only the literals changed");
+        assert_eq!(stored.len(), 3);
+        assert_eq!(stored["alert.ops.dingtalk.0.secret"], "SECxyz");
+
+        // A literal the line-wise rewrite cannot place surely (a flow mapping): the file is
+        // written anew, still without the literal.
+        let flow = "route: {receiver: ops}\nreceivers:\n  - {name: ops, webhook_configs: [{url: 'https://h/x?token=t0'}]}\n";
+        let text = move_credentials(flow, &mut |_, _| Ok(())).unwrap();
+        assert!(!text.contains("token=t0"), "{text}");
+        assert!(text.contains("secret:alert.ops.webhook.0.url"), "{text}");
     }
 
     #[test]
