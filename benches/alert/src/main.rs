@@ -368,8 +368,8 @@ async fn breach_to_notification() {
 
 /// A 50-route tree: one route per team, each with its own grouping; the rest default.
 fn fifty_routes(receiver_url: &str) -> String {
-    let mut yaml = format!(
-        "route:\n  receiver: default\n  group_by: [alertname]\n  group_wait: 30s\n  group_interval: 5m\n  repeat_interval: 4h\n  routes:\n"
+    let mut yaml = String::from(
+        "route:\n  receiver: default\n  group_by: [alertname]\n  group_wait: 30s\n  group_interval: 5m\n  repeat_interval: 4h\n  routes:\n",
     );
     for team in 0..50 {
         yaml.push_str(&format!(
