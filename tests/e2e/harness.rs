@@ -212,12 +212,31 @@ impl App {
             if let Some(element) = self.find(css).await {
                 return element;
             }
-            assert!(
-                Instant::now() < deadline,
-                "no element {css} within {UI_TIMEOUT:?}"
-            );
+            if Instant::now() >= deadline {
+                let shown = self.shown_problems().await;
+                self.screenshot("timeout").await;
+                panic!(
+                    "no element {css} within {UI_TIMEOUT:?}; the window said: {shown:?} (see {}-timeout.png)",
+                    self.scenario
+                );
+            }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
+    }
+
+    /// The texts of the problems the window shows now (`role=alert`, `*-failure`), for a
+    /// failing test to say why the window did not do what it waited for.
+    async fn shown_problems(&self) -> Vec<String> {
+        self.session
+            .execute(
+                "return [...document.querySelectorAll(\"[role='alert'], [data-testid$='failure']\")] \
+                 .map(e => e.textContent.trim()).filter(t => t);",
+                vec![],
+            )
+            .await
+            .ok()
+            .and_then(|value| serde_json::from_value(value).ok())
+            .unwrap_or_default()
     }
 
     /// Types `text` into the input with `data-testid`.

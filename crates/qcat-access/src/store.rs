@@ -77,7 +77,7 @@ pub async fn load_graph(store: &Store) -> Result<RoleGraph, RoleStoreError> {
 /// before anything refers to them.
 async fn seed_builtin(store: &Store) -> Result<(), RoleStoreError> {
     let graph = RoleGraph::builtin();
-    let mut tx = store.pool().begin().await?;
+    let mut tx = store.begin_write().await?;
     for role in graph.roles() {
         upsert_role_row(&mut tx, role).await?;
     }
@@ -102,7 +102,7 @@ pub async fn save_role(
 }
 
 async fn write_role(store: &Store, role: &Role) -> Result<(), RoleStoreError> {
-    let mut tx = store.pool().begin().await?;
+    let mut tx = store.begin_write().await?;
     write_role_in(&mut tx, role).await?;
     tx.commit().await?;
     Ok(())

@@ -200,7 +200,7 @@ async fn take_slots(
     subjects: &[Subject],
 ) -> Result<Take, sqlx::Error> {
     let now = now_ms();
-    let mut tx = store.pool().begin().await?;
+    let mut tx = store.begin_write().await?;
     let mut rows = Vec::with_capacity(subjects.len());
     for (index, subject) in subjects.iter().enumerate() {
         let mut row = lock_row(&mut tx, store.backend(), &subject.key, now).await?;
@@ -285,7 +285,7 @@ pub async fn settle(
     succeeded: bool,
 ) -> Result<(), sqlx::Error> {
     let now = now_ms();
-    let mut tx = store.pool().begin().await?;
+    let mut tx = store.begin_write().await?;
     for subject in &attempt.subjects {
         let mut row = lock_row(&mut tx, store.backend(), &subject.key, now).await?;
         row.pending = (row.pending - 1).max(0);

@@ -95,7 +95,7 @@ async fn fenced(
 /// Enqueues notifications (each due at its `due_ms`); a key already in the outbox is left
 /// as it is. Returns how many were new.
 pub async fn enqueue(store: &Store, rows: &[OutboxRow]) -> Result<u64, sqlx::Error> {
-    let mut tx = store.pool().begin().await?;
+    let mut tx = store.begin_write().await?;
     let added = enqueue_in(&mut tx, rows).await?;
     if added > 0 {
         qcat_store::changes::bump(&mut tx, store.backend(), TOPIC).await?;
@@ -193,7 +193,7 @@ pub async fn claim_due(
     claim_until_ms: i64,
     limit: i64,
 ) -> Result<Option<Vec<OutboxRow>>, sqlx::Error> {
-    let mut tx = store.pool().begin().await?;
+    let mut tx = store.begin_write().await?;
     if !fenced(&mut tx, store, fence).await? {
         return Ok(None);
     }
@@ -273,7 +273,7 @@ pub async fn settle_many(
     if outcomes.is_empty() {
         return Ok(true);
     }
-    let mut tx = store.pool().begin().await?;
+    let mut tx = store.begin_write().await?;
     if !fenced(&mut tx, store, fence).await? {
         return Ok(false);
     }
@@ -342,7 +342,7 @@ pub async fn list(
 
 /// Queues a dead letter again, due now with its attempts reset ("retry now").
 pub async fn retry_dead(store: &Store, key: &str, now_ms: i64) -> Result<bool, sqlx::Error> {
-    let mut tx = store.pool().begin().await?;
+    let mut tx = store.begin_write().await?;
     let changed = sqlx::query(
         "UPDATE alert_outbox SET state = 'queued', due_ms = $2, attempts = 0, \
          claimed_until_ms = NULL WHERE key = $1 AND state = 'dead'",

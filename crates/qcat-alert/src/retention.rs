@@ -30,7 +30,7 @@ pub async fn prune(store: &Store, cutoff_ms: i64) -> Result<Pruned, sqlx::Error>
         "DELETE FROM alert_silences WHERE ends_ms < $1",
         "DELETE FROM alert_nflog WHERE notified_ms < $1",
     ];
-    let mut tx = store.pool().begin().await?;
+    let mut tx = store.begin_write().await?;
     let mut counts = [0; 4];
     for (sql, count) in DELETES.into_iter().zip(&mut counts) {
         *count = sqlx::query(sql)

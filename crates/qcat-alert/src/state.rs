@@ -69,7 +69,7 @@ pub async fn save_rule(
     seen_version: Option<i64>,
     mut event: AuditEvent,
 ) -> Result<i64, StateError> {
-    let mut tx = store.pool().begin().await?;
+    let mut tx = store.begin_write().await?;
     let current: Option<(String, i64)> =
         sqlx::query("SELECT definition, version FROM alert_rules WHERE name = $1")
             .bind(name)
@@ -140,7 +140,7 @@ pub async fn remove_rule(
     name: &str,
     mut event: AuditEvent,
 ) -> Result<(), StateError> {
-    let mut tx = store.pool().begin().await?;
+    let mut tx = store.begin_write().await?;
     let current: Option<String> =
         sqlx::query_scalar("SELECT definition FROM alert_rules WHERE name = $1")
             .bind(name)
@@ -205,7 +205,7 @@ pub async fn save_routing(
     seen_version: i64,
     mut event: AuditEvent,
 ) -> Result<i64, StateError> {
-    let mut tx = store.pool().begin().await?;
+    let mut tx = store.begin_write().await?;
     let current: Option<(String, i64)> =
         sqlx::query("SELECT yaml, version FROM alert_routing WHERE id = 1")
             .fetch_optional(&mut *tx)
@@ -300,7 +300,7 @@ pub async fn add_silence(
     silence: &StoredSilence,
     mut event: AuditEvent,
 ) -> Result<(), StateError> {
-    let mut tx = store.pool().begin().await?;
+    let mut tx = store.begin_write().await?;
     sqlx::query(
         "INSERT INTO alert_silences (id, matchers, starts_ms, ends_ms, created_by, comment, \
          created_ms) VALUES ($1, $2, $3, $4, $5, $6, $7)",
@@ -330,7 +330,7 @@ pub async fn expire_silence(
     now_ms: i64,
     mut event: AuditEvent,
 ) -> Result<(), StateError> {
-    let mut tx = store.pool().begin().await?;
+    let mut tx = store.begin_write().await?;
     let row = sqlx::query(
         "SELECT id, matchers, starts_ms, ends_ms, created_by, comment, created_ms \
          FROM alert_silences WHERE id = $1",
@@ -428,7 +428,7 @@ pub async fn upsert_episodes(store: &Store, episodes: &[Episode]) -> Result<(), 
     if episodes.is_empty() {
         return Ok(());
     }
-    let mut tx = store.pool().begin().await?;
+    let mut tx = store.begin_write().await?;
     for e in episodes {
         sqlx::query(
             "INSERT INTO alert_episodes (id, fingerprint, source, labels, annotations, \
@@ -610,7 +610,7 @@ pub async fn record_notifications(
     if notifications.is_empty() {
         return Ok(true);
     }
-    let mut tx = store.pool().begin().await?;
+    let mut tx = store.begin_write().await?;
     if !qcat_store::runtime::leases::fence(
         &mut tx,
         store.backend(),

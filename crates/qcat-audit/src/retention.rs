@@ -26,7 +26,7 @@ pub async fn prune(
     cutoff_ms: i64,
     source: &str,
 ) -> Result<Option<PruneMarker>, AuditError> {
-    let mut tx = store.pool().begin().await?;
+    let mut tx = store.begin_write().await?;
     // Lock the chain before reading it, like every append.
     sqlx::query("UPDATE audit_head SET seq = seq WHERE id = 1")
         .execute(&mut *tx)

@@ -285,7 +285,7 @@ async fn write_batch(store: &Store, batch: Vec<Queued>, spool: Option<&Spool>) {
 }
 
 async fn append_committed(store: &Store, events: &[AuditEvent]) -> Result<Vec<i64>, sqlx::Error> {
-    let mut tx = store.pool().begin().await?;
+    let mut tx = store.begin_write().await?;
     let entries = chain::append(&mut tx, events).await?;
     tx.commit().await?;
     crate::mirror::committed(&entries);
@@ -322,7 +322,7 @@ async fn replay_orphans(store: &Store, spool: &Spool) {
 }
 
 async fn store_missing(store: &Store, spooled: &[AuditEvent]) -> Result<usize, sqlx::Error> {
-    let mut tx = store.pool().begin().await?;
+    let mut tx = store.begin_write().await?;
     // Lock the chain first, so the check and the append see the same log.
     sqlx::query("UPDATE audit_head SET seq = seq WHERE id = 1")
         .execute(&mut *tx)

@@ -420,6 +420,18 @@ impl Store {
         &self.pool
     }
 
+    /// Begins a transaction that will write. On SQLite it holds the write lock from the
+    /// start (`BEGIN IMMEDIATE`): a transaction that reads first and writes later fails at
+    /// once with "database is locked" when another connection committed in between (WAL
+    /// cannot move its snapshot, and busy_timeout does not wait for that), while one that
+    /// starts as the writer waits its turn. PostgreSQL's row locks need nothing more.
+    pub async fn begin_write(&self) -> Result<sqlx::Transaction<'static, sqlx::Any>, sqlx::Error> {
+        match self.backend {
+            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await,
+            Backend::Postgres => self.pool.begin().await,
+        }
+    }
+
     /// The highest migration this build ships.
     pub fn known_schema_version(&self) -> i64 {
         self.migrator()

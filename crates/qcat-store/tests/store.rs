@@ -131,3 +131,69 @@ async fn the_sqlite_file_is_created_in_the_given_folder() {
     assert_eq!(store.backend(), Backend::Sqlite);
     store.close().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_transaction_begun_to_write_waits_its_turn_instead_of_failing() {
+    let dir = qcat_testkit::temp_data_dir();
+    let store = Store::open(&sqlite_target(&dir), &StoreOptions::default())
+        .await
+        .unwrap();
+    sqlx::query("CREATE TABLE counter (n BIGINT NOT NULL)")
+        .execute(store.pool())
+        .await
+        .unwrap();
+    sqlx::query("INSERT INTO counter (n) VALUES (0)")
+        .execute(store.pool())
+        .await
+        .unwrap();
+    let bump = async |store: &Store| {
+        sqlx::query("UPDATE counter SET n = n + 1")
+            .execute(store.pool())
+            .await
+    };
+
+    // Why: a plain transaction that reads, sees another connection commit, then writes,
+    // is refused at once — SQLite (WAL) cannot move its snapshot and does not wait.
+    let mut reader = store.pool().begin().await.unwrap();
+    let _: i64 = sqlx::query_scalar("SELECT n FROM counter")
+        .fetch_one(&mut *reader)
+        .await
+        .unwrap();
+    bump(&store).await.unwrap();
+    let refused = sqlx::query("UPDATE counter SET n = n + 10")
+        .execute(&mut *reader)
+        .await
+        .unwrap_err();
+    assert!(refused.to_string().contains("locked"), "{refused}");
+    drop(reader);
+
+    // Begun to write, it holds the write lock from the start: the other writer waits for
+    // its commit (busy_timeout) and both changes land.
+    let mut writer = store.begin_write().await.unwrap();
+    let seen: i64 = sqlx::query_scalar("SELECT n FROM counter")
+        .fetch_one(&mut *writer)
+        .await
+        .unwrap();
+    let other = {
+        let store = store.clone();
+        tokio::spawn(async move { bump(&store).await.map(|_| ()) })
+    };
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    sqlx::query("UPDATE counter SET n = $1")
+        .bind(seen + 10)
+        .execute(&mut *writer)
+        .await
+        .unwrap();
+    writer.commit().await.unwrap();
+    other.await.unwrap().unwrap();
+    let n: i64 = sqlx::query_scalar("SELECT n FROM counter")
+        .fetch_one(store.pool())
+        .await
+        .unwrap();
+    assert_eq!(
+        n,
+        1 + 10 + 1,
+        "the first bump, the writer's +10, the waiting bump"
+    );
+    store.close().await;
+}

@@ -176,7 +176,7 @@ impl AccessControl {
                 Ok(planned) => planned,
                 Err(err) => return Err(self.refuse(event, err).await),
             };
-            let mut tx = self.inner.store.pool().begin().await?;
+            let mut tx = self.inner.store.begin_write().await?;
             for write in &writes {
                 write.run(&mut tx).await?;
             }

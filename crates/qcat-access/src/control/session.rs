@@ -88,7 +88,7 @@ impl AccessControl {
             .await
             .map_err(|err| AccessError::internal(format!("password hashing stopped: {err}")))?;
         let store = &self.inner.store;
-        let mut tx = store.pool().begin().await?;
+        let mut tx = store.begin_write().await?;
         // The audit append takes the chain lock first, which also serializes two consoles
         // racing to create the first administrator.
         let after = serde_json::json!({ "username": username, "roles": [ADMIN_ROLE] });

@@ -111,7 +111,7 @@ pub async fn insert_named(
     baseline: &NamedBaseline,
     mut event: AuditEvent,
 ) -> Result<(), BaselineStoreError> {
-    let mut tx = store.pool().begin().await?;
+    let mut tx = store.begin_write().await?;
     let summary = serde_json::to_string(&baseline.series)
         .map_err(|err| sqlx::Error::Encode(Box::new(err)))?;
     let selectors = serde_json::to_string(&baseline.selectors)
@@ -157,7 +157,7 @@ pub async fn remove_named(
     name: &str,
     mut event: AuditEvent,
 ) -> Result<(), BaselineStoreError> {
-    let mut tx = store.pool().begin().await?;
+    let mut tx = store.begin_write().await?;
     let current = sqlx::query(sqlx::AssertSqlSafe(format!(
         "SELECT {NAMED_COLUMNS} FROM baseline_named WHERE name = $1"
     )))
@@ -266,7 +266,7 @@ pub async fn insert_mark(
     mark: &Mark,
     mut event: AuditEvent,
 ) -> Result<(), sqlx::Error> {
-    let mut tx = store.pool().begin().await?;
+    let mut tx = store.begin_write().await?;
     sqlx::query(
         "INSERT INTO baseline_marks (id, kind, from_ms, until_ms, series, note, created_by, \
          created_ms) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
@@ -312,7 +312,7 @@ pub async fn remove_mark(
     id: &str,
     mut event: AuditEvent,
 ) -> Result<(), BaselineStoreError> {
-    let mut tx = store.pool().begin().await?;
+    let mut tx = store.begin_write().await?;
     let found = marks_by_id(&mut tx, id).await?;
     let Some(mark) = found else {
         return Err(BaselineStoreError::NotFound(format!(
@@ -400,7 +400,7 @@ pub async fn record_cycle(
     deviations: &[StoredDeviation],
     states: &[SeriesState],
 ) -> Result<bool, sqlx::Error> {
-    let mut tx = store.pool().begin().await?;
+    let mut tx = store.begin_write().await?;
     let backend = store.backend();
     if !qcat_store::runtime::leases::fence(&mut tx, backend, fence.duty, &fence.holder, fence.token)
         .await?
@@ -531,7 +531,7 @@ pub async fn forget_series(
     if gone.is_empty() {
         return Ok(true);
     }
-    let mut tx = store.pool().begin().await?;
+    let mut tx = store.begin_write().await?;
     if !qcat_store::runtime::leases::fence(
         &mut tx,
         store.backend(),

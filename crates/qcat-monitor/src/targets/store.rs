@@ -107,7 +107,7 @@ pub async fn save(
     if !problems.is_empty() {
         return Err(TargetError::Invalid(problems));
     }
-    let mut tx = store.pool().begin().await?;
+    let mut tx = store.begin_write().await?;
     let current = sqlx::query(sqlx::AssertSqlSafe(format!(
         "SELECT {COLUMNS} FROM monitor_targets WHERE name = $1"
     )))
@@ -204,7 +204,7 @@ pub async fn save(
 
 /// Removes a target (its stored series stay until their retention ends).
 pub async fn remove(store: &Store, name: &str, mut event: AuditEvent) -> Result<(), TargetError> {
-    let mut tx = store.pool().begin().await?;
+    let mut tx = store.begin_write().await?;
     let current = sqlx::query(sqlx::AssertSqlSafe(format!(
         "SELECT {COLUMNS} FROM monitor_targets WHERE name = $1"
     )))
@@ -260,7 +260,7 @@ pub async fn record_health(
     health: &Health,
     changed: bool,
 ) -> Result<(), sqlx::Error> {
-    let mut tx = store.pool().begin().await?;
+    let mut tx = store.begin_write().await?;
     sqlx::query(
         "INSERT INTO monitor_target_health (name, up, since_ms, error_kind, error, checked_ms, \
          duration_ms, samples, detail) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \

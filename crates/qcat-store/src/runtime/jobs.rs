@@ -30,7 +30,7 @@ const COLUMNS: &str =
     "id, kind, state, actor, member, started_ms, ended_ms, done, total, unit, phase, result, error";
 
 pub async fn insert(store: &Store, job: &JobRow) -> Result<(), StoreError> {
-    let mut tx = store.pool().begin().await?;
+    let mut tx = store.begin_write().await?;
     sqlx::query(
         "INSERT INTO jobs (id, kind, state, actor, member, started_ms, done, total, unit, phase) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
@@ -82,7 +82,7 @@ pub async fn finish(
     result: Option<&str>,
     error: Option<&str>,
 ) -> Result<(), StoreError> {
-    let mut tx = store.pool().begin().await?;
+    let mut tx = store.begin_write().await?;
     sqlx::query(
         "UPDATE jobs SET state = $2, ended_ms = $3, done = $4, result = $5, error = $6 \
          WHERE id = $1 AND state = 'running'",
@@ -107,7 +107,7 @@ pub async fn interrupt_orphans(
     alive: &[String],
     now_ms: i64,
 ) -> Result<u64, StoreError> {
-    let mut tx = store.pool().begin().await?;
+    let mut tx = store.begin_write().await?;
     let running: Vec<(String, String)> =
         sqlx::query_as("SELECT id, member FROM jobs WHERE state = 'running'")
             .fetch_all(&mut *tx)

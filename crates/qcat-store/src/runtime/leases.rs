@@ -56,7 +56,7 @@ pub async fn claim(
             new_term: false,
         }));
     }
-    let mut tx = store.pool().begin().await?;
+    let mut tx = store.begin_write().await?;
     let inserted: Option<(i64, i64)> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "INSERT INTO duty_leases (duty, holder, token, acquired_ms, expires_ms) \
          VALUES ($1, $2, 1, {now}, {now} + $3) ON CONFLICT (duty) DO NOTHING \
@@ -97,7 +97,7 @@ pub async fn claim(
 
 /// Ends `holder`'s term at once (a clean stop), so a successor need not wait it out.
 pub async fn release(store: &Store, duty: &str, holder: &str) -> Result<(), StoreError> {
-    let mut tx = store.pool().begin().await?;
+    let mut tx = store.begin_write().await?;
     let released =
         sqlx::query("UPDATE duty_leases SET expires_ms = 0 WHERE duty = $1 AND holder = $2")
             .bind(duty)
@@ -114,7 +114,8 @@ pub async fn release(store: &Store, duty: &str, holder: &str) -> Result<(), Stor
 
 /// Inside a duty's transaction: whether `token` is still `holder`'s current term of `duty`.
 /// On PostgreSQL the lease row is share-locked until the transaction ends, so no successor
-/// can take over between this check and the commit; SQLite serialises writers anyway.
+/// can take over between this check and the commit; on SQLite the transaction holds the
+/// write lock from its start (begin it with [`Store::begin_write`](crate::Store::begin_write)).
 pub async fn fence(
     tx: &mut sqlx::Transaction<'_, Any>,
     backend: Backend,
@@ -126,14 +127,6 @@ pub async fn fence(
         Backend::Postgres => " FOR SHARE",
         Backend::Sqlite => "",
     };
-    if backend == Backend::Sqlite {
-        // Take the write lock before reading: a transaction that reads first and writes
-        // later fails at once ("database is locked", not after busy_timeout) when another
-        // connection committed in between; a fenced transaction always writes next.
-        sqlx::query("UPDATE duty_leases SET token = token WHERE 1 = 0")
-            .execute(&mut **tx)
-            .await?;
-    }
     let now = now_sql(backend);
     let held: Option<i64> = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
         "SELECT token FROM duty_leases WHERE duty = $1 AND holder = $2 AND token = $3 \

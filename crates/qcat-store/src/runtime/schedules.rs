@@ -79,7 +79,7 @@ pub async fn claim_run(
     fence: (&str, &str, i64),
 ) -> Result<bool, StoreError> {
     let (duty, holder, token) = fence;
-    let mut tx = store.pool().begin().await?;
+    let mut tx = store.begin_write().await?;
     if !leases::fence(&mut tx, store.backend(), duty, holder, token).await? {
         return Ok(false);
     }
