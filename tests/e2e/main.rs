@@ -1212,17 +1212,7 @@ async fn an_alert_rule_made_in_the_window_fires_to_dingtalk_signed_and_resolves(
     let message = wait_long(
         std::time::Duration::from_secs(60),
         "the DingTalk message",
-        || async {
-            let got: Vec<serde_json::Value> = client
-                .get(format!("{}/received?channel=dingtalk", robot.base()))
-                .send()
-                .await
-                .ok()?
-                .json()
-                .await
-                .ok()?;
-            got.into_iter().next()
-        },
+        || async { robot.received("dingtalk").into_iter().next() },
     )
     .await;
     assert!(

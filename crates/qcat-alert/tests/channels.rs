@@ -31,15 +31,6 @@ fn robots() -> Robots {
     })
 }
 
-async fn received(robots: &Robots, channel: &str) -> Vec<serde_json::Value> {
-    reqwest::get(format!("{}/received?channel={channel}", robots.base()))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap()
-}
-
 fn now_ms() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -98,7 +89,7 @@ async fn dingtalk_messages_are_signed_and_its_limit_is_a_retry() {
     let title = template::render(template::TITLE, &n).unwrap();
     let text = template::render(template::MARKDOWN, &n).unwrap();
     robot.send(&client, &title, &text, now_ms()).await.unwrap();
-    let got = received(&robots, "dingtalk").await;
+    let got = robots.received("dingtalk");
     assert_eq!(got[0]["markdown"]["title"], "[FIRING:3] HighErrorRate");
     assert!(
         got[0]["markdown"]["text"]
@@ -140,7 +131,7 @@ async fn dingtalk_messages_are_signed_and_its_limit_is_a_retry() {
         limited.retry_after,
         Some(std::time::Duration::from_secs(60))
     );
-    assert_eq!(received(&robots, "dingtalk").await.len(), 20);
+    assert_eq!(robots.received("dingtalk").len(), 20);
     // The webhook URL (with its token) is not in the error.
     assert!(!limited.message.contains(DINGTALK_TOKEN));
 }
@@ -163,7 +154,7 @@ async fn wecom_feishu_slack_and_webhooks_take_their_own_shapes() {
     wecom.send(&client, &text).await.unwrap();
     // A message past WeCom's 4 096 bytes is cut (and still accepted), not refused.
     wecom.send(&client, &"告警".repeat(2000)).await.unwrap();
-    let got = received(&robots, "wecom").await;
+    let got = robots.received("wecom");
     assert!(
         got[0]["markdown"]["content"]
             .as_str()
@@ -194,7 +185,7 @@ async fn wecom_feishu_slack_and_webhooks_take_their_own_shapes() {
         .await
         .unwrap_err();
     assert!(!err.retryable && err.message.contains("19021"), "{err:?}");
-    let got = received(&robots, "feishu").await;
+    let got = robots.received("feishu");
     assert_eq!(got.len(), 1, "only the signed message got through");
     assert_eq!(
         got[0]["content"]["post"]["zh_cn"]["title"],
@@ -209,7 +200,7 @@ async fn wecom_feishu_slack_and_webhooks_take_their_own_shapes() {
     let limited = slack.send(&client, &title, &text).await.unwrap_err();
     assert!(limited.retryable);
     assert_eq!(limited.retry_after, Some(std::time::Duration::from_secs(1)));
-    let got = received(&robots, "slack").await;
+    let got = robots.received("slack");
     assert_eq!(got[0]["blocks"][0]["type"], "header");
 
     let webhook = Webhook {
@@ -221,7 +212,7 @@ async fn wecom_feishu_slack_and_webhooks_take_their_own_shapes() {
         .send(&client, &n, "desk:g1:1:webhook_configs[0]")
         .await
         .unwrap();
-    let got = received(&robots, "webhook").await;
+    let got = robots.received("webhook");
     assert_eq!(got[0]["authorization"], "Bearer t0ken");
     // The key a receiver deduplicates a repeated send by.
     assert_eq!(got[0]["key"], "desk:g1:1:webhook_configs[0]");
@@ -229,14 +220,7 @@ async fn wecom_feishu_slack_and_webhooks_take_their_own_shapes() {
     assert_eq!(got[0]["body"]["truncatedAlerts"], 1);
 
     // A service that is down: 503 is retryable.
-    reqwest::Client::new()
-        .post(format!(
-            "{}/control/down?channel=webhook&seconds=60",
-            robots.base()
-        ))
-        .send()
-        .await
-        .unwrap();
+    robots.control("down", "webhook", 60.0);
     let down = webhook
         .send(&client, &n, "desk:g1:2:webhook_configs[0]")
         .await
@@ -260,7 +244,7 @@ async fn aliyun_sms_is_signed_and_a_reused_nonce_or_wrong_secret_is_refused() {
         region: "cn-hangzhou".into(),
     };
     sms.send(&client, &text, now_ms(), "nonce-1").await.unwrap();
-    let got = received(&robots, "aliyun").await;
+    let got = robots.received("aliyun");
     assert_eq!(
         got[0]["TemplateParam"],
         serde_json::json!({ "alert": text }).to_string()

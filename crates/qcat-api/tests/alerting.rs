@@ -42,26 +42,6 @@ fn robots() -> Robots {
     })
 }
 
-async fn received(robots: &Robots, channel: &str) -> Vec<serde_json::Value> {
-    reqwest::get(format!("{}/received?channel={channel}", robots.base()))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap()
-}
-
-async fn control(robots: &Robots, what: &str, channel: &str, seconds: f64) {
-    reqwest::Client::new()
-        .post(format!(
-            "{}/control/{what}?channel={channel}&seconds={seconds}",
-            robots.base()
-        ))
-        .send()
-        .await
-        .unwrap();
-}
-
 async fn open(database_url: &str, dir: &std::path::Path) -> Api {
     std::fs::create_dir_all(dir).unwrap();
     let key = dir.join("master.key");
@@ -239,7 +219,7 @@ async fn error_burst_reaches_dingtalk(database_url: &str) {
     );
     // The robot accepted it, so the signature and timestamp were right.
     let message = wait_for(Duration::from_secs(30), "the DingTalk message", || async {
-        received(&robots, "dingtalk").await.into_iter().next()
+        robots.received("dingtalk").into_iter().next()
     })
     .await;
     let text = message["markdown"]["text"].as_str().unwrap();
@@ -259,7 +239,7 @@ async fn error_burst_reaches_dingtalk(database_url: &str) {
 
     // The burst ends; the error ratio falls back and the robot is told.
     let resolved = wait_for(Duration::from_secs(120), "the resolved message", || async {
-        received(&robots, "dingtalk").await.into_iter().find(|m| {
+        robots.received("dingtalk").into_iter().find(|m| {
             m["markdown"]["title"]
                 .as_str()
                 .is_some_and(|t| t.starts_with("[RESOLVED]"))
@@ -282,7 +262,7 @@ async fn error_burst_reaches_dingtalk(database_url: &str) {
             .all(|a| a.alertname == "HighErrorRate" && a.state == "resolved"),
         "{history:?}"
     );
-    let messages = received(&robots, "dingtalk").await.len() as u64;
+    let messages = robots.received("dingtalk").len() as u64;
     assert!(messages >= 2, "a firing and a resolved message");
     let log = api
         .alert_deliveries(&slot, DeliveriesInput::default())
@@ -427,14 +407,14 @@ async fn posted_alerts_flow(database_url: &str) {
         Duration::from_secs(20),
         "the webhook notification",
         || async {
-            let got = received(&robots, "webhook").await;
+            let got = robots.received("webhook");
             (!got.is_empty()).then_some(got)
         },
     )
     .await;
     tokio::time::sleep(Duration::from_secs(2)).await;
-    let bodies: Vec<serde_json::Value> = received(&robots, "webhook")
-        .await
+    let bodies: Vec<serde_json::Value> = robots
+        .received("webhook")
         .into_iter()
         .map(|m| m["body"].clone())
         .collect();
@@ -471,13 +451,13 @@ async fn posted_alerts_flow(database_url: &str) {
         .unwrap();
     tokio::time::sleep(Duration::from_secs(3)).await;
     assert!(
-        !serde_json::to_string(&received(&robots, "webhook").await)
+        !serde_json::to_string(&robots.received("webhook"))
             .unwrap()
             .contains("NightBatch"),
         "muted by its route's time interval"
     );
     assert!(
-        !serde_json::to_string(&received(&robots, "webhook").await)
+        !serde_json::to_string(&robots.received("webhook"))
             .unwrap()
             .contains("Blip"),
         "resolved before anyone was told it fired"
@@ -499,14 +479,14 @@ async fn posted_alerts_flow(database_url: &str) {
 
     // The webhook goes down: the notification is retried, the fallback (WeCom) gets it
     // meanwhile, and once the webhook is back the original arrives too — nothing lost.
-    control(&robots, "down", "webhook", 4.0).await;
+    robots.control("down", "webhook", 4.0);
     api.ingest_alerts(&posted(&[("Latency", &[("instance", "api1")])]))
         .await
         .unwrap();
     let handed = wait_for(
         Duration::from_secs(20),
         "the fallback's message",
-        || async { received(&robots, "wecom").await.into_iter().next() },
+        || async { robots.received("wecom").into_iter().next() },
     )
     .await;
     assert!(
@@ -517,8 +497,8 @@ async fn posted_alerts_flow(database_url: &str) {
         Duration::from_secs(30),
         "the webhook after its outage",
         || async {
-            received(&robots, "webhook")
-                .await
+            robots
+                .received("webhook")
                 .into_iter()
                 .find(|m| m["body"]["groupLabels"]["alertname"] == "Latency")
         },
@@ -604,7 +584,7 @@ async fn posted_alerts_flow(database_url: &str) {
         .collect();
     api.ingest_alerts(&posted(&chat_refs)).await.unwrap();
     let messages = wait_for(Duration::from_secs(30), "every chat alert", || async {
-        let got = received(&robots, "slack").await;
+        let got = robots.received("slack");
         let text = serde_json::to_string(&got).unwrap();
         (0..5)
             .all(|i| text.contains(&format!("Chat{i}")))
@@ -701,15 +681,15 @@ async fn a_channel_down_for_two_minutes_is_retried_covered_by_its_fallback_and_r
     .await
     .unwrap();
 
-    control(&robots, "down", "webhook", 120.0).await;
+    robots.control("down", "webhook", 120.0);
     let outage = Instant::now();
     api.ingest_alerts(&posted(&[("OrderGatewayDown", &[("venue", "SSE")])]))
         .await
         .unwrap();
     // The fallback has the alert within seconds, and the failing channel is an alert too.
     wait_for(Duration::from_secs(20), "the fallback's copy", || async {
-        received(&robots, "wecom")
-            .await
+        robots
+            .received("wecom")
             .into_iter()
             .find(|m| m.to_string().contains("OrderGatewayDown"))
     })
@@ -718,8 +698,8 @@ async fn a_channel_down_for_two_minutes_is_retried_covered_by_its_fallback_and_r
         Duration::from_secs(20),
         "the failing-notifications alert",
         || async {
-            received(&robots, "wecom")
-                .await
+            robots
+                .received("wecom")
                 .into_iter()
                 .find(|m| m.to_string().contains("notifications to ops are failing"))
         },
@@ -730,8 +710,8 @@ async fn a_channel_down_for_two_minutes_is_retried_covered_by_its_fallback_and_r
         Duration::from_secs(240),
         "delivery after the outage",
         || async {
-            received(&robots, "webhook")
-                .await
+            robots
+                .received("webhook")
                 .into_iter()
                 .find(|m| m["body"]["groupLabels"]["alertname"] == "OrderGatewayDown")
         },
@@ -757,11 +737,7 @@ async fn a_channel_down_for_two_minutes_is_retried_covered_by_its_fallback_and_r
         (5..=7).contains(&original.attempts),
         "retried through the outage: {original:?}"
     );
-    assert_eq!(
-        received(&robots, "webhook").await.len(),
-        1,
-        "sent once it could be"
-    );
+    assert_eq!(robots.received("webhook").len(), 1, "sent once it could be");
     api.close().await;
 }
 

@@ -3,8 +3,10 @@
 //! Alertmanager-style webhooks, each checking signatures, shapes and rate limits as the
 //! service does. `GET /received?channel=C` lists what each accepted.
 
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
 use std::process::{Child, Command, Stdio};
+use std::time::Duration;
 
 /// A running stand-in on 127.0.0.1, stopped when dropped.
 pub struct Robots {
@@ -44,6 +46,44 @@ impl Robots {
     /// `http://127.0.0.1:PORT`.
     pub fn base(&self) -> String {
         format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// What `channel` accepted so far, oldest first.
+    pub fn received(&self, channel: &str) -> Vec<serde_json::Value> {
+        let body = self.request("GET", &format!("/received?channel={channel}"));
+        serde_json::from_str(&body).expect("the robots list what they received as JSON")
+    }
+
+    /// Makes `channel` misbehave for `seconds`: `down` answers 503, `slow` answers late.
+    pub fn control(&self, what: &str, channel: &str, seconds: f64) {
+        self.request(
+            "POST",
+            &format!("/control/{what}?channel={channel}&seconds={seconds}"),
+        );
+    }
+
+    /// One HTTP/1.0 request to the stand-in (a local, threaded server: a blocking call of
+    /// a few milliseconds, usable from sync and async tests alike); the body of its answer.
+    fn request(&self, method: &str, path: &str) -> String {
+        let mut stream = TcpStream::connect(("127.0.0.1", self.port)).expect("the robots answer");
+        stream
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .expect("a read timeout");
+        write!(
+            stream,
+            "{method} {path} HTTP/1.0\r\nHost: 127.0.0.1\r\nContent-Length: 0\r\n\r\n"
+        )
+        .expect("the request is sent");
+        let mut response = String::new();
+        stream
+            .read_to_string(&mut response)
+            .expect("the robots answer");
+        let (head, body) = response.split_once("\r\n\r\n").unwrap_or((&response, ""));
+        assert!(
+            head.split_whitespace().nth(1) == Some("200"),
+            "{method} {path}: {head}"
+        );
+        body.to_owned()
     }
 }
 

@@ -94,29 +94,6 @@ fn robots() -> Robots {
     })
 }
 
-fn received(robots: &Robots, channel: &str) -> Vec<serde_json::Value> {
-    let (_, body) = http(
-        robots.port,
-        "GET",
-        &format!("/received?channel={channel}"),
-        &[],
-        "",
-    )
-    .expect("the robots answer");
-    serde_json::from_str(&body).unwrap()
-}
-
-fn control(robots: &Robots, what: &str, channel: &str, seconds: f64) {
-    http(
-        robots.port,
-        "POST",
-        &format!("/control/{what}?channel={channel}&seconds={seconds}"),
-        &[],
-        "",
-    )
-    .unwrap();
-}
-
 /// The agent on `dir` with its metrics (and `/api/v2/alerts`) on `port`.
 fn agent(dir: &Path, port: u16) -> Killed {
     let child = Command::new(env!("CARGO_BIN_EXE_qcatctl"))
@@ -219,7 +196,7 @@ fn a_real_prometheus_rule_reaches_dingtalk_through_the_agent() {
     // Let Prometheus see a few calm seconds, then an error burst.
     std::thread::sleep(Duration::from_secs(6));
     assert!(
-        received(&robots, "dingtalk").is_empty(),
+        robots.received("dingtalk").is_empty(),
         "the calm simulator fires nothing"
     );
     let (status, _) = http(
@@ -232,7 +209,7 @@ fn a_real_prometheus_rule_reaches_dingtalk_through_the_agent() {
     .unwrap();
     assert_eq!(status, 200);
     let message = wait_for("the DingTalk message", Duration::from_secs(90), || {
-        received(&robots, "dingtalk").into_iter().next()
+        robots.received("dingtalk").into_iter().next()
     });
     let title = message["markdown"]["title"].as_str().unwrap();
     assert!(title.starts_with("[FIRING:1] HighErrorRatio"), "{message}");
@@ -262,7 +239,7 @@ fn kill_9_during_delivery_loses_nothing_and_repeats_only_the_cut_off_sends_by_ke
         ),
     );
     // Each answer takes 300 ms: thirty notifications take ~1.2 s, eight at a time.
-    control(&robots, "slow", "webhook", 0.3);
+    robots.control("slow", "webhook", 0.3);
     let port = free_port();
     let agent_process = agent(dir.path(), port);
     let ends = (jiff::Timestamp::now() + jiff::SignedDuration::from_secs(3600)).to_string();
@@ -285,12 +262,12 @@ fn kill_9_during_delivery_loses_nothing_and_repeats_only_the_cut_off_sends_by_ke
     assert_eq!(status, 200, "{body}");
     // Kill -9 a few sends in.
     wait_for("the first deliveries", Duration::from_secs(30), || {
-        (received(&robots, "webhook").len() >= 5).then_some(())
+        (robots.received("webhook").len() >= 5).then_some(())
     });
     let mut agent_process = agent_process;
     agent_process.0.kill().unwrap();
     agent_process.0.wait().unwrap();
-    let before_restart = received(&robots, "webhook").len();
+    let before_restart = robots.received("webhook").len();
     assert!(
         before_restart < 30,
         "killed mid-delivery ({before_restart} of 30 sent)"
@@ -298,7 +275,7 @@ fn kill_9_during_delivery_loses_nothing_and_repeats_only_the_cut_off_sends_by_ke
 
     let _agent = agent(dir.path(), port);
     let delivered = wait_for("every notification", Duration::from_secs(90), || {
-        let got = received(&robots, "webhook");
+        let got = robots.received("webhook");
         let mut groups: Vec<String> = got
             .iter()
             .map(|m| {
@@ -313,7 +290,7 @@ fn kill_9_during_delivery_loses_nothing_and_repeats_only_the_cut_off_sends_by_ke
         (groups.len() == 30).then_some(got)
     });
     std::thread::sleep(Duration::from_secs(3));
-    let all = received(&robots, "webhook");
+    let all = robots.received("webhook");
     let received = all.len().max(delivered.len());
     let mut names: Vec<String> = all
         .iter()
@@ -378,7 +355,7 @@ fn the_cli_keeps_rules_silences_and_routing_and_sends_a_test() {
         sent.contains("webhook_configs[0]") && sent.contains("delivered"),
         "{sent}"
     );
-    let got = received(&robots, "webhook");
+    let got = robots.received("webhook");
     assert_eq!(got[0]["authorization"], "Bearer hook-bearer-secret");
     assert_eq!(got[0]["body"]["alerts"][0]["labels"]["team"], "desk");
 
