@@ -437,7 +437,10 @@ fn with_report(mut view: JobView, report: &ProgressReport) -> JobView {
     view
 }
 
-/// Runs `body`, writing the job's progress to its row every second meanwhile.
+/// Runs `body`, writing the job's progress to its row every second meanwhile. The rows
+/// are written by a task of their own: a body that holds the store's write lock (an audit
+/// prune, a backup's catalogue) must keep running while a progress write waits for that
+/// lock, or the two wait on each other until the lock timeout, again every second.
 async fn run_with_row_updates<Done>(
     store: &qcat_store::Store,
     id: &str,
@@ -447,17 +450,17 @@ async fn run_with_row_updates<Done>(
 where
     Done: Future<Output = Result<serde_json::Value, ApiError>>,
 {
-    tokio::pin!(body);
-    let mut ticks = tokio::time::interval(ROW_EVERY);
-    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tokio::select! {
-            outcome = &mut body => return outcome,
-            _ = ticks.tick() => {
-                let report = context.progress.report();
+    let rows = tokio::spawn({
+        let (store, id, progress) = (store.clone(), id.to_owned(), context.progress.clone());
+        async move {
+            let mut ticks = tokio::time::interval(ROW_EVERY);
+            ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                ticks.tick().await;
+                let report = progress.report();
                 if let Err(err) = jobs::progress(
-                    store,
-                    id,
+                    &store,
+                    &id,
                     report.done as i64,
                     report.total.map(|total| total as i64),
                     &report.phase,
@@ -468,5 +471,86 @@ where
                 }
             }
         }
+    });
+    let outcome = body.await;
+    // A progress write still under way after this cannot undo the end: it only touches a
+    // row that is still running.
+    rows.abort();
+    let _ = rows.await;
+    outcome
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use qcat_runtime::CancellationToken;
+    use qcat_runtime::progress::Progress;
+    use qcat_store::runtime::jobs::{self, JobRow};
+    use qcat_store::{Store, StoreOptions, StoreTarget};
+
+    use super::{JobContext, run_with_row_updates};
+
+    /// The audit maintenance job prunes inside a write transaction: while its progress row
+    /// waited for that lock, the job itself was not run, so both waited for the lock
+    /// timeout, and again every second (CI saw a verification that never got going).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_body_holding_the_write_lock_keeps_running_while_its_progress_row_waits() {
+        let dir = qcat_testkit::temp_data_dir();
+        let target = StoreTarget::from_setting("", dir.path().join("qcat.sqlite3")).unwrap();
+        // A lock timeout far longer than the test's patience: a progress write that starves
+        // the body would hold everything up for all of it.
+        let options = StoreOptions {
+            lock_timeout: Duration::from_secs(120),
+            ..StoreOptions::default()
+        };
+        let store = Store::open(&target, &options).await.unwrap();
+        let row = JobRow {
+            id: "held".into(),
+            kind: "test.held".into(),
+            state: "running".into(),
+            actor: "test".into(),
+            member: "test".into(),
+            started_ms: qcat_core::time::now_ms(),
+            ended_ms: None,
+            done: 0,
+            total: None,
+            unit: "steps".into(),
+            phase: String::new(),
+            result: None,
+            error: None,
+        };
+        jobs::insert(&store, &row).await.unwrap();
+        let context = JobContext {
+            progress: Progress::silent("steps"),
+            cancel: CancellationToken::new(),
+        };
+        let body = {
+            let (store, progress) = (store.clone(), context.progress.clone());
+            async move {
+                let mut tx = store.begin_write().await.unwrap();
+                sqlx::query("UPDATE jobs SET phase = 'holding' WHERE id = 'held'")
+                    .execute(&mut *tx)
+                    .await
+                    .unwrap();
+                progress.set_done(5);
+                // Two progress ticks fall while the lock is held.
+                tokio::time::sleep(Duration::from_millis(2500)).await;
+                tx.commit().await.unwrap();
+                Ok(serde_json::json!("done"))
+            }
+        };
+        let outcome = tokio::time::timeout(
+            Duration::from_secs(60),
+            run_with_row_updates(&store, "held", &context, body),
+        )
+        .await
+        .expect("the body ended: its progress writes waited for its lock without stopping it");
+        assert_eq!(outcome.unwrap(), serde_json::json!("done"));
+        let stored = jobs::get(&store, "held").await.unwrap().unwrap();
+        assert_eq!(
+            stored.phase, "holding",
+            "the body's own transaction committed"
+        );
     }
 }
