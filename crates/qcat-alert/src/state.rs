@@ -10,6 +10,8 @@
 //!   written with the outbox rows it queued (one transaction, fenced by the delivery
 //!   lease), so a restarted leader does not say the same thing twice.
 
+use std::collections::HashMap;
+
 use qcat_audit::AuditEvent;
 use qcat_store::Store;
 use sqlx::Row;
@@ -401,6 +403,9 @@ impl Episode {
     }
 }
 
+/// Rows per upsert statement (10 parameters each; SQLite takes up to 32 766).
+const UPSERT_ROWS: usize = 200;
+
 const EPISODE_COLUMNS: &str = "fingerprint, source, labels, annotations, generator_url, \
                                starts_ms, ends_ms, updated_ms, flapping";
 
@@ -428,28 +433,50 @@ pub async fn upsert_episodes(store: &Store, episodes: &[Episode]) -> Result<(), 
     if episodes.is_empty() {
         return Ok(());
     }
-    let mut tx = store.begin_write().await?;
+    // One row per id, the last given: PostgreSQL refuses a statement that would update the
+    // same row twice.
+    let mut latest: HashMap<String, &Episode> = HashMap::with_capacity(episodes.len());
+    let mut order = Vec::with_capacity(episodes.len());
     for e in episodes {
-        sqlx::query(
+        let id = e.id();
+        if latest.insert(id.clone(), e).is_none() {
+            order.push(id);
+        }
+    }
+    let mut tx = store.begin_write().await?;
+    // Many rows per statement: a post of 100 alerts is a few statements, not 100.
+    for ids in order.chunks(UPSERT_ROWS) {
+        let rows: Vec<String> = (0..ids.len())
+            .map(|row| {
+                let first = row * 10 + 1;
+                let params: Vec<String> = (first..first + 10).map(|n| format!("${n}")).collect();
+                format!("({})", params.join(", "))
+            })
+            .collect();
+        let sql = format!(
             "INSERT INTO alert_episodes (id, fingerprint, source, labels, annotations, \
-             generator_url, starts_ms, ends_ms, updated_ms, flapping) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
+             generator_url, starts_ms, ends_ms, updated_ms, flapping) VALUES {} \
              ON CONFLICT (id) DO UPDATE SET ends_ms = excluded.ends_ms, \
              annotations = excluded.annotations, updated_ms = excluded.updated_ms, \
              flapping = excluded.flapping",
-        )
-        .bind(e.id())
-        .bind(&e.fingerprint)
-        .bind(&e.source)
-        .bind(serde_json::to_string(&e.labels).unwrap_or_default())
-        .bind(serde_json::to_string(&e.annotations).unwrap_or_default())
-        .bind(&e.generator_url)
-        .bind(e.starts_ms)
-        .bind(e.ends_ms)
-        .bind(e.updated_ms)
-        .bind(i64::from(e.flapping))
-        .execute(&mut *tx)
-        .await?;
+            rows.join(", ")
+        );
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for id in ids {
+            let e = latest[id];
+            query = query
+                .bind(id.clone())
+                .bind(e.fingerprint.clone())
+                .bind(e.source.clone())
+                .bind(serde_json::to_string(&e.labels).unwrap_or_default())
+                .bind(serde_json::to_string(&e.annotations).unwrap_or_default())
+                .bind(e.generator_url.clone())
+                .bind(e.starts_ms)
+                .bind(e.ends_ms)
+                .bind(e.updated_ms)
+                .bind(i64::from(e.flapping));
+        }
+        query.execute(&mut *tx).await?;
     }
     qcat_store::changes::bump(&mut tx, store.backend(), TOPIC).await?;
     tx.commit().await?;

@@ -41,8 +41,9 @@ fn http(
     method: &str,
     path: &str,
     headers: &[(&str, &str)],
-    body: &str,
+    body: impl AsRef<[u8]>,
 ) -> Option<(u16, String)> {
+    let body = body.as_ref();
     let mut stream = TcpStream::connect(("127.0.0.1", port)).ok()?;
     stream
         .set_read_timeout(Some(Duration::from_secs(10)))
@@ -55,8 +56,9 @@ fn http(
         request.push_str(&format!("{name}: {value}\r\n"));
     }
     request.push_str("\r\n");
-    request.push_str(body);
-    stream.write_all(request.as_bytes()).ok()?;
+    let mut request = request.into_bytes();
+    request.extend_from_slice(body);
+    stream.write_all(&request).ok()?;
     let mut response = String::new();
     stream.read_to_string(&mut response).ok()?;
     let (head, body) = response.split_once("\r\n\r\n")?;
@@ -145,6 +147,38 @@ fn a_real_prometheus_rule_reaches_dingtalk_through_the_agent() {
     // Without the token, Alertmanager's API refuses.
     let (status, _) = http(port, "POST", "/api/v2/alerts", &[], "[]").unwrap();
     assert_eq!(status, 401, "no token, no alerts");
+    let wrong = [("Authorization", "Bearer prometheus-to-agent-tokeN")];
+    let (status, _) = http(port, "POST", "/api/v2/alerts", &wrong, "[]").unwrap();
+    assert_eq!(status, 401, "a token that differs in one letter is refused");
+
+    // A broken client's post is refused whole, with the reason, as Alertmanager answers
+    // (400); nothing of it is kept.
+    let bearer = format!("Bearer {TOKEN}");
+    let auth = [("Authorization", bearer.as_str())];
+    let not_utf8 = b"[{\"labels\":{\"alertname\":\"\xff\xfe\"}}]";
+    let (status, body) = http(port, "POST", "/api/v2/alerts", &auth, not_utf8).unwrap();
+    assert_eq!(status, 400, "{body}");
+    assert!(
+        body.contains("not a list of alerts"),
+        "says what the body should be: {body}"
+    );
+    let second_bad = r#"[{"labels":{"alertname":"Fine"}},{"labels":{"alert-name":"Bad"}}]"#;
+    let (status, body) = http(port, "POST", "/api/v2/alerts", &auth, second_bad).unwrap();
+    assert_eq!(status, 400, "{body}");
+    assert!(
+        body.starts_with("[1].labels"),
+        "names the alert and the field: {body}"
+    );
+    let reversed = r#"[{"labels":{"alertname":"Late"},"startsAt":"2026-01-02T00:00:00Z","endsAt":"2026-01-01T00:00:00Z"}]"#;
+    let (status, body) = http(port, "POST", "/api/v2/alerts", &auth, reversed).unwrap();
+    assert_eq!(status, 400, "{body}");
+    assert!(body.contains("[0].endsAt"), "{body}");
+    let firing = succeeded(&as_root(dir.path(), &["alert", "firing", "--json"]));
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(&firing).unwrap(),
+        serde_json::json!([]),
+        "a refused post keeps none of its alerts, not even the valid first one"
+    );
 
     // The simulator, and a real Prometheus scraping it with an error-ratio rule that
     // sends to the agent as to an Alertmanager.
@@ -256,7 +290,7 @@ fn kill_9_during_delivery_loses_nothing_and_repeats_only_the_cut_off_sends_by_ke
         "POST",
         "/api/v2/alerts",
         &[("Authorization", &format!("Bearer {TOKEN}"))],
-        &serde_json::to_string(&alerts).unwrap(),
+        serde_json::to_string(&alerts).unwrap(),
     )
     .unwrap();
     assert_eq!(status, 200, "{body}");
