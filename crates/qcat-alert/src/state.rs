@@ -403,8 +403,10 @@ impl Episode {
     }
 }
 
-/// Rows per upsert statement (10 parameters each; SQLite takes up to 32 766).
-const UPSERT_ROWS: usize = 200;
+/// Rows per upsert statement (10 parameters each). Small: binding a parameter by its
+/// `$N` name costs SQLite a walk over the statement's names, so one huge statement binds in
+/// quadratic time (200 rows per statement ingested 18 400 alerts/s, 32 rows 25 400).
+const UPSERT_ROWS: usize = 32;
 
 const EPISODE_COLUMNS: &str = "fingerprint, source, labels, annotations, generator_url, \
                                starts_ms, ends_ms, updated_ms, flapping";
