@@ -104,24 +104,11 @@ async fn insert_rows(
     rows: &[AuditEntry],
     ids: &[Option<&str>],
 ) -> Result<(), sqlx::Error> {
-    let mut sql = format!(
-        "INSERT INTO audit_log ({}, event_id) VALUES ",
-        crate::event::COLUMNS
+    let sql = format!(
+        "INSERT INTO audit_log ({}, event_id) VALUES {}",
+        crate::event::COLUMNS,
+        qcat_store::placeholders::rows(1, rows.len(), 13)
     );
-    for index in 0..rows.len() {
-        let base = index * 13;
-        if index > 0 {
-            sql.push(',');
-        }
-        sql.push('(');
-        for column in 1..=13 {
-            if column > 1 {
-                sql.push(',');
-            }
-            sql.push_str(&format!("${}", base + column));
-        }
-        sql.push(')');
-    }
     let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
     for (row, id) in rows.iter().zip(ids) {
         query = query

@@ -329,10 +329,9 @@ async fn store_missing(store: &Store, spooled: &[AuditEvent]) -> Result<usize, s
         .await?;
     let mut present = HashSet::new();
     for chunk in spooled.chunks(500) {
-        let placeholders: Vec<String> = (1..=chunk.len()).map(|n| format!("${n}")).collect();
         let sql = format!(
             "SELECT event_id FROM audit_log WHERE event_id IN ({})",
-            placeholders.join(",")
+            qcat_store::placeholders::list(1, chunk.len())
         );
         let mut query = sqlx::query_scalar::<_, String>(sqlx::AssertSqlSafe(sql));
         for event in chunk {

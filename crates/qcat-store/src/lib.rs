@@ -8,6 +8,7 @@
 pub mod changes;
 pub mod fault;
 pub mod identity;
+pub mod placeholders;
 pub mod runtime;
 mod target;
 #[cfg(feature = "testing")]
